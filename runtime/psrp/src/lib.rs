@@ -1,0 +1,9 @@
+//! Exchange remote PowerShell on the wire: CLIXML, PSRP and WS-Management.
+//!
+//! The codec modules are sans-IO and serve both the client (the `idconn`
+//! host) and the server side (the Exchange simulator).
+
+pub mod clixml;
+mod command;
+
+pub use command::{Command, Parameter};
