@@ -1,0 +1,1 @@
+//! The Exchange model: directory, cmdlets, OPATH filters, RBAC, seeding.

@@ -1,0 +1,1 @@
+//! HTTP + WS-Management + PSRP server side. Knows nothing of mailboxes.
