@@ -1,21 +1,80 @@
-wit_bindgen::generate!({ world: "connector", path: "../../wit" });
+//! The Microsoft Exchange connector component.
+//!
+//! This file only holds the WIT glue: the logic lives in [`export`] and
+//! [`fulfill`], generic over [`shell::Shell`] and [`shell::Reporter`], so it
+//! runs natively with a scripted shell in tests and benchmarks.
 
-struct Connector;
+wit_bindgen::generate!({
+    world: "connector",
+    path: "../../wit",
+    additional_derives: [PartialEq],
+});
 
-impl exports::idconn::connector::exporter::Guest for Connector {
-    fn run(
-        _request: exports::idconn::connector::exporter::ExportRequest,
-    ) -> Result<exports::idconn::connector::exporter::ExportSummary, String> {
-        Err("not yet".into())
+pub mod export;
+pub mod fulfill;
+pub mod shell;
+pub mod values;
+
+#[cfg(test)]
+mod testing;
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use crate::exports::idconn::connector::{exporter, fulfiller};
+    use crate::idconn::connector::powershell::{self, Command, Error, ErrorRecord};
+    use crate::idconn::connector::report::{self, Level};
+    use crate::idconn::connector::types::PsObject;
+    use crate::shell::{PipelineOutput, Reporter, Shell};
+
+    struct Connector;
+
+    struct HostShell;
+
+    impl Shell for HostShell {
+        type Output = powershell::Output;
+
+        fn invoke(&self, pipeline: &[Command]) -> Result<Self::Output, Error> {
+            powershell::invoke(pipeline)
+        }
     }
-}
 
-impl exports::idconn::connector::fulfiller::Guest for Connector {
-    fn run(
-        _request: exports::idconn::connector::fulfiller::FulfillRequest,
-    ) -> Result<Vec<exports::idconn::connector::fulfiller::OrderResult>, String> {
-        Err("fulfill is not supported by this version".into())
+    impl PipelineOutput for powershell::Output {
+        fn next(&mut self, max: u32) -> Result<Option<Vec<PsObject>>, Error> {
+            powershell::Output::next(self, max)
+        }
+
+        fn errors(&self) -> Vec<ErrorRecord> {
+            powershell::Output::errors(self)
+        }
+
+        fn warnings(&self) -> Vec<String> {
+            powershell::Output::warnings(self)
+        }
     }
-}
 
-export!(Connector);
+    struct HostReporter;
+
+    impl Reporter for HostReporter {
+        fn log(&self, level: Level, message: &str) {
+            report::log(level, message);
+        }
+
+        fn progress(&self, done: u64, total: Option<u64>) {
+            report::progress(done, total);
+        }
+    }
+
+    impl exporter::Guest for Connector {
+        fn run(request: exporter::ExportRequest) -> Result<exporter::ExportSummary, String> {
+            crate::export::run(&HostShell, &HostReporter, &request)
+        }
+    }
+
+    impl fulfiller::Guest for Connector {
+        fn run(request: fulfiller::FulfillRequest) -> Result<Vec<fulfiller::OrderResult>, String> {
+            crate::fulfill::run(&HostShell, &HostReporter, &request)
+        }
+    }
+
+    crate::export!(Connector with_types_in crate);
+}

@@ -1,0 +1,143 @@
+//! Writing exported objects as CSV rows, one reused buffer per column so a
+//! row costs no allocation once the buffers have grown.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::schema::{
+    selected, ACCOUNT_DISABLED_IS_DIR_SYNCED, COMMAND, EMAIL_ADDRESSES, GUID, WHEN_CHANGED_UTC,
+    WHEN_CREATED_UTC,
+};
+use super::state::{format_guid, parse_guid};
+use crate::idconn::connector::types::{PsObject, Scalar, Value};
+use crate::values::{scalar_date_time, write_email_addresses, write_value};
+
+/// What the export needs to know of a row beyond its text.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RowFacts {
+    pub guid: Option<u128>,
+    pub changed: Option<DateTime<Utc>>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+pub struct RowWriter {
+    csv: csv::Writer<File>,
+    path: PathBuf,
+    columns: &'static [&'static str],
+    /// For the n-th selected property, its column: properties usually arrive
+    /// in the order Select-Object was given, so this guess is nearly always right.
+    expected: Vec<usize>,
+    guid_column: usize,
+    fields: Vec<String>,
+}
+
+impl RowWriter {
+    /// Creates `path` and writes the header.
+    pub fn create(path: &Path, columns: &'static [&'static str]) -> Result<Self, String> {
+        let file =
+            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let mut csv = csv::Writer::from_writer(file);
+        csv.write_record(columns)
+            .map_err(|e| write_failed(path, &e))?;
+        let expected = selected(columns)
+            .iter()
+            .filter_map(|name| columns.iter().position(|c| c == name))
+            .collect();
+        let guid_column = columns.iter().position(|c| *c == GUID).unwrap_or(0);
+        Ok(RowWriter {
+            csv,
+            path: path.to_path_buf(),
+            columns,
+            expected,
+            guid_column,
+            fields: vec![String::new(); columns.len()],
+        })
+    }
+
+    /// Fills the row's columns from an object's properties; `write` sends it.
+    pub fn fill(&mut self, object: &PsObject) -> RowFacts {
+        for field in &mut self.fields {
+            field.clear();
+        }
+        let mut facts = RowFacts::default();
+        for (i, property) in object.properties.iter().enumerate() {
+            let Some(column) = self.column_of(i, &property.name) else {
+                continue;
+            };
+            let name = self.columns[column];
+            if name == COMMAND || name == ACCOUNT_DISABLED_IS_DIR_SYNCED {
+                continue;
+            }
+            let field = &mut self.fields[column];
+            field.clear();
+            if name == EMAIL_ADDRESSES {
+                write_email_addresses(field, &property.value);
+            } else {
+                write_value(field, &property.value);
+            }
+            if let Value::Scalar(scalar) = &property.value {
+                match name {
+                    GUID => facts.guid = guid_of(scalar),
+                    WHEN_CHANGED_UTC => facts.changed = scalar_date_time(scalar),
+                    WHEN_CREATED_UTC => facts.created = scalar_date_time(scalar),
+                    _ => {}
+                }
+            }
+        }
+        facts
+    }
+
+    /// Writes the row last filled, with its `Command`.
+    pub fn write(&mut self, command: &str) -> Result<(), String> {
+        self.fields[0].clear();
+        self.fields[0].push_str(command);
+        self.csv
+            .write_record(&self.fields)
+            .map_err(|e| write_failed(&self.path, &e))
+    }
+
+    /// A `Delete` row: the guid and nothing else.
+    pub fn write_delete(&mut self, guid: u128) -> Result<(), String> {
+        for field in &mut self.fields {
+            field.clear();
+        }
+        self.fields[self.guid_column] = format_guid(guid);
+        self.write("Delete")
+    }
+
+    /// Flushes and syncs the file.
+    pub fn finish(self) -> Result<(), String> {
+        let path = self.path;
+        let file = self
+            .csv
+            .into_inner()
+            .map_err(|e| format!("writing {} failed: {}", path.display(), e.error()))?;
+        file.sync_all()
+            .map_err(|e| format!("writing {} failed: {e}", path.display()))
+    }
+
+    fn column_of(&self, index: usize, name: &str) -> Option<usize> {
+        match self.expected.get(index) {
+            Some(&column) if self.columns[column].eq_ignore_ascii_case(name) => Some(column),
+            _ => self
+                .columns
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// A guid sent as a guid, as text, or (full serialization) as an object.
+pub fn guid_of(scalar: &Scalar) -> Option<u128> {
+    match scalar {
+        Scalar::Guid(text) | Scalar::Text(text) => parse_guid(text),
+        Scalar::Object(object) => parse_guid(&object.to_string),
+        _ => None,
+    }
+}
+
+fn write_failed(path: &Path, error: &csv::Error) -> String {
+    format!("writing {} failed: {error}", path.display())
+}

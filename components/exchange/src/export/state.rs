@@ -1,0 +1,263 @@
+//! The state kept between exports: the cookie file.
+//!
+//! One file holds both the time of the last successful export and the guids
+//! that export saw, so one rename commits the whole state. Format (UTF-8
+//! text, `\n` line ends):
+//!
+//! ```text
+//! idconn-exchange-cookie 1
+//! started-at 2026-11-27T08:00:00Z
+//! databases 2
+//! 0b9d5f3c-...
+//! ...
+//! mailboxes 3
+//! 9b9387fe-...
+//! ...
+//! end
+//! ```
+//!
+//! The counts and the `end` line make a truncated or edited file detectable.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::values::{format_date_time, parse_date_time};
+
+const MAGIC: &str = "idconn-exchange-cookie 1";
+
+/// A compact set of guids (16 bytes each), sorted for binary search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GuidSet(Vec<u128>);
+
+impl GuidSet {
+    pub fn from_unsorted(mut guids: Vec<u128>) -> Self {
+        guids.sort_unstable();
+        guids.dedup();
+        GuidSet(guids)
+    }
+
+    pub fn contains(&self, guid: u128) -> bool {
+        self.0.binary_search(&guid).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u128> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The guids of `self` that `now` lacks, in order.
+    pub fn missing_from<'a>(&'a self, now: &'a GuidSet) -> impl Iterator<Item = u128> + 'a {
+        self.iter().filter(move |guid| !now.contains(*guid))
+    }
+}
+
+/// A guid in any common text form (hyphens and braces optional).
+pub fn parse_guid(text: &str) -> Option<u128> {
+    let hex: String = text
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+/// Lower-case hyphenated, as Exchange sends guids.
+pub fn format_guid(guid: u128) -> String {
+    let hex = format!("{guid:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cookie {
+    /// The start of the export that wrote it: the next window's lower bound.
+    pub started_at: DateTime<Utc>,
+    pub databases: GuidSet,
+    pub mailboxes: GuidSet,
+}
+
+impl Cookie {
+    /// Reads the cookie; `Ok(None)` when there is none.
+    pub fn read(path: &Path) -> Result<Option<Cookie>, String> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unusable(path, &e.to_string())),
+        };
+        Self::parse(BufReader::new(file))
+            .map(Some)
+            .map_err(|detail| unusable(path, &detail))
+    }
+
+    fn parse(reader: impl BufRead) -> Result<Cookie, String> {
+        let mut lines = reader.lines().enumerate().map(|(i, line)| {
+            line.map(|l| (i + 1, l))
+                .map_err(|e| format!("line {}: {e}", i + 1))
+        });
+        let mut next = move || -> Result<(usize, String), String> {
+            lines
+                .next()
+                .unwrap_or_else(|| Err("the file ends early".to_owned()))
+        };
+        let (_, magic) = next()?;
+        if magic != MAGIC {
+            return Err(format!("the first line is not `{MAGIC}`"));
+        }
+        let (n, line) = next()?;
+        let started_at = line
+            .strip_prefix("started-at ")
+            .and_then(parse_date_time)
+            .ok_or_else(|| format!("line {n}: expected `started-at <ISO 8601 UTC date>`"))?;
+        let databases = parse_section(&mut next, "databases")?;
+        let mailboxes = parse_section(&mut next, "mailboxes")?;
+        let (n, end) = next()?;
+        if end != "end" {
+            return Err(format!("line {n}: expected `end`"));
+        }
+        if let Ok((n, _)) = next() {
+            return Err(format!("line {n}: unexpected text after `end`"));
+        }
+        Ok(Cookie {
+            started_at,
+            databases,
+            mailboxes,
+        })
+    }
+
+    /// Writes the cookie to `path` (a temporary name: the caller renames it).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = BufWriter::new(File::create(path)?);
+        writeln!(out, "{MAGIC}")?;
+        writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
+        for (name, set) in [
+            ("databases", &self.databases),
+            ("mailboxes", &self.mailboxes),
+        ] {
+            writeln!(out, "{name} {}", set.len())?;
+            for guid in set.iter() {
+                writeln!(out, "{}", format_guid(guid))?;
+            }
+        }
+        writeln!(out, "end")?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+fn parse_section(
+    next: &mut impl FnMut() -> Result<(usize, String), String>,
+    name: &str,
+) -> Result<GuidSet, String> {
+    let (n, line) = next()?;
+    let count: usize = line
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|count| count.parse().ok())
+        .ok_or_else(|| format!("line {n}: expected `{name} <count>`"))?;
+    let mut guids = Vec::new();
+    for _ in 0..count {
+        let (n, line) = next()?;
+        guids.push(parse_guid(&line).ok_or_else(|| format!("line {n}: `{line}` is not a guid"))?);
+    }
+    Ok(GuidSet::from_unsorted(guids))
+}
+
+fn unusable(path: &Path, detail: &str) -> String {
+    format!(
+        "the export cookie {} cannot be used ({detail}); rerun the export with \
+         --ignore-cookies to run a complete export and write a new cookie",
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_survives_a_write_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let cookie = Cookie {
+            started_at: parse_date_time("2026-11-27T08:00:00Z").unwrap(),
+            databases: GuidSet::from_unsorted(vec![3, 1]),
+            mailboxes: GuidSet::from_unsorted(vec![u128::MAX, 0, 7]),
+        };
+        cookie.write(&path).unwrap();
+        assert_eq!(Cookie::read(&path).unwrap(), Some(cookie));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(
+            "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\ndatabases 2\n\
+             00000000-0000-0000-0000-000000000001\n"
+        ));
+        assert!(text.ends_with("ffffffff-ffff-ffff-ffff-ffffffffffff\nend\n"));
+    }
+
+    #[test]
+    fn a_missing_cookie_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Cookie::read(&dir.path().join("none.bin")).unwrap(), None);
+    }
+
+    #[test]
+    fn damaged_cookies_are_refused_with_the_fix() {
+        let good = "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\n\
+                    databases 1\n00000000-0000-0000-0000-000000000001\nmailboxes 0\nend\n";
+        let damaged = [
+            "",
+            "2026-11-27T08:00:00Z",
+            &good[..good.len() - 4],
+            &good.replace("databases 1", "databases 2"),
+            &good.replace("0001\n", "000g\n"),
+            &good.replace("08:00:00Z", "soon"),
+            &format!("{good}more\n"),
+            "\u{fffd}\u{0}",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        for text in damaged {
+            std::fs::write(&path, text).unwrap();
+            let error = Cookie::read(&path).unwrap_err();
+            assert!(error.contains("--ignore-cookies"), "{text:?}: {error}");
+        }
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(Cookie::read(&path)
+            .unwrap_err()
+            .contains("--ignore-cookies"));
+        std::fs::write(&path, good).unwrap();
+        assert!(Cookie::read(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn guids_parse_in_common_forms() {
+        let guid = parse_guid("9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2").unwrap();
+        assert_eq!(format_guid(guid), "9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2");
+        assert_eq!(
+            parse_guid("{9B9387FE-E1B1-4695-97BD-B0A0BEBE7CE2}"),
+            Some(guid)
+        );
+        assert_eq!(parse_guid("9b9387fe"), None);
+        assert_eq!(parse_guid("+b9387fe-e1b1-4695-97bd-b0a0bebe7ce2"), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! How remote values are written as CSV text, and the multi-valued encoding
+//! shared by the export and by fulfill orders.
+//!
+//! Multi-valued text: the values joined by one space; inside a value `%` is
+//! written `%25` and a space `%20`. Ordinary addresses (no space, no `%`)
+//! therefore look exactly like Usercube's, and X500 addresses, which contain
+//! spaces, stay unambiguous.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+
+use crate::idconn::connector::types::{Element, Scalar, Value};
+
+/// The prefix that marks the primary SMTP address (case matters: `smtp:`
+/// marks a secondary one).
+pub const PRIMARY_SMTP_PREFIX: &str = "SMTP:";
+
+/// Appends the CSV text of a value.
+pub fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Scalar(scalar) => write_scalar(out, scalar),
+        Value::List(items) => {
+            let mut item_text = String::new();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                item_text.clear();
+                write_scalar(&mut item_text, item);
+                encode_item(out, &item_text);
+            }
+        }
+        Value::Dictionary(entries) => {
+            let mut item_text = String::new();
+            for (i, (key, element)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                item_text.clear();
+                item_text.push_str(key);
+                item_text.push('=');
+                match element {
+                    Element::Scalar(scalar) => write_scalar(&mut item_text, scalar),
+                    Element::List(items) => {
+                        for (j, item) in items.iter().enumerate() {
+                            if j > 0 {
+                                item_text.push(',');
+                            }
+                            write_scalar(&mut item_text, item);
+                        }
+                    }
+                }
+                encode_item(out, &item_text);
+            }
+        }
+    }
+}
+
+/// Appends the CSV text of a scalar.
+pub fn write_scalar(out: &mut String, scalar: &Scalar) {
+    match scalar {
+        Scalar::Null => {}
+        Scalar::Text(text) => out.push_str(text),
+        Scalar::Boolean(true) => out.push_str("True"),
+        Scalar::Boolean(false) => out.push_str("False"),
+        Scalar::Integer(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Scalar::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Scalar::DateTime(text) => match parse_date_time(text) {
+            Some(utc) => out.push_str(&format_date_time(&utc)),
+            // An unexpected form is kept rather than dropped: the operator
+            // can still read it.
+            None => out.push_str(text),
+        },
+        Scalar::Guid(text) => out.push_str(text),
+        Scalar::Bytes(bytes) => {
+            for byte in bytes {
+                let _ = write!(out, "{byte:02x}");
+            }
+        }
+        Scalar::Object(object) => out.push_str(&object.to_string),
+    }
+}
+
+/// Appends `EmailAddresses`: every address, the primary (`SMTP:`) first, the
+/// others in the server's order, encoded as a multi-valued text.
+pub fn write_email_addresses(out: &mut String, value: &Value) {
+    match value {
+        Value::List(items) => {
+            let mut texts: Vec<String> = items
+                .iter()
+                .filter(|item| !matches!(item, Scalar::Null))
+                .map(|item| {
+                    let mut text = String::new();
+                    write_scalar(&mut text, item);
+                    text
+                })
+                .collect();
+            if let Some(primary) = texts
+                .iter()
+                .position(|t| t.starts_with(PRIMARY_SMTP_PREFIX))
+            {
+                let primary = texts.remove(primary);
+                texts.insert(0, primary);
+            }
+            write_encoded_list(out, texts.iter().map(String::as_str));
+        }
+        Value::Scalar(Scalar::Text(text)) => encode_item(out, text),
+        other => write_value(out, other),
+    }
+}
+
+/// Appends items joined by a space, each encoded.
+pub fn write_encoded_list<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        encode_item(out, item);
+    }
+}
+
+fn encode_item(out: &mut String, item: &str) {
+    for c in item.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ' ' => out.push_str("%20"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Splits a multi-valued text written by [`write_encoded_list`]. Unknown
+/// `%xx` sequences are kept as they are, so a literal `%` typed by hand in
+/// an order survives.
+pub fn decode_list(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|item| !item.is_empty())
+        .map(decode_item)
+        .collect()
+}
+
+fn decode_item(item: &str) -> String {
+    let mut out = String::with_capacity(item.len());
+    let mut rest = item;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if let Some(after) = escape.strip_prefix("%20") {
+            out.push(' ');
+            rest = after;
+        } else if let Some(after) = escape.strip_prefix("%25") {
+            out.push('%');
+            rest = after;
+        } else {
+            out.push('%');
+            rest = &escape[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A date as the server sent it (RFC 3339 with `Z` or an offset; a form
+/// without an offset is taken as UTC, as Exchange's `*UTC` properties are).
+pub fn parse_date_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
+        return Some(with_offset.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// ISO 8601 UTC: `2022-10-31T01:01:36Z`; a fraction only when not zero.
+pub fn format_date_time(utc: &DateTime<Utc>) -> String {
+    utc.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A date of a scalar that may hold it as a date or as text.
+pub fn scalar_date_time(scalar: &Scalar) -> Option<DateTime<Utc>> {
+    match scalar {
+        Scalar::DateTime(text) | Scalar::Text(text) => parse_date_time(text),
+        Scalar::Object(object) => parse_date_time(&object.to_string),
+        _ => None,
+    }
+}
+
+/// Appends a value as PowerShell-like literal text, for log lines.
+pub fn write_literal(out: &mut String, value: &Value) {
+    match value {
+        Value::Scalar(scalar) => write_scalar_literal(out, scalar),
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_scalar_literal(out, item);
+            }
+        }
+        Value::Dictionary(entries) => {
+            out.push_str("@{");
+            for (i, (key, element)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("; ");
+                }
+                out.push_str(key);
+                out.push('=');
+                match element {
+                    Element::Scalar(scalar) => write_scalar_literal(out, scalar),
+                    Element::List(items) => write_literal(out, &Value::List(items.clone())),
+                }
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_scalar_literal(out: &mut String, scalar: &Scalar) {
+    match scalar {
+        Scalar::Null => out.push_str("$null"),
+        Scalar::Boolean(true) => out.push_str("$true"),
+        Scalar::Boolean(false) => out.push_str("$false"),
+        Scalar::Integer(_) | Scalar::Number(_) => write_scalar(out, scalar),
+        other => {
+            let mut text = String::new();
+            write_scalar(&mut text, other);
+            out.push('\'');
+            out.push_str(&text.replace('\'', "''"));
+            out.push('\'');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Scalar {
+        Scalar::Text(s.to_owned())
+    }
+
+    #[test]
+    fn scalars_are_written_in_their_documented_forms() {
+        let cases = [
+            (Scalar::Null, ""),
+            (Scalar::Boolean(true), "True"),
+            (Scalar::Boolean(false), "False"),
+            (Scalar::Integer(-42), "-42"),
+            (Scalar::Number(1.5), "1.5"),
+            (
+                Scalar::DateTime("2022-10-31T02:01:36+01:00".into()),
+                "2022-10-31T01:01:36Z",
+            ),
+            (
+                Scalar::DateTime("2022-10-31T01:01:36.1234567Z".into()),
+                "2022-10-31T01:01:36.123456700Z",
+            ),
+            (
+                Scalar::DateTime("2022-10-31T01:01:36".into()),
+                "2022-10-31T01:01:36Z",
+            ),
+            (Scalar::DateTime("yesterday".into()), "yesterday"),
+            (Scalar::Bytes(vec![0, 0xab]), "00ab"),
+        ];
+        for (scalar, expected) in cases {
+            let mut out = String::new();
+            write_scalar(&mut out, &scalar);
+            assert_eq!(out, expected, "{scalar:?}");
+        }
+    }
+
+    #[test]
+    fn email_addresses_put_the_primary_first_and_encode_spaces() {
+        let value = Value::List(vec![
+            text("smtp:b@contoso.com"),
+            text("X500:/o=First Organization/cn=Recipients/cn=a b"),
+            text("SMTP:a@contoso.com"),
+            text("smtp:100%@contoso.com"),
+        ]);
+        let mut out = String::new();
+        write_email_addresses(&mut out, &value);
+        assert_eq!(
+            out,
+            "SMTP:a@contoso.com smtp:b@contoso.com \
+             X500:/o=First%20Organization/cn=Recipients/cn=a%20b smtp:100%25@contoso.com"
+        );
+        assert_eq!(
+            decode_list(&out),
+            vec![
+                "SMTP:a@contoso.com",
+                "smtp:b@contoso.com",
+                "X500:/o=First Organization/cn=Recipients/cn=a b",
+                "smtp:100%@contoso.com",
+            ]
+        );
+    }
+}
