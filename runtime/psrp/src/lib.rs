@@ -5,5 +5,9 @@
 
 pub mod clixml;
 mod command;
+pub mod fragment;
+pub mod message;
+pub mod state;
+pub mod wsman;
 
 pub use command::{Command, Parameter};

@@ -1,0 +1,478 @@
+//! PSRP fragments (MS-PSRP 2.2.4): how messages are cut to fit WS-Management
+//! envelopes and put back together.
+
+use std::collections::{HashMap, VecDeque};
+
+/// ObjectId (8) + FragmentId (8) + flags (1) + BlobLength (4).
+pub const FRAGMENT_HEADER_LEN: usize = 21;
+
+const FLAG_START: u8 = 0x1;
+const FLAG_END: u8 = 0x2;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FragmentError {
+    #[error("truncated PSRP fragment: {0} bytes left, a fragment header needs 21")]
+    TruncatedHeader(usize),
+    #[error("truncated PSRP fragment: blob announces {announced} bytes, only {available} present")]
+    TruncatedBlob { announced: usize, available: usize },
+    #[error("PSRP fragment {fragment_id} of object {object_id} arrived out of order (expected {expected})")]
+    OutOfOrder {
+        object_id: u64,
+        fragment_id: u64,
+        expected: u64,
+    },
+    #[error("PSRP fragment {fragment_id} of object {object_id} has no start fragment before it")]
+    MissingStart { object_id: u64, fragment_id: u64 },
+    #[error("PSRP message of object {object_id} exceeds the {limit}-byte limit")]
+    MessageTooLarge { object_id: u64, limit: usize },
+    #[error("more than {limit} PSRP messages are partially received at once")]
+    TooManyPartialMessages { limit: usize },
+}
+
+/// One fragment, borrowing its blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    pub object_id: u64,
+    pub fragment_id: u64,
+    pub start: bool,
+    pub end: bool,
+    pub blob: &'a [u8],
+}
+
+impl<'a> Fragment<'a> {
+    pub fn encoded_len(&self) -> usize {
+        FRAGMENT_HEADER_LEN + self.blob.len()
+    }
+
+    /// Appends the wire form to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len());
+        out.extend_from_slice(&self.object_id.to_be_bytes());
+        out.extend_from_slice(&self.fragment_id.to_be_bytes());
+        let mut flags = 0;
+        if self.start {
+            flags |= FLAG_START;
+        }
+        if self.end {
+            flags |= FLAG_END;
+        }
+        out.push(flags);
+        // A blob never exceeds an envelope, far below u32::MAX.
+        out.extend_from_slice(&(self.blob.len() as u32).to_be_bytes());
+        out.extend_from_slice(self.blob);
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes the first fragment of `data`; returns it and the rest.
+    pub fn decode(data: &'a [u8]) -> Result<(Fragment<'a>, &'a [u8]), FragmentError> {
+        if data.len() < FRAGMENT_HEADER_LEN {
+            return Err(FragmentError::TruncatedHeader(data.len()));
+        }
+        let (header, rest) = data.split_at(FRAGMENT_HEADER_LEN);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[i..i + 8]);
+            u64::from_be_bytes(b)
+        };
+        let object_id = u64_at(0);
+        let fragment_id = u64_at(8);
+        let flags = header[16];
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&header[17..21]);
+        let blob_len = u32::from_be_bytes(len) as usize;
+        if rest.len() < blob_len {
+            return Err(FragmentError::TruncatedBlob {
+                announced: blob_len,
+                available: rest.len(),
+            });
+        }
+        let (blob, rest) = rest.split_at(blob_len);
+        Ok((
+            Fragment {
+                object_id,
+                fragment_id,
+                start: flags & FLAG_START != 0,
+                end: flags & FLAG_END != 0,
+                blob,
+            },
+            rest,
+        ))
+    }
+
+    /// Decodes every fragment packed in `data`.
+    pub fn decode_all(mut data: &'a [u8]) -> Result<Vec<Fragment<'a>>, FragmentError> {
+        let mut fragments = Vec::new();
+        while !data.is_empty() {
+            let (fragment, rest) = Fragment::decode(data)?;
+            fragments.push(fragment);
+            data = rest;
+        }
+        Ok(fragments)
+    }
+}
+
+/// Cuts messages into fragments, numbering objects as one sender must (each
+/// message gets the next ObjectId, starting at 1).
+#[derive(Debug)]
+pub struct Fragmenter {
+    next_object_id: u64,
+}
+
+impl Default for Fragmenter {
+    fn default() -> Self {
+        Fragmenter { next_object_id: 1 }
+    }
+}
+
+impl Fragmenter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn allocate_object_id(&mut self) -> u64 {
+        let id = self.next_object_id;
+        self.next_object_id += 1;
+        id
+    }
+
+    /// The fragments of one message, each at most `max_fragment_len` bytes
+    /// on the wire (header included; at least one byte of blob is always
+    /// carried so a tiny limit still makes progress).
+    pub fn fragment<'a>(
+        &mut self,
+        message: &'a [u8],
+        max_fragment_len: usize,
+    ) -> Vec<Fragment<'a>> {
+        let object_id = self.allocate_object_id();
+        let max_blob = max_fragment_len.saturating_sub(FRAGMENT_HEADER_LEN).max(1);
+        if message.is_empty() {
+            return vec![Fragment {
+                object_id,
+                fragment_id: 0,
+                start: true,
+                end: true,
+                blob: message,
+            }];
+        }
+        let count = message.len().div_ceil(max_blob);
+        message
+            .chunks(max_blob)
+            .enumerate()
+            .map(|(i, blob)| Fragment {
+                object_id,
+                fragment_id: i as u64,
+                start: i == 0,
+                end: i + 1 == count,
+                blob,
+            })
+            .collect()
+    }
+}
+
+/// Maximum bytes of raw fragment data that fit in one envelope of
+/// `max_envelope_size` bytes once base64-encoded, given `overhead` bytes of
+/// SOAP around it.
+pub fn fragment_budget(max_envelope_size: u32, overhead: usize) -> usize {
+    let room = (max_envelope_size as usize).saturating_sub(overhead);
+    // base64 turns every 3 bytes into 4.
+    (room / 4) * 3
+}
+
+/// Messages waiting to be sent, cut into fragments lazily so that a sender
+/// can fill each envelope with as many fragments as fit and continue a long
+/// message in the next one.
+#[derive(Debug, Default)]
+pub struct FragmentQueue {
+    fragmenter: Fragmenter,
+    pending: VecDeque<Pending>,
+    queued_bytes: usize,
+}
+
+#[derive(Debug)]
+struct Pending {
+    object_id: u64,
+    next_fragment_id: u64,
+    offset: usize,
+    bytes: Vec<u8>,
+}
+
+impl FragmentQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, message: Vec<u8>) {
+        let object_id = self.fragmenter.allocate_object_id();
+        self.queued_bytes += message.len();
+        self.pending.push_back(Pending {
+            object_id,
+            next_fragment_id: 0,
+            offset: 0,
+            bytes: message,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Unsent message bytes (to bound how far a producer may run ahead).
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Encodes the next fragment, at most `max_fragment_len` bytes on the
+    /// wire, into `out`; returns false when nothing is queued.
+    pub fn pop_into(&mut self, max_fragment_len: usize, out: &mut Vec<u8>) -> bool {
+        let Some(pending) = self.pending.front_mut() else {
+            return false;
+        };
+        let max_blob = max_fragment_len.saturating_sub(FRAGMENT_HEADER_LEN).max(1);
+        let end_offset = (pending.offset + max_blob).min(pending.bytes.len());
+        let fragment = Fragment {
+            object_id: pending.object_id,
+            fragment_id: pending.next_fragment_id,
+            start: pending.next_fragment_id == 0,
+            end: end_offset == pending.bytes.len(),
+            blob: &pending.bytes[pending.offset..end_offset],
+        };
+        fragment.encode_into(out);
+        self.queued_bytes -= end_offset - pending.offset;
+        pending.offset = end_offset;
+        pending.next_fragment_id += 1;
+        if fragment.end {
+            self.pending.pop_front();
+        }
+        true
+    }
+}
+
+/// Limits that keep a hostile peer from making the defragmenter allocate
+/// without bound.
+#[derive(Debug, Clone, Copy)]
+pub struct DefragmentLimits {
+    pub max_message_len: usize,
+    pub max_partial_messages: usize,
+}
+
+impl Default for DefragmentLimits {
+    fn default() -> Self {
+        DefragmentLimits {
+            // A mailbox is ~10 KiB of CLIXML; 64 MiB leaves room for any
+            // real object while bounding memory.
+            max_message_len: 64 * 1024 * 1024,
+            max_partial_messages: 64,
+        }
+    }
+}
+
+/// Reassembles messages from fragments that arrive in any grouping: many per
+/// Receive, or one message over many Receives.
+#[derive(Debug, Default)]
+pub struct Defragmenter {
+    limits: DefragmentLimits,
+    partial: HashMap<u64, PartialMessage>,
+}
+
+#[derive(Debug)]
+struct PartialMessage {
+    next_fragment_id: u64,
+    bytes: Vec<u8>,
+}
+
+impl Defragmenter {
+    pub fn new(limits: DefragmentLimits) -> Self {
+        Defragmenter {
+            limits,
+            partial: HashMap::new(),
+        }
+    }
+
+    /// Feeds the raw bytes of one stream chunk (whole fragments, possibly
+    /// several) and returns the messages they complete, in order.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, FragmentError> {
+        let mut complete = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (fragment, tail) = Fragment::decode(rest)?;
+            rest = tail;
+            if let Some(message) = self.accept(&fragment)? {
+                complete.push(message);
+            }
+        }
+        Ok(complete)
+    }
+
+    /// Accepts one fragment; returns the message it completes, if any.
+    pub fn accept(&mut self, fragment: &Fragment<'_>) -> Result<Option<Vec<u8>>, FragmentError> {
+        let object_id = fragment.object_id;
+        if fragment.blob.len() > self.limits.max_message_len {
+            return Err(FragmentError::MessageTooLarge {
+                object_id,
+                limit: self.limits.max_message_len,
+            });
+        }
+        if fragment.start {
+            if fragment.fragment_id != 0 {
+                return Err(FragmentError::OutOfOrder {
+                    object_id,
+                    fragment_id: fragment.fragment_id,
+                    expected: 0,
+                });
+            }
+            if fragment.end {
+                self.partial.remove(&object_id);
+                return Ok(Some(fragment.blob.to_vec()));
+            }
+            if !self.partial.contains_key(&object_id)
+                && self.partial.len() >= self.limits.max_partial_messages
+            {
+                return Err(FragmentError::TooManyPartialMessages {
+                    limit: self.limits.max_partial_messages,
+                });
+            }
+            self.partial.insert(
+                object_id,
+                PartialMessage {
+                    next_fragment_id: 1,
+                    bytes: fragment.blob.to_vec(),
+                },
+            );
+            return Ok(None);
+        }
+        let Some(partial) = self.partial.get_mut(&object_id) else {
+            return Err(FragmentError::MissingStart {
+                object_id,
+                fragment_id: fragment.fragment_id,
+            });
+        };
+        if fragment.fragment_id != partial.next_fragment_id {
+            let expected = partial.next_fragment_id;
+            self.partial.remove(&object_id);
+            return Err(FragmentError::OutOfOrder {
+                object_id,
+                fragment_id: fragment.fragment_id,
+                expected,
+            });
+        }
+        if partial.bytes.len() + fragment.blob.len() > self.limits.max_message_len {
+            self.partial.remove(&object_id);
+            return Err(FragmentError::MessageTooLarge {
+                object_id,
+                limit: self.limits.max_message_len,
+            });
+        }
+        partial.bytes.extend_from_slice(fragment.blob);
+        partial.next_fragment_id += 1;
+        if fragment.end {
+            Ok(self.partial.remove(&object_id).map(|p| p.bytes))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// True when no message is half-received.
+    pub fn is_idle(&self) -> bool {
+        self.partial.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_recorded_fragment_header() {
+        let mut bytes = vec![
+            0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 2,
+        ];
+        bytes.extend_from_slice(b"hi");
+        let (f, rest) = Fragment::decode(&bytes).unwrap();
+        assert_eq!(
+            (f.object_id, f.fragment_id, f.start, f.end),
+            (1, 0, true, true)
+        );
+        assert_eq!(f.blob, b"hi");
+        assert!(rest.is_empty());
+        assert_eq!(f.encode(), bytes);
+    }
+
+    #[test]
+    fn rejects_truncation_and_disorder() {
+        assert!(matches!(
+            Fragment::decode(&[0; 5]),
+            Err(FragmentError::TruncatedHeader(5))
+        ));
+        let mut bytes = vec![0; 17];
+        bytes.extend_from_slice(&[0, 0, 0, 9]);
+        assert!(matches!(
+            Fragment::decode(&bytes),
+            Err(FragmentError::TruncatedBlob { .. })
+        ));
+        let mut d = Defragmenter::default();
+        let middle = Fragment {
+            object_id: 7,
+            fragment_id: 1,
+            start: false,
+            end: false,
+            blob: b"x",
+        };
+        assert!(matches!(
+            d.accept(&middle),
+            Err(FragmentError::MissingStart { .. })
+        ));
+    }
+
+    #[test]
+    fn bounds_memory() {
+        let mut d = Defragmenter::new(DefragmentLimits {
+            max_message_len: 10,
+            max_partial_messages: 2,
+        });
+        let start = |id| Fragment {
+            object_id: id,
+            fragment_id: 0,
+            start: true,
+            end: false,
+            blob: b"12345678",
+        };
+        d.accept(&start(1)).unwrap();
+        d.accept(&start(2)).unwrap();
+        assert!(matches!(
+            d.accept(&start(3)),
+            Err(FragmentError::TooManyPartialMessages { .. })
+        ));
+        let more = Fragment {
+            object_id: 1,
+            fragment_id: 1,
+            start: false,
+            end: true,
+            blob: b"123",
+        };
+        assert!(matches!(
+            d.accept(&more),
+            Err(FragmentError::MessageTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn queue_continues_a_message_across_envelopes() {
+        let mut q = FragmentQueue::new();
+        q.push(b"abcdefghij".to_vec());
+        q.push(b"k".to_vec());
+        let mut d = Defragmenter::default();
+        let mut out = Vec::new();
+        let mut messages = Vec::new();
+        while q.pop_into(FRAGMENT_HEADER_LEN + 3, &mut out) {
+            messages.extend(d.push(&out).unwrap());
+            out.clear();
+        }
+        assert_eq!(messages, vec![b"abcdefghij".to_vec(), b"k".to_vec()]);
+        assert_eq!(q.queued_bytes(), 0);
+    }
+}
