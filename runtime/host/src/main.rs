@@ -1,1 +1,153 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use idconn_host::jobs::{self, ExportOptions};
+use idconn_host::report::CliReporter;
+use idconn_host::runtime::Runtime;
+use idconn_host::settings::Settings;
+
+/// Identity connectors as sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "idconn", version, about)]
+struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Export mailboxes and mailbox databases to CSV (complete, or
+    /// incremental when a cookie exists).
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// Ignore the cookie: run a complete export.
+        #[arg(long, alias = "force-complete")]
+        ignore_cookies: bool,
+        /// Write the CSVs here instead of <TempFolderPath>/ExportOutput.
+        #[arg(long)]
+        output_path: Option<PathBuf>,
+        /// Keep the cookie here instead of <WorkFolderPath>/ExportCookies.
+        #[arg(long)]
+        cookie_path: Option<PathBuf>,
+    },
+    /// Check a connection: runs Get-MailboxDatabase, prints the count and servers.
+    Check {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show what a component is: world, package version, imports, exports, digest.
+    Inspect {
+        /// The component (.wasm).
+        component: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The agent settings file (appsettings.agent.json).
+    #[arg(long)]
+    settings: PathBuf,
+    /// The connection identifier (a key of "Connections").
+    #[arg(long, alias = "connection-identifier")]
+    connection: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(command: Cmd) -> anyhow::Result<()> {
+    match command {
+        Cmd::Export {
+            target,
+            ignore_cookies,
+            output_path,
+            cookie_path,
+        } => {
+            let settings = Settings::load(&target.settings)?;
+            let conn = settings.connection(&target.connection)?;
+            let runtime = Runtime::new()?;
+            let component =
+                runtime.load(&jobs::component_path(conn)?, &settings.component_cache)?;
+            let shell = jobs::open_backend(conn)?;
+            let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
+            let options = ExportOptions {
+                ignore_cookies,
+                output_path,
+                cookie_path,
+            };
+            let outcome = jobs::export(
+                &runtime, &settings, conn, &component, shell, reporter, &options,
+            )?;
+            let s = &outcome.summary;
+            println!(
+                "Export ({}) of {}: {} mailboxes, {} databases; {} inserts, {} updates, {} deletes; {:.2} s",
+                if s.complete { "complete" } else { "incremental" },
+                conn.id,
+                s.mailboxes,
+                s.databases,
+                s.inserts,
+                s.updates,
+                s.deletes,
+                outcome.elapsed.as_secs_f64()
+            );
+            for file in &outcome.files {
+                println!("  {}", file.display());
+            }
+            Ok(())
+        }
+        Cmd::Check { target } => {
+            let settings = Settings::load(&target.settings)?;
+            let conn = settings.connection(&target.connection)?;
+            let mut shell = jobs::open_backend(conn)?;
+            let (count, servers) = jobs::check(shell.as_mut())
+                .with_context(|| format!("connection {} failed its check", conn.id))?;
+            println!(
+                "Connection {} is working: {count} mailbox databases on {}",
+                conn.id,
+                if servers.is_empty() {
+                    "(no server named)".to_string()
+                } else {
+                    servers.join(", ")
+                }
+            );
+            Ok(())
+        }
+        Cmd::Inspect { component } => {
+            let inspection = idconn_host::inspect::inspect(&component)?;
+            print!("{}", inspection.render());
+            Ok(())
+        }
+    }
+}

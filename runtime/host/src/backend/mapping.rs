@@ -1,0 +1,251 @@
+//! Between CLIXML values (what the server speaks) and the WIT values (what
+//! the component sees). Objects below the top level flatten to type names
+//! and ToString, as the contract says.
+
+use std::sync::Arc;
+
+use idconn_psrp::clixml::{self, Collection, CollectionKind, PsObject as ClixmlObject};
+
+use crate::bindings::{
+    Argument, Command, Element, NestedObject, Property, PsObject, Scalar, Value,
+};
+
+/// A pipeline output value as the component's `ps-object`. A primitive
+/// output (e.g. `<S>` from `Get-Date | % ToString`) becomes an object with
+/// no properties whose to-string is the value.
+pub fn object_from_clixml(value: &clixml::Value) -> PsObject {
+    match value {
+        clixml::Value::Object(obj) => PsObject {
+            type_names: obj.type_names.to_vec(),
+            to_string: obj.to_string.clone(),
+            properties: obj
+                .adapted
+                .iter()
+                .chain(obj.extended.iter())
+                .map(|(name, v)| Property {
+                    name: name.clone(),
+                    value: value_from_clixml(v),
+                })
+                .collect(),
+        },
+        other => PsObject {
+            type_names: Vec::new(),
+            to_string: scalar_text(other),
+            properties: Vec::new(),
+        },
+    }
+}
+
+/// A property value: collections become lists or dictionaries, everything
+/// else a scalar.
+pub fn value_from_clixml(value: &clixml::Value) -> Value {
+    if let clixml::Value::Object(obj) = value {
+        match &obj.collection {
+            Some(Collection::List(_, items)) => {
+                return Value::List(items.iter().map(scalar_from_clixml).collect())
+            }
+            Some(Collection::Dictionary(entries)) => {
+                return Value::Dictionary(
+                    entries
+                        .iter()
+                        .map(|(k, v)| {
+                            let key = scalar_text(k).unwrap_or_default();
+                            (key, element_from_clixml(v))
+                        })
+                        .collect(),
+                )
+            }
+            None => {}
+        }
+    }
+    Value::Scalar(scalar_from_clixml(value))
+}
+
+fn element_from_clixml(value: &clixml::Value) -> Element {
+    match value_from_clixml(value) {
+        Value::Scalar(s) => Element::Scalar(s),
+        Value::List(l) => Element::List(l),
+        // A hashtable inside a hashtable: flattened like any nested object.
+        Value::Dictionary(_) => Element::Scalar(nested(value)),
+    }
+}
+
+pub fn scalar_from_clixml(value: &clixml::Value) -> Scalar {
+    use clixml::Value as V;
+    match value {
+        V::Nil => Scalar::Null,
+        V::String(s) | V::Uri(s) | V::Version(s) | V::XmlDocument(s) | V::ScriptBlock(s) => {
+            Scalar::Text(s.clone())
+        }
+        V::Decimal(s) | V::Duration(s) => Scalar::Text(s.clone()),
+        V::Char(c) => Scalar::Text(
+            char::decode_utf16([*c])
+                .map(|r| r.unwrap_or('\u{FFFD}'))
+                .collect(),
+        ),
+        V::Bool(b) => Scalar::Boolean(*b),
+        V::DateTime(s) => Scalar::DateTime(s.clone()),
+        V::U8(n) => Scalar::Integer(i64::from(*n)),
+        V::I8(n) => Scalar::Integer(i64::from(*n)),
+        V::U16(n) => Scalar::Integer(i64::from(*n)),
+        V::I16(n) => Scalar::Integer(i64::from(*n)),
+        V::U32(n) => Scalar::Integer(i64::from(*n)),
+        V::I32(n) => Scalar::Integer(i64::from(*n)),
+        V::I64(n) => Scalar::Integer(*n),
+        // Beyond i64 a u64 keeps its exact decimal text.
+        V::U64(n) => i64::try_from(*n)
+            .map(Scalar::Integer)
+            .unwrap_or_else(|_| Scalar::Text(n.to_string())),
+        V::Single(f) => Scalar::Number(f64::from(*f)),
+        V::Double(f) => Scalar::Number(*f),
+        V::Bytes(b) => Scalar::Bytes(b.clone()),
+        V::Guid(g) => Scalar::Guid(g.clone()),
+        V::Object(_) => nested(value),
+    }
+}
+
+fn nested(value: &clixml::Value) -> Scalar {
+    match value {
+        clixml::Value::Object(obj) => Scalar::Object(NestedObject {
+            type_names: obj.type_names.to_vec(),
+            to_string: obj
+                .to_string
+                .clone()
+                .or_else(|| obj.value.as_ref().and_then(scalar_text))
+                .unwrap_or_default(),
+        }),
+        other => scalar_from_clixml(other),
+    }
+}
+
+/// The text PowerShell would show for a primitive.
+fn scalar_text(value: &clixml::Value) -> Option<String> {
+    match scalar_from_clixml(value) {
+        Scalar::Null => None,
+        Scalar::Text(s) | Scalar::DateTime(s) | Scalar::Guid(s) => Some(s),
+        Scalar::Boolean(b) => Some(if b { "True" } else { "False" }.to_string()),
+        Scalar::Integer(n) => Some(n.to_string()),
+        Scalar::Number(f) => Some(f.to_string()),
+        Scalar::Bytes(b) => Some(format!("{} bytes", b.len())),
+        Scalar::Object(o) => Some(o.to_string),
+    }
+}
+
+/// A component's pipeline as PSRP commands.
+pub fn command_to_psrp(command: &Command) -> idconn_psrp::Command {
+    idconn_psrp::Command {
+        name: command.name.clone(),
+        is_script: false,
+        parameters: command
+            .parameters
+            .iter()
+            .map(|p| idconn_psrp::Parameter {
+                name: Some(p.name.trim_start_matches('-').to_string()),
+                value: match &p.argument {
+                    Argument::Switch => clixml::Value::Bool(true),
+                    Argument::Value(v) => value_to_clixml(v),
+                },
+            })
+            .collect(),
+    }
+}
+
+pub fn value_to_clixml(value: &Value) -> clixml::Value {
+    match value {
+        Value::Scalar(s) => scalar_to_clixml(s),
+        Value::List(items) => list(items),
+        Value::Dictionary(entries) => clixml::Value::Object(Box::new(ClixmlObject {
+            type_names: Arc::from(vec![
+                "System.Collections.Hashtable".to_string(),
+                "System.Object".to_string(),
+            ]),
+            collection: Some(Collection::Dictionary(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Element::Scalar(s) => scalar_to_clixml(s),
+                            Element::List(items) => list(items),
+                        };
+                        (clixml::Value::String(k.clone()), v)
+                    })
+                    .collect(),
+            )),
+            ..Default::default()
+        })),
+    }
+}
+
+fn list(items: &[Scalar]) -> clixml::Value {
+    clixml::Value::Object(Box::new(ClixmlObject {
+        type_names: Arc::from(vec![
+            "System.Object[]".to_string(),
+            "System.Array".to_string(),
+            "System.Object".to_string(),
+        ]),
+        collection: Some(Collection::List(
+            CollectionKind::List,
+            items.iter().map(scalar_to_clixml).collect(),
+        )),
+        ..Default::default()
+    }))
+}
+
+fn scalar_to_clixml(s: &Scalar) -> clixml::Value {
+    match s {
+        Scalar::Null => clixml::Value::Nil,
+        Scalar::Text(t) => clixml::Value::String(t.clone()),
+        Scalar::Boolean(b) => clixml::Value::Bool(*b),
+        Scalar::Integer(n) => match i32::try_from(*n) {
+            Ok(n) => clixml::Value::I32(n),
+            Err(_) => clixml::Value::I64(*n),
+        },
+        Scalar::Number(f) => clixml::Value::Double(*f),
+        Scalar::DateTime(t) => clixml::Value::DateTime(t.clone()),
+        Scalar::Guid(g) => clixml::Value::Guid(g.clone()),
+        Scalar::Bytes(b) => clixml::Value::Bytes(b.clone()),
+        // A guest cannot build a live object; its text is what it means.
+        Scalar::Object(o) => clixml::Value::String(o.to_string.clone()),
+    }
+}
+
+/// A value in a log line: short, never a wall of text.
+pub fn value_to_display(value: &Value) -> String {
+    fn scalar(s: &Scalar) -> String {
+        match s {
+            Scalar::Null => "$null".into(),
+            Scalar::Text(t) | Scalar::DateTime(t) | Scalar::Guid(t) => format!("'{t}'"),
+            Scalar::Boolean(b) => format!("${b}"),
+            Scalar::Integer(n) => n.to_string(),
+            Scalar::Number(f) => f.to_string(),
+            Scalar::Bytes(b) => format!("<{} bytes>", b.len()),
+            Scalar::Object(o) => format!("'{}'", o.to_string),
+        }
+    }
+    let text = match value {
+        Value::Scalar(s) => scalar(s),
+        Value::List(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
+        Value::Dictionary(entries) => {
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| match v {
+                    Element::Scalar(s) => format!("{k}={}", scalar(s)),
+                    Element::List(l) => {
+                        format!("{k}={}", l.iter().map(scalar).collect::<Vec<_>>().join(","))
+                    }
+                })
+                .collect();
+            format!("@{{{}}}", inner.join(";"))
+        }
+    };
+    const MAX: usize = 200;
+    if text.len() > MAX {
+        let cut = (0..=MAX)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!("{}...", &text[..cut])
+    } else {
+        text
+    }
+}

@@ -1,0 +1,18 @@
+//! Host-side bindings of the connector world (`wit/connector.wit`).
+
+wasmtime::component::bindgen!({
+    world: "connector",
+    path: "../../wit",
+    with: {
+        "idconn:connector/powershell.output": crate::sandbox::OutputHandle,
+    },
+    imports: { default: trappable },
+});
+
+pub use exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
+pub use exports::idconn::connector::fulfiller;
+pub use idconn::connector::powershell::{
+    Argument, Command, Error as CallError, ErrorRecord, Parameter,
+};
+pub use idconn::connector::report::Level;
+pub use idconn::connector::types::{Element, NestedObject, Property, PsObject, Scalar, Value};

@@ -1,0 +1,127 @@
+//! The connector world's imports, as the host provides them to a guest.
+
+use std::time::Instant;
+
+use wasmtime::component::Resource;
+
+use crate::backend::describe;
+use crate::bindings::idconn::connector::{powershell, report, types};
+use crate::bindings::{CallError, Command, ErrorRecord, Level, PsObject};
+use crate::sandbox::{JobState, OutputHandle};
+
+/// Pipelines longer than this are refused: no real connector needs more,
+/// and each command is a server round of work.
+const MAX_PIPELINE_COMMANDS: usize = 16;
+
+impl types::Host for JobState {}
+
+impl JobState {
+    /// Runs `f` as host time: excluded from the guest CPU budget.
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let started = Instant::now();
+        let r = f(self);
+        self.host_time += started.elapsed();
+        r
+    }
+
+    fn check_pipeline(&self, pipeline: &[Command]) -> Result<(), CallError> {
+        if pipeline.is_empty() {
+            return Err(CallError::Denied("an empty pipeline cannot run".into()));
+        }
+        if pipeline.len() > MAX_PIPELINE_COMMANDS {
+            return Err(CallError::Denied(format!(
+                "a pipeline of {} commands is refused (at most {MAX_PIPELINE_COMMANDS})",
+                pipeline.len()
+            )));
+        }
+        for command in pipeline {
+            let name_ok = !command.name.is_empty()
+                && command.name.len() <= 128
+                && command
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok {
+                return Err(self.deny(
+                    &command.name,
+                    "is not a cmdlet name (pipelines run cmdlets, never scripts)",
+                ));
+            }
+            if let Err(why) = self.grants.check(&command.name) {
+                return Err(self.deny(&command.name, &why));
+            }
+        }
+        Ok(())
+    }
+
+    fn deny(&self, cmdlet: &str, why: &str) -> CallError {
+        let shown: String = cmdlet.chars().take(128).collect();
+        tracing::warn!(
+            target: "audit",
+            connection = %self.connection,
+            component = %self.component_sha256,
+            operation = self.grants.operation().name(),
+            cmdlet = %shown,
+            "denied: {why}"
+        );
+        CallError::Denied(format!("'{shown}' {why}"))
+    }
+}
+
+impl powershell::Host for JobState {
+    fn invoke(
+        &mut self,
+        pipeline: Vec<Command>,
+    ) -> wasmtime::Result<Result<Resource<OutputHandle>, CallError>> {
+        if let Err(e) = self.check_pipeline(&pipeline) {
+            return Ok(Err(e));
+        }
+        tracing::debug!(connection = %self.connection, "invoke: {}", describe(&pipeline));
+        match self.timed(|s| s.shell.invoke(&pipeline)) {
+            Ok(inner) => Ok(Ok(self.table().push(OutputHandle { inner })?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl powershell::HostOutput for JobState {
+    fn next(
+        &mut self,
+        output: Resource<OutputHandle>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Option<Vec<PsObject>>, CallError>> {
+        let max = max.clamp(1, self.limits.max_batch_objects) as usize;
+        let started = Instant::now();
+        let handle = self.table().get_mut(&output)?;
+        let result = handle.inner.next_batch(max);
+        self.host_time += started.elapsed();
+        Ok(result)
+    }
+
+    fn errors(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<ErrorRecord>> {
+        Ok(self.table().get(&output)?.inner.errors())
+    }
+
+    fn warnings(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table().get(&output)?.inner.warnings())
+    }
+
+    fn drop(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<()> {
+        self.table().delete(output)?;
+        Ok(())
+    }
+}
+
+impl report::Host for JobState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        // A log line is for a person: long ones are cut, not refused.
+        let message: String = message.chars().take(4096).collect();
+        self.reporter.log(level, &message);
+        Ok(())
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        self.reporter.progress(done, total);
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Jobs as the CLI and the agent run them: resolve the connection's
+//! component and backend, stage the directories, run, commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::backend::replay::{Fixture, Replay};
+use crate::backend::PowerShell;
+use crate::bindings::{Command, ExportRequest, ExportSummary, Parameter, Scalar, Value};
+use crate::grants::{Grants, Operation};
+use crate::report::Reporter;
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::sandbox::{Job, JobSpec, GUEST_COOKIE_DIR, GUEST_OUTPUT_DIR};
+use crate::settings::{AuthType, Connection, Settings};
+
+/// Where the default Exchange component is looked for, in order, when a
+/// connection has no `ComponentPath`: next to the `idconn` binary (an
+/// installed layout), then the build output of this repository.
+pub fn default_component_candidates() -> Vec<PathBuf> {
+    const BUILT: &str = "components/target/wasm32-wasip2/release/exchange.wasm";
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("exchange.wasm"));
+            // target/<profile>/idconn -> the repository root
+            if let Some(root) = dir.parent().and_then(Path::parent) {
+                candidates.push(root.join(BUILT));
+            }
+        }
+    }
+    candidates.push(PathBuf::from(BUILT));
+    candidates
+}
+
+pub fn component_path(conn: &Connection) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &conn.component_path {
+        return Ok(p.clone());
+    }
+    let candidates = default_component_candidates();
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "connection {}: no ComponentPath is set and the Exchange component was not found (looked at {}). Build it with `just build`, or set Connections.{}.ComponentPath",
+            conn.id,
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            conn.id
+        )
+    })
+}
+
+/// The PowerShell backend of a connection.
+pub fn open_backend(conn: &Connection) -> anyhow::Result<Box<dyn PowerShell>> {
+    match conn.auth {
+        AuthType::Replay => {
+            let fixture = Fixture::load(Path::new(&conn.server))?;
+            Ok(Box::new(Replay::new(fixture)))
+        }
+        other => bail!(
+            "connection {}: AuthType {other:?} needs the remote PowerShell client, which this build does not include yet",
+            conn.id
+        ),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ExportOptions {
+    pub ignore_cookies: bool,
+    pub output_path: Option<PathBuf>,
+    pub cookie_path: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct ExportOutcome {
+    pub summary: ExportSummary,
+    /// The CSVs and cookie, as committed.
+    pub files: Vec<PathBuf>,
+    pub elapsed: Duration,
+    pub output_dir: PathBuf,
+    pub cookie_dir: PathBuf,
+}
+
+/// Runs one export job. On any failure the previous files stay as they were.
+pub fn export(
+    runtime: &Runtime,
+    settings: &Settings,
+    conn: &Connection,
+    component: &LoadedComponent,
+    shell: Box<dyn PowerShell>,
+    reporter: Arc<dyn Reporter>,
+    options: &ExportOptions,
+) -> anyhow::Result<ExportOutcome> {
+    let started = Instant::now();
+    let output_dir = options
+        .output_path
+        .clone()
+        .unwrap_or_else(|| settings.export_output());
+    let cookie_dir = options
+        .cookie_path
+        .clone()
+        .unwrap_or_else(|| settings.export_cookies());
+    let staging = crate::staging::Staging::prepare(&output_dir, &cookie_dir, &conn.id)?;
+    let mut job = Job::new(
+        runtime,
+        component,
+        JobSpec {
+            connection: conn.id.clone(),
+            limits: conn.limits.clone(),
+            grants: Grants::read_only(Operation::Export),
+            shell,
+            reporter: reporter.clone(),
+            output_dir: staging.output.clone(),
+            cookie_dir: staging.cookies.clone(),
+        },
+    )?;
+    let request = ExportRequest {
+        connection: conn.id.clone(),
+        output_dir: GUEST_OUTPUT_DIR.into(),
+        cookie_dir: GUEST_COOKIE_DIR.into(),
+        ignore_cookies: options.ignore_cookies,
+        started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let result = job.export(&request);
+    reporter.finish();
+    let summary = result.with_context(|| {
+        format!(
+            "export of connection {} failed; the previous files in {} and {} are unchanged",
+            conn.id,
+            output_dir.display(),
+            cookie_dir.display()
+        )
+    })?;
+    let files = staging.commit()?;
+    Ok(ExportOutcome {
+        summary,
+        files,
+        elapsed: started.elapsed(),
+        output_dir,
+        cookie_dir,
+    })
+}
+
+/// Usercube's connection check: `Get-MailboxDatabase`, the count and the
+/// servers. Runs on the host, no component involved.
+pub fn check(shell: &mut dyn PowerShell) -> anyhow::Result<(usize, Vec<String>)> {
+    let pipeline = [Command {
+        name: "Get-MailboxDatabase".into(),
+        parameters: Vec::<Parameter>::new(),
+    }];
+    let mut output = shell.invoke(&pipeline).map_err(|e| {
+        anyhow::anyhow!(
+            "Get-MailboxDatabase failed: {}",
+            crate::backend::call_error_text(&e)
+        )
+    })?;
+    let mut count = 0;
+    let mut servers = Vec::new();
+    while let Some(batch) = output.next_batch(256).map_err(|e| {
+        anyhow::anyhow!(
+            "Get-MailboxDatabase failed: {}",
+            crate::backend::call_error_text(&e)
+        )
+    })? {
+        for db in batch {
+            count += 1;
+            let server = db
+                .properties
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case("Server"));
+            if let Some(server) = server.and_then(|p| match &p.value {
+                Value::Scalar(Scalar::Text(s)) => Some(s.clone()),
+                Value::Scalar(Scalar::Object(o)) => Some(o.to_string.clone()),
+                _ => None,
+            }) {
+                if !servers.contains(&server) {
+                    servers.push(server);
+                }
+            }
+        }
+    }
+    Ok((count, servers))
+}

@@ -1,0 +1,16 @@
+//! The idconn host: runs identity connectors as sandboxed WebAssembly
+//! components. See ARCHITECTURE.md for the picture.
+
+pub mod backend;
+pub mod bindings;
+mod caplog;
+pub mod grants;
+mod host_api;
+pub mod inspect;
+pub mod jobs;
+pub mod limits;
+pub mod report;
+pub mod runtime;
+pub mod sandbox;
+pub mod settings;
+mod staging;

@@ -1,0 +1,186 @@
+//! The wasmtime engine, the linker of the connector world, the epoch ticker,
+//! and loading components through a compiled-code cache.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::ConnectorPre;
+use crate::sandbox::JobState;
+
+/// How often the epoch advances: the granularity of guest CPU accounting.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// One engine and linker for the process; components and jobs share them.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<JobState>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new() -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // Guest stacks are bounded so deep recursion traps instead of
+        // exhausting the host.
+        config.max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        let mut linker = Linker::new(&engine);
+        crate::sandbox::add_to_linker(&mut linker)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let stop = ticker_stop.clone();
+        let ticking = engine.clone();
+        std::thread::Builder::new()
+            .name("idconn-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .context("cannot start the epoch thread")?;
+        Ok(Runtime {
+            engine,
+            linker,
+            ticker_stop,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a component: from the cache when this engine compiled the same
+    /// bytes before, else compiled and cached. Checks that it implements the
+    /// connector world.
+    pub fn load(&self, path: &Path, cache_dir: &Path) -> anyhow::Result<LoadedComponent> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the component {} (build it with `just build`, or fix ComponentPath)",
+                path.display()
+            )
+        })?;
+        self.load_bytes(&bytes, path, cache_dir)
+    }
+
+    pub fn load_bytes(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+        cache_dir: &Path,
+    ) -> anyhow::Result<LoadedComponent> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            bail!(
+                "{} is a core WebAssembly module, not a component: build it with --target wasm32-wasip2",
+                path.display()
+            );
+        }
+        let started = Instant::now();
+        let cached = cache_dir.join(format!("{sha256}-{}.cwasm", self.engine_key()));
+        let (component, from_cache) = match self.read_cached(&cached) {
+            Some(c) => (c, true),
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("{} is not a valid component", path.display()))?;
+                self.write_cached(&component, cache_dir, &cached);
+                (component, false)
+            }
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| ConnectorPre::new(p).map_err(anyhow::Error::from))
+            .with_context(|| {
+                format!(
+                    "{} does not fit the idconn:connector world this host provides (check its WIT package version)",
+                    path.display()
+                )
+            })?;
+        tracing::debug!(
+            component = %path.display(),
+            %sha256,
+            from_cache,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "component loaded"
+        );
+        Ok(LoadedComponent {
+            pre,
+            sha256,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Compiled code is only valid for the engine configuration and wasmtime
+    /// build that produced it.
+    fn engine_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    fn read_cached(&self, cached: &Path) -> Option<Component> {
+        if !cached.is_file() {
+            return None;
+        }
+        // SAFETY: the cache holds only files this process wrote with
+        // `Component::serialize` under a name derived from the source's
+        // sha256 and this engine's compatibility hash, in a directory that
+        // is never preopened for a guest. wasmtime still checks the header
+        // and the engine compatibility before using it.
+        match unsafe { Component::deserialize_file(&self.engine, cached) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(cache = %cached.display(), "ignoring an unusable cached component: {e}");
+                None
+            }
+        }
+    }
+
+    fn write_cached(&self, component: &Component, dir: &Path, cached: &Path) {
+        let result = (|| -> anyhow::Result<()> {
+            let bytes = component.serialize().map_err(anyhow::Error::from)?;
+            std::fs::create_dir_all(dir)?;
+            let tmp = tmp_name(cached);
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, cached)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // The cache only saves time; a job still runs without it.
+            tracing::warn!(cache = %dir.display(), "cannot cache the compiled component: {e:#}");
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// A component compiled, linked and checked against the connector world.
+pub struct LoadedComponent {
+    pub pre: ConnectorPre<JobState>,
+    pub sha256: String,
+    pub path: PathBuf,
+}
