@@ -102,7 +102,12 @@ pub enum JobError {
 }
 
 fn stderr_tail(stderr: &str) -> String {
-    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+    let tail: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(5)
+        .collect();
     if tail.is_empty() {
         String::new()
     } else {

@@ -1,0 +1,104 @@
+//! Shared by the host's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use idconn_host::jobs::{self, ExportOptions, ExportOutcome};
+use idconn_host::report::RecordingReporter;
+use idconn_host::runtime::{LoadedComponent, Runtime};
+use idconn_host::settings::Settings;
+
+/// A component built by `just build-components`.
+pub fn component(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../components/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `just build-components` (or `just test`) first",
+        path.display()
+    );
+    path
+}
+
+/// A temp agent folder with settings for the given connections, each a JSON
+/// object body without Server/AuthType (a replay fixture is added).
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+}
+
+impl Agent {
+    pub fn new(connections: &[(&str, &str)], fixture: &str) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("fixture.json"), fixture).expect("write fixture");
+        let conns: Vec<String> = connections
+            .iter()
+            .map(|(id, extra)| {
+                let extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {extra}")
+                };
+                format!(r#""{id}": {{ "AuthType": "Replay", "Server": "fixture.json"{extra} }}"#)
+            })
+            .collect();
+        let text = format!(r#"{{ "Connections": {{ {} }} }}"#, conns.join(", "));
+        let file = dir.path().join("appsettings.agent.json");
+        std::fs::write(&file, &text).expect("write settings");
+        let settings = Settings::load(&file).expect("settings");
+        Agent { dir, settings }
+    }
+
+    pub fn output(&self) -> PathBuf {
+        self.settings.export_output()
+    }
+
+    pub fn cookies(&self) -> PathBuf {
+        self.settings.export_cookies()
+    }
+
+    pub fn export(
+        &self,
+        runtime: &Runtime,
+        component: &LoadedComponent,
+        connection: &str,
+        options: &ExportOptions,
+    ) -> anyhow::Result<ExportOutcome> {
+        let conn = self.settings.connection(connection)?;
+        let shell = jobs::open_backend(conn)?;
+        jobs::export(
+            runtime,
+            &self.settings,
+            conn,
+            component,
+            shell,
+            Arc::new(RecordingReporter::default()),
+            options,
+        )
+    }
+}
+
+/// Every file below `dir` with its bytes, for before/after comparisons.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let kind = e.file_type().expect("file type");
+            if kind.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                files.push((p, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
