@@ -300,4 +300,13 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn decoding_keeps_unknown_escapes_and_skips_empty_items() {
+        assert_eq!(
+            decode_list("a%2 b%%20c  100%25%2520 %"),
+            vec!["a%2", "b% c", "100%%20", "%"]
+        );
+        assert!(decode_list("").is_empty());
+    }
 }

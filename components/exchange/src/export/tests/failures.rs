@@ -1,0 +1,172 @@
+use super::*;
+
+fn remote_error() -> Error {
+    Error::Remote(ErrorRecord {
+        message: "The operation couldn't be performed because object 'x' couldn't be found.".into(),
+        fully_qualified_error_id:
+            "5D2D4F4E,Microsoft.Exchange.Management.RecipientTasks.GetMailbox".into(),
+        category: "NotSpecified".into(),
+        target: None,
+    })
+}
+
+/// A second run over the first run's files that fails as `failing` says.
+fn assert_failure_leaves_files(failing: FakeShell, expected_error: &str) {
+    let dirs = Dirs::new();
+    run(
+        &first_run_shell(),
+        &RecordingReporter::default(),
+        &dirs.request(COOKIE_TIME, false),
+    )
+    .unwrap();
+    let before = dirs.snapshot();
+    assert_eq!(before.len(), 3);
+
+    let error = run(
+        &failing,
+        &RecordingReporter::default(),
+        &dirs.request(SECOND_RUN, false),
+    )
+    .unwrap_err();
+
+    assert!(error.contains(expected_error), "{error}");
+    assert_eq!(
+        dirs.snapshot(),
+        before,
+        "the previous files changed or temp files remain"
+    );
+}
+
+fn incremental_databases() -> Answer {
+    Answer::objects(vec![database(
+        DB_3,
+        "DB03",
+        "2026-11-27T08:10:00Z",
+        "2026-11-27T08:10:00Z",
+    )])
+}
+
+fn changed_pipeline() -> Vec<crate::idconn::connector::powershell::Command> {
+    changed_mailboxes_pipeline(COOKIE_TIME, "2026-11-27T09:00:00Z")
+}
+
+#[test]
+fn a_failure_in_the_middle_leaves_the_previous_files_byte_identical() {
+    let many: Vec<PsObject> = (0..700u32)
+        .map(|i| {
+            mailbox(
+                &format!("00000000-0000-0000-0002-{i:012x}"),
+                "x",
+                COOKIE_TIME,
+                COOKIE_TIME,
+            )
+        })
+        .collect();
+    let failing = FakeShell::new()
+        .on(databases_pipeline(), incremental_databases())
+        .on(
+            changed_pipeline(),
+            Answer::Objects {
+                objects: many,
+                fail_after: Some((600, remote_error())),
+                errors: vec![],
+                warnings: vec![],
+            },
+        );
+    assert_failure_leaves_files(
+        failing,
+        "Get-Mailbox failed: The operation couldn't be performed because object 'x' couldn't be found. \
+         (5D2D4F4E,Microsoft.Exchange.Management.RecipientTasks.GetMailbox)",
+    );
+}
+
+#[test]
+fn a_failure_of_the_current_set_leaves_the_previous_files() {
+    let failing = FakeShell::new()
+        .on(databases_pipeline(), incremental_databases())
+        .on(changed_pipeline(), Answer::nothing())
+        .on(mailbox_guids_pipeline(), Answer::Refused(Error::Timeout));
+    assert_failure_leaves_files(failing, "Get-Mailbox timed out");
+}
+
+#[test]
+fn denied_limit_and_transport_errors_say_what_happened() {
+    let cases = [
+        (Error::Denied("Get-MailboxDatabase is not granted".into()), "Get-MailboxDatabase was denied by the host: Get-MailboxDatabase is not granted"),
+        (Error::Limit("output over 64 MiB (setting MaxOutputBytes)".into()), "Get-MailboxDatabase was stopped by a host limit: output over 64 MiB"),
+        (Error::Transport("connection refused".into()), "Get-MailboxDatabase failed: the connection to the Exchange server failed: connection refused"),
+    ];
+    for (error, expected) in cases {
+        let failing = FakeShell::new().on(databases_pipeline(), Answer::Refused(error));
+        assert_failure_leaves_files(failing, expected);
+    }
+}
+
+#[test]
+fn non_terminating_errors_fail_the_export_rather_than_invent_deletions() {
+    let record = ErrorRecord {
+        message: "The object is corrupted".into(),
+        fully_qualified_error_id: "Corrupt,GetMailbox".into(),
+        category: "ReadError".into(),
+        target: None,
+    };
+    let failing = FakeShell::new()
+        .on(databases_pipeline(), incremental_databases())
+        .on(changed_pipeline(), Answer::nothing())
+        .on(
+            mailbox_guids_pipeline(),
+            Answer::Objects {
+                objects: vec![],
+                fail_after: None,
+                errors: vec![record],
+                warnings: vec![],
+            },
+        );
+    assert_failure_leaves_files(
+        failing,
+        "Get-Mailbox reported 1 error(s), so the export would be incomplete; the first: The object is corrupted (Corrupt,GetMailbox)",
+    );
+}
+
+#[test]
+fn a_write_failure_leaves_the_previous_files() {
+    let dirs = Dirs::new();
+    run(
+        &first_run_shell(),
+        &RecordingReporter::default(),
+        &dirs.request(COOKIE_TIME, false),
+    )
+    .unwrap();
+    let before = dirs.snapshot();
+    // A directory where the cookie's temporary file should go makes its
+    // creation fail after both CSVs were written.
+    let blocker = dirs.cookies.join("ExchangeExport_cookie.bin.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    std::fs::write(blocker.join("keep"), b"x").unwrap();
+    let shell = FakeShell::new()
+        .on(databases_pipeline(), incremental_databases())
+        .on(changed_pipeline(), Answer::nothing())
+        .on(mailbox_guids_pipeline(), Answer::nothing());
+    let error = run(
+        &shell,
+        &RecordingReporter::default(),
+        &dirs.request(SECOND_RUN, false),
+    )
+    .unwrap_err();
+    assert!(error.contains("ExchangeExport_cookie.bin.tmp"), "{error}");
+    std::fs::remove_dir_all(&blocker).unwrap();
+    assert_eq!(dirs.snapshot(), before);
+}
+
+#[test]
+fn an_invalid_start_time_is_refused() {
+    let dirs = Dirs::new();
+    let error = run(
+        &first_run_shell(),
+        &RecordingReporter::default(),
+        &dirs.request("now", false),
+    )
+    .unwrap_err();
+    assert!(error.contains("started-at `now`"), "{error}");
+    assert!(dirs.snapshot().is_empty());
+}
