@@ -199,9 +199,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     fn databases(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
         let previous = self.previous;
         let mut seen = Vec::new();
-        let mut rows = 0u64;
-        let mut inserts = 0u64;
-        let mut updates = 0u64;
+        let mut tally = Tally::default();
         self.pull(
             "Get-MailboxDatabase",
             &schema::databases_pipeline(),
@@ -228,27 +226,20 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                         }
                     }
                 };
-                if let Some(command) = command {
-                    writer.write(command)?;
-                    rows += 1;
-                    if command == INSERT {
-                        inserts += 1;
-                    } else {
-                        updates += 1;
-                    }
+                match command {
+                    Some(command) => tally.write(writer, command),
+                    None => Ok(()),
                 }
-                Ok(())
             },
         )?;
         let now = GuidSet::from_unsorted(seen);
-        let mut deletes = 0u64;
         if let Some(previous) = previous {
             for guid in previous.databases.missing_from(&now) {
-                writer.write_delete(guid)?;
-                deletes += 1;
+                tally.delete(writer, guid)?;
             }
         }
-        self.count(rows + deletes, inserts, updates, deletes, false);
+        self.summary.databases += tally.rows;
+        self.add(&tally);
         Ok(now)
     }
 
@@ -256,9 +247,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
         let previous = self.previous;
         let mut seen = Vec::new();
-        let mut rows = 0u64;
-        let mut inserts = 0u64;
-        let mut updates = 0u64;
+        let mut tally = Tally::default();
         let pipeline = match previous {
             None => schema::all_mailboxes_pipeline(),
             Some(previous) => schema::changed_mailboxes_pipeline(
@@ -277,28 +266,20 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                     insert_or_update(&facts, previous.window.since, &previous.mailboxes)
                 }
             };
-            writer.write(command)?;
-            rows += 1;
-            if command == INSERT {
-                inserts += 1;
-            } else {
-                updates += 1;
-            }
-            Ok(())
+            tally.write(writer, command)
         })?;
-        let mut deletes = 0u64;
         let now = match previous {
             None => GuidSet::from_unsorted(seen),
             Some(previous) => {
                 let now = self.current_mailboxes()?;
                 for guid in previous.mailboxes.missing_from(&now) {
-                    writer.write_delete(guid)?;
-                    deletes += 1;
+                    tally.delete(writer, guid)?;
                 }
                 now
             }
         };
-        self.count(rows + deletes, inserts, updates, deletes, true);
+        self.summary.mailboxes += tally.rows;
+        self.add(&tally);
         Ok(now)
     }
 
@@ -312,15 +293,10 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         Ok(GuidSet::from_unsorted(guids))
     }
 
-    fn count(&mut self, rows: u64, inserts: u64, updates: u64, deletes: u64, mailboxes: bool) {
-        if mailboxes {
-            self.summary.mailboxes += rows;
-        } else {
-            self.summary.databases += rows;
-        }
-        self.summary.inserts += inserts;
-        self.summary.updates += updates;
-        self.summary.deletes += deletes;
+    fn add(&mut self, tally: &Tally) {
+        self.summary.inserts += tally.inserts;
+        self.summary.updates += tally.updates;
+        self.summary.deletes += tally.deletes;
     }
 
     /// Runs a pipeline and hands every object to `each`, batch by batch.
@@ -364,6 +340,36 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
 
 const INSERT: &str = "Insert";
 const UPDATE: &str = "Update";
+
+/// The rows written to one file, by command.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    inserts: u64,
+    updates: u64,
+    deletes: u64,
+}
+
+impl Tally {
+    /// Writes the row last filled with `command` (Insert or Update).
+    fn write(&mut self, writer: &mut RowWriter, command: &'static str) -> Result<(), String> {
+        writer.write(command)?;
+        self.rows += 1;
+        if command == INSERT {
+            self.inserts += 1;
+        } else {
+            self.updates += 1;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, writer: &mut RowWriter, guid: u128) -> Result<(), String> {
+        writer.write_delete(guid)?;
+        self.rows += 1;
+        self.deletes += 1;
+        Ok(())
+    }
+}
 
 /// `Insert` for an object created in the window or unknown to the last
 /// export (a mailbox enabled on an older user keeps the user's creation
