@@ -152,9 +152,11 @@ fn previous_state<R: Reporter>(
         );
         return Ok(None);
     };
-    if cookie.started_at >= started_at {
+    // An equal start is two runs within one second: an empty window, which
+    // loses nothing since the cookie stays the same.
+    if cookie.started_at > started_at {
         return Err(format!(
-            "the export cookie {} is dated {}, not before this run's start {}; was the \
+            "the export cookie {} is dated {}, after this run's start {}; was the \
              clock set back? Rerun the export with --ignore-cookies to run a complete export",
             files.cookie.display(),
             filter_date(&cookie.started_at),

@@ -168,7 +168,7 @@ fn a_cookie_from_the_future_is_refused() {
         &dirs.request(COOKIE_TIME, false),
     )
     .unwrap_err();
-    assert!(error.contains("not before this run's start"), "{error}");
+    assert!(error.contains("after this run's start"), "{error}");
     assert!(error.contains("--ignore-cookies"), "{error}");
 }
 
