@@ -44,6 +44,9 @@ pub struct FakeShell {
     script: Vec<(Vec<Command>, Answer)>,
     used: RefCell<Vec<bool>>,
     pub calls: RefCell<Vec<Vec<Command>>>,
+    /// Runs before each call with the call's 0-based index, to change the
+    /// world in the middle of a run.
+    hook: Option<Box<dyn Fn(usize)>>,
 }
 
 impl FakeShell {
@@ -54,6 +57,11 @@ impl FakeShell {
     pub fn on(mut self, pipeline: Vec<Command>, answer: Answer) -> Self {
         self.script.push((pipeline, answer));
         self.used.borrow_mut().push(false);
+        self
+    }
+
+    pub fn before_each_call(mut self, hook: impl Fn(usize) + 'static) -> Self {
+        self.hook = Some(Box::new(hook));
         self
     }
 
@@ -71,6 +79,9 @@ impl Shell for FakeShell {
     type Output = FakeOutput;
 
     fn invoke(&self, pipeline: &[Command]) -> Result<FakeOutput, Error> {
+        if let Some(hook) = &self.hook {
+            hook(self.calls.borrow().len());
+        }
         self.calls.borrow_mut().push(pipeline.to_vec());
         let mut used = self.used.borrow_mut();
         let matching: Vec<usize> = (0..self.script.len())

@@ -138,22 +138,32 @@ fn a_write_failure_leaves_the_previous_files() {
     )
     .unwrap();
     let before = dirs.snapshot();
-    // A directory where the cookie's temporary file should go makes its
-    // creation fail after both CSVs were written.
+    // During the last pipeline, a directory appears where the cookie's
+    // temporary file goes: writing the cookie fails after both CSVs were
+    // written under their temporary names.
     let blocker = dirs.cookies.join("ExchangeExport_cookie.bin.tmp");
-    std::fs::create_dir(&blocker).unwrap();
-    std::fs::write(blocker.join("keep"), b"x").unwrap();
+    let hook_blocker = blocker.clone();
     let shell = FakeShell::new()
         .on(databases_pipeline(), incremental_databases())
         .on(changed_pipeline(), Answer::nothing())
-        .on(mailbox_guids_pipeline(), Answer::nothing());
+        .on(mailbox_guids_pipeline(), Answer::nothing())
+        .before_each_call(move |call| {
+            if call == 2 {
+                std::fs::create_dir(&hook_blocker).unwrap();
+                std::fs::write(hook_blocker.join("keep"), b"x").unwrap();
+            }
+        });
     let error = run(
         &shell,
         &RecordingReporter::default(),
         &dirs.request(SECOND_RUN, false),
     )
     .unwrap_err();
-    assert!(error.contains("ExchangeExport_cookie.bin.tmp"), "{error}");
+    assert!(
+        error.starts_with("writing ") && error.contains("ExchangeExport_cookie.bin.tmp failed"),
+        "{error}"
+    );
+    assert_eq!(shell.calls.borrow().len(), 3);
     std::fs::remove_dir_all(&blocker).unwrap();
     assert_eq!(dirs.snapshot(), before);
 }
