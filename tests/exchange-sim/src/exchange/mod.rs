@@ -1,1 +1,235 @@
 //! The Exchange model: directory, cmdlets, OPATH filters, RBAC, seeding.
+//!
+//! [`Organization`] implements [`ExchangeBackend`]: it checks credentials,
+//! refuses scripts and ungranted cmdlets like Exchange's restricted
+//! runspace, and runs pipelines lazily over an in-memory directory.
+
+// Error records are what cmdlets produce on their error path (the boundary
+// type is fixed by backend.rs); boxing them would buy nothing measurable.
+#![allow(clippy::result_large_err)]
+
+pub mod args;
+pub mod cmdlets;
+pub mod errors;
+pub mod model;
+pub mod opath;
+pub mod pipeline;
+pub mod rbac;
+pub mod render;
+pub mod seed;
+pub mod state;
+pub mod text;
+
+use crate::backend::{ExchangeBackend, PipelineEvent, PipelineRun, SimErrorRecord};
+use idconn_psrp::Command;
+use model::Directory;
+use pipeline::{Ev, Fixed, Run, Stage};
+use rbac::UserStore;
+use render::RenderCtx;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// How much of each object Exchange serializes: plain `New-PSSession`
+/// clients get ADObjectIds and quotas as strings; the URL option
+/// `serializationLevel=Full` (the Exchange Management Shell) gets objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SerializationLevel {
+    #[default]
+    Default,
+    Full,
+}
+
+/// Faults of the model itself (the protocol layer has its own).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelFaults {
+    /// Pipelines after the first N (over the server's lifetime) fail with
+    /// Exchange's throttling error.
+    pub throttle_after: Option<u64>,
+}
+
+pub struct OrgOptions {
+    pub users: UserStore,
+    pub state_path: Option<PathBuf>,
+    pub faults: ModelFaults,
+    /// The Exchange server name in error ids (`[Server=EXCH01,...]`).
+    pub server_name: String,
+}
+
+pub struct Shared {
+    dir: RwLock<Directory>,
+    state_path: Option<PathBuf>,
+    users: UserStore,
+    faults: ModelFaults,
+    pipelines: AtomicU64,
+    pub server_name: String,
+}
+
+impl Shared {
+    pub fn read(&self) -> RwLockReadGuard<'_, Directory> {
+        // A panic while holding the lock cannot leave the directory half
+        // changed (changes are built aside then swapped in), so a poisoned
+        // lock is still consistent.
+        self.dir.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a change under the write lock; `f` returns its result and
+    /// whether it changed anything. Changes are saved to the state file.
+    pub fn mutate<R>(
+        &self,
+        f: impl FnOnce(&mut Directory) -> Result<(R, bool), SimErrorRecord>,
+    ) -> Result<R, SimErrorRecord> {
+        let mut dir = self.dir.write().unwrap_or_else(|e| e.into_inner());
+        let (result, changed) = f(&mut dir)?;
+        if changed {
+            if let Some(path) = &self.state_path {
+                if let Err(e) = state::save(path, &dir) {
+                    tracing::error!("saving the simulator state: {e:#}");
+                    return Err(SimErrorRecord {
+                        message: format!(
+                            "The change was applied but the simulator could not save its state file {}: {e:#}",
+                            path.display()
+                        ),
+                        fully_qualified_error_id: "StateNotSaved".to_string(),
+                        exception_type: "System.IO.IOException".to_string(),
+                        category: "WriteError".to_string(),
+                        activity: String::new(),
+                        target_name: None,
+                    });
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// An Exchange organization served by the simulator.
+#[derive(Clone)]
+pub struct Organization {
+    shared: Arc<Shared>,
+}
+
+impl Organization {
+    /// Loads `state_path` when it exists, else seeds a directory (and saves
+    /// it there when a state path is given).
+    pub fn open(spec: seed::SeedSpec, options: OrgOptions) -> anyhow::Result<Self> {
+        let loaded = match &options.state_path {
+            Some(path) => state::load(path)?,
+            None => None,
+        };
+        let fresh = loaded.is_none();
+        let dir = loaded.unwrap_or_else(|| seed::seed(spec));
+        if fresh {
+            if let Some(path) = &options.state_path {
+                state::save(path, &dir)?;
+            }
+        }
+        Ok(Self::from_directory(dir, options))
+    }
+
+    pub fn from_directory(dir: Directory, options: OrgOptions) -> Self {
+        Organization {
+            shared: Arc::new(Shared {
+                dir: RwLock::new(dir),
+                state_path: options.state_path,
+                users: options.users,
+                faults: options.faults,
+                pipelines: AtomicU64::new(0),
+                server_name: options.server_name,
+            }),
+        }
+    }
+
+    /// A copy of the directory as it is now (tests, end-to-end checks).
+    pub fn snapshot(&self) -> Directory {
+        self.shared.read().clone()
+    }
+
+    /// Runs a pipeline with an explicit serialization level (the protocol
+    /// layer knows it from the connection URL).
+    pub fn invoke_with(
+        &self,
+        user: &str,
+        commands: Vec<Command>,
+        level: SerializationLevel,
+    ) -> Box<dyn PipelineRun> {
+        let render = RenderCtx {
+            level,
+            offset: self.shared.read().offset(),
+        };
+        let stage = self.build(user, commands, render);
+        Box::new(Run {
+            stage,
+            ctx: render,
+            finished: false,
+        })
+    }
+
+    fn build(&self, user: &str, commands: Vec<Command>, render: RenderCtx) -> Box<dyn Stage> {
+        let failed =
+            |e: SimErrorRecord| -> Box<dyn Stage> { Box::new(Fixed([Ev::Failed(e)].into())) };
+        let count = self.shared.pipelines.fetch_add(1, Ordering::Relaxed) + 1;
+        if self
+            .shared
+            .faults
+            .throttle_after
+            .is_some_and(|limit| count > limit)
+        {
+            return failed(errors::throttled(&self.shared.server_name));
+        }
+        if commands.is_empty() {
+            return Box::new(Fixed(Default::default()));
+        }
+        // Refusals come first and for the whole pipeline, as the runspace
+        // checks every command before running any.
+        for command in &commands {
+            if command.is_script {
+                return failed(errors::script_refused());
+            }
+        }
+        let mut defs = Vec::with_capacity(commands.len());
+        for command in &commands {
+            let def =
+                cmdlets::find(&command.name).filter(|d| self.shared.users.may_run(user, d.id.name));
+            match def {
+                Some(def) => defs.push(def),
+                None => return failed(errors::command_not_found(&command.name)),
+            }
+        }
+        let mut bound = Vec::with_capacity(commands.len());
+        for (def, command) in defs.iter().zip(&commands) {
+            match args::bind(def.id, def.params, &command.parameters) {
+                Ok(b) => bound.push(b),
+                Err(e) => return failed(e),
+            }
+        }
+        let invocation = cmdlets::Invocation {
+            org: self.shared.clone(),
+            render,
+        };
+        let mut upstream: Option<Box<dyn Stage>> = None;
+        for (def, b) in defs.into_iter().zip(bound) {
+            upstream = Some((def.build)(&invocation, b, upstream));
+        }
+        upstream.unwrap_or_else(|| Box::new(Fixed(Default::default())))
+    }
+}
+
+impl ExchangeBackend for Organization {
+    fn authenticate_basic(&self, user: &str, password: &str) -> Option<String> {
+        self.shared.users.authenticate(user, password)
+    }
+
+    fn invoke(&self, user: &str, commands: Vec<Command>) -> Box<dyn PipelineRun> {
+        self.invoke_with(user, commands, SerializationLevel::Default)
+    }
+}
+
+/// Drains a pipeline (tests and tools).
+pub fn collect(mut run: Box<dyn PipelineRun>) -> Vec<PipelineEvent> {
+    let mut events = Vec::new();
+    while let Some(ev) = run.next_event() {
+        events.push(ev);
+    }
+    events
+}
