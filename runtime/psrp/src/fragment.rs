@@ -208,6 +208,12 @@ impl FragmentQueue {
 
     pub fn push(&mut self, message: Vec<u8>) {
         let object_id = self.fragmenter.allocate_object_id();
+        self.push_with_object_id(object_id, message);
+    }
+
+    /// Queues a message under an ObjectId the caller allocated (when several
+    /// queues share one sender's numbering).
+    pub fn push_with_object_id(&mut self, object_id: u64, message: Vec<u8>) {
         self.queued_bytes += message.len();
         self.pending.push_back(Pending {
             object_id,

@@ -340,3 +340,34 @@ impl ReceiveResponseBuilder {
         self.out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filled_receive_response_stays_within_max_envelope_size() {
+        for max in [4_096u32, 153_600, 512_000] {
+            let mut builder = ReceiveResponseBuilder::new(
+                "uuid:0D4C4F5E-0000-0000-0000-000000000000",
+                Some("7A3E9C2B-5A4D-4E2B-9C1D-0123456789AB"),
+            );
+            let mut pushed = 0;
+            loop {
+                let room = builder.room_for_fragment(max);
+                if room < 100 {
+                    break;
+                }
+                builder.push_stream(&vec![0xAB; room.min(1000 + pushed * 37)]);
+                pushed += 1;
+            }
+            let xml = builder.finish(true);
+            assert!(xml.len() <= max as usize, "{} > {max}", xml.len());
+            assert!(
+                xml.len() > max as usize * 9 / 10,
+                "{} leaves too much unused",
+                xml.len()
+            );
+        }
+    }
+}

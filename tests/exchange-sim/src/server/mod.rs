@@ -1,1 +1,80 @@
-//! HTTP + WS-Management + PSRP server side. Knows nothing of mailboxes.
+//! HTTP + WS-Management + PSRP server side. Knows nothing of mailboxes: it
+//! authenticates, keeps shells and commands, and streams what the
+//! [`ExchangeBackend`] produces as Receives arrive.
+
+mod command;
+mod http;
+mod shell;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::backend::{ExchangeBackend, Faults};
+
+pub use shell::ANONYMOUS_USER;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Every request is accepted as user `anonymous`.
+    #[default]
+    None,
+    /// `Authorization: Basic`, checked by the backend.
+    Basic,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub auth: AuthMode,
+    /// Exchange's PowerShellMaxConcurrency: shells one user may hold.
+    pub max_shells_per_user: usize,
+    /// The largest envelope this server sends, whatever the client asks.
+    pub max_envelope_size: u32,
+    /// Caps a client's OperationTimeout (how long a Receive may wait).
+    pub max_operation_timeout: Duration,
+    /// Appears in faults (`Machine=`) and shell owners.
+    pub server_name: String,
+    pub faults: Faults,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            auth: AuthMode::None,
+            max_shells_per_user: 18,
+            max_envelope_size: 512_000,
+            max_operation_timeout: Duration::from_secs(180),
+            server_name: "EXCH01".into(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Serves until the task is dropped or aborted (which also closes every
+/// connection it accepted).
+pub async fn serve(
+    listener: TcpListener,
+    backend: Arc<dyn ExchangeBackend>,
+    config: ServerConfig,
+) -> anyhow::Result<()> {
+    serve_until(listener, backend, config, std::future::pending()).await
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve_until(
+    listener: TcpListener,
+    backend: Arc<dyn ExchangeBackend>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    http::run(
+        listener,
+        Arc::new(http::Server::new(backend, config)),
+        shutdown,
+    )
+    .await
+}

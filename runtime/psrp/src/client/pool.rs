@@ -1,0 +1,315 @@
+//! A RunspacePool is one WinRM shell. Every exit path deletes it, because
+//! Exchange caps concurrent shells per user (PowerShellMaxConcurrency).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use super::auth::{Authenticator, BasicAuthenticator, NoAuthenticator};
+use super::error::Error;
+use super::pipeline::Pipeline;
+use super::transport::Transport;
+use super::{Auth, ClientConfig, LARGE_MAX_ENVELOPE_SIZE};
+use crate::fragment::{fragment_budget, Defragmenter, Fragmenter};
+use crate::message::{self, runspace_state, Destination, Message, MessageType};
+use crate::state::{ProtocolVersion, RunspacePoolState};
+use crate::wsman;
+use crate::wsman::client::{self as ws, ReceiveResponse, RequestContext};
+use crate::Command;
+
+/// Receives allowed while opening before we call the server unresponsive
+/// (each either brings a message or times out on the server's side).
+const MAX_OPEN_RECEIVES: usize = 64;
+
+pub(crate) struct Session {
+    transport: tokio::sync::Mutex<Transport>,
+    pub(crate) ctx: RequestContext,
+    pub(crate) shell_id: String,
+    pub(crate) rpid: Uuid,
+    pub(crate) protocol: ProtocolVersion,
+    fragmenter: Mutex<Fragmenter>,
+    deleted: AtomicBool,
+}
+
+impl Session {
+    async fn call(&self, body: &str) -> Result<crate::wsman::xml::Element, Error> {
+        let response = self.transport.lock().await.post(body).await?;
+        Ok(ws::parse_response(&response)?)
+    }
+
+    /// One Receive; `None` when the server answered `w:TimedOut`.
+    pub(crate) async fn receive(
+        &self,
+        command_id: Option<&str>,
+    ) -> Result<Option<ReceiveResponse>, Error> {
+        let request = ws::receive(&self.ctx, &self.shell_id, command_id);
+        match self.call(&request.body).await {
+            Ok(root) => Ok(Some(ws::receive_response(&root)?)),
+            Err(Error::Fault { code, subcode, .. })
+                if code == Some(2150858793) || subcode == "TimedOut" =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fragments a message and groups the fragments per envelope.
+    pub(crate) fn envelopes_for(&self, message: &Message) -> Vec<Vec<u8>> {
+        let budget = fragment_budget(self.ctx.max_envelope_size, ws::envelope_overhead(&self.ctx));
+        let bytes = message.encode(false);
+        let mut fragmenter = self.fragmenter.lock().unwrap_or_else(|e| e.into_inner());
+        let mut envelopes: Vec<Vec<u8>> = Vec::new();
+        for fragment in fragmenter.fragment(&bytes, budget) {
+            match envelopes.last_mut() {
+                Some(last) if last.len() + fragment.encoded_len() <= budget => {
+                    fragment.encode_into(last)
+                }
+                _ => envelopes.push(fragment.encode()),
+            }
+        }
+        envelopes
+    }
+
+    pub(crate) async fn start_pipeline(
+        &self,
+        pid: Uuid,
+        create: &Message,
+    ) -> Result<String, Error> {
+        let mut envelopes = self.envelopes_for(create).into_iter();
+        let first = envelopes.next().unwrap_or_default();
+        let root = self
+            .call(&ws::command(&self.ctx, &self.shell_id, pid, &first).body)
+            .await?;
+        let command_id = ws::command_id(&root)?;
+        for rest in envelopes {
+            let request = ws::send(&self.ctx, &self.shell_id, Some(&command_id), "stdin", &rest);
+            self.call(&request.body).await?;
+        }
+        Ok(command_id)
+    }
+
+    pub(crate) async fn signal(&self, command_id: Option<&str>, code: &str) -> Result<(), Error> {
+        let request = ws::signal(&self.ctx, &self.shell_id, command_id, code);
+        self.call(&request.body).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete(&self) -> Result<(), Error> {
+        if self.deleted.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let request = ws::delete(&self.ctx, &self.shell_id);
+        self.call(&request.body).await.map(|_| ())
+    }
+}
+
+/// An open remote runspace pool on the endpoint.
+pub struct RunspacePool {
+    session: Arc<Session>,
+    runtime: tokio::runtime::Handle,
+    closed: bool,
+}
+
+impl std::fmt::Debug for RunspacePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunspacePool")
+            .field("shell_id", &self.session.shell_id)
+            .field("protocol", &self.session.protocol)
+            .finish()
+    }
+}
+
+fn authenticator(config: &ClientConfig) -> Result<Box<dyn Authenticator>, Error> {
+    match &config.auth {
+        Auth::None => Ok(Box::new(NoAuthenticator)),
+        Auth::Basic { username, password } => {
+            let plain_http = config
+                .endpoint
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("http://");
+            if plain_http && !config.allow_unencrypted {
+                return Err(Error::Config(format!(
+                    "Basic authentication over plain http would send the password unencrypted to {}: use an https:// endpoint, or set AllowUnencrypted to true to accept that risk",
+                    config.endpoint
+                )));
+            }
+            Ok(Box::new(BasicAuthenticator::new(username, password)))
+        }
+    }
+}
+
+impl RunspacePool {
+    /// Opens a runspace pool with the authentication of `config.auth`.
+    pub async fn open(config: ClientConfig) -> Result<RunspacePool, Error> {
+        let auth = authenticator(&config)?;
+        Self::open_with(config, auth).await
+    }
+
+    /// Opens with a caller-supplied authenticator (e.g. Kerberos).
+    pub async fn open_with(
+        config: ClientConfig,
+        auth: Box<dyn Authenticator>,
+    ) -> Result<RunspacePool, Error> {
+        if config.request_timeout <= config.operation_timeout {
+            return Err(Error::Config(format!(
+                "request timeout ({:?}) must exceed the operation timeout ({:?}), or every idle Receive fails",
+                config.request_timeout, config.operation_timeout
+            )));
+        }
+        let transport = Transport::new(&config, auth)?;
+        let rpid = Uuid::new_v4();
+        let mut ctx = RequestContext {
+            to: config.endpoint.clone(),
+            resource_uri: wsman::resource_uri(&config.configuration_name),
+            max_envelope_size: config.max_envelope_size,
+            operation_timeout: config.operation_timeout,
+            locale: config.locale.clone(),
+            session_id: Uuid::new_v4(),
+        };
+        let mut session = Session {
+            transport: tokio::sync::Mutex::new(transport),
+            ctx: ctx.clone(),
+            shell_id: String::new(),
+            rpid,
+            protocol: ProtocolVersion { major: 2, minor: 1 },
+            fragmenter: Mutex::new(Fragmenter::new()),
+            deleted: AtomicBool::new(false),
+        };
+        let mut creation = Vec::new();
+        for m in [
+            message::session_capability(Destination::Server, rpid, message::PROTOCOL_VERSION),
+            message::init_runspace_pool(rpid, None),
+        ] {
+            for envelope in session.envelopes_for(&m) {
+                creation.extend_from_slice(&envelope);
+            }
+        }
+        let create = ws::create(&ctx, rpid, message::PROTOCOL_VERSION, &creation);
+        let root = session.call(&create.body).await?;
+        session.shell_id = ws::created_shell_id(&root)?;
+        match Self::wait_opened(&session).await {
+            Ok(protocol) => {
+                session.protocol = protocol;
+                if protocol >= ProtocolVersion::V2_2 {
+                    ctx.max_envelope_size = ctx.max_envelope_size.max(LARGE_MAX_ENVELOPE_SIZE);
+                    session.ctx = ctx;
+                }
+                Ok(RunspacePool {
+                    session: Arc::new(session),
+                    runtime: tokio::runtime::Handle::current(),
+                    closed: false,
+                })
+            }
+            Err(e) => {
+                if let Err(delete) = session.delete().await {
+                    tracing::warn!(
+                        "could not delete shell {} after a failed open: {delete}",
+                        session.shell_id
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait_opened(session: &Session) -> Result<ProtocolVersion, Error> {
+        let mut defragmenter = Defragmenter::default();
+        let mut protocol = None;
+        let mut state = RunspacePoolState::NegotiationSent;
+        for _ in 0..MAX_OPEN_RECEIVES {
+            let Some(response) = session.receive(None).await? else {
+                continue;
+            };
+            for stream in &response.streams {
+                for bytes in defragmenter.push(&stream.data)? {
+                    let message = Message::decode(bytes)?;
+                    match message.message_type {
+                        MessageType::SessionCapability => {
+                            let version = message::parse_session_capability(&message)?;
+                            protocol = Some(ProtocolVersion::negotiate(&version)?);
+                            state = state.advance(RunspacePoolState::NegotiationSucceeded)?;
+                        }
+                        MessageType::RunspacePoolState => {
+                            let info = message::parse_runspace_pool_state(&message)?;
+                            let next = RunspacePoolState::from_wire(info.state)?;
+                            if next == RunspacePoolState::Opened {
+                                state.advance(next)?;
+                                return protocol.ok_or_else(|| {
+                                    Error::Protocol(
+                                        "the runspace pool opened without a SESSION_CAPABILITY"
+                                            .into(),
+                                    )
+                                });
+                            }
+                            if info.state == runspace_state::BROKEN
+                                || info.state == runspace_state::CLOSED
+                            {
+                                return Err(match info.error {
+                                    Some(record) => Error::Remote(Box::new(record)),
+                                    None => Error::Protocol(format!(
+                                        "the server moved the runspace pool to {next:?}"
+                                    )),
+                                });
+                            }
+                            state = state.advance(next)?;
+                        }
+                        // APPLICATION_PRIVATE_DATA and anything else are not
+                        // needed by this client.
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Err(Error::Timeout("the runspace pool did not open".into()))
+    }
+
+    /// The protocol version the server announced.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.session.protocol
+    }
+
+    pub fn shell_id(&self) -> &str {
+        &self.session.shell_id
+    }
+
+    /// Starts a pipeline of commands (never a script).
+    pub async fn invoke(&self, commands: Vec<Command>) -> Result<Pipeline, Error> {
+        if commands.is_empty() {
+            return Err(Error::Config(
+                "a pipeline needs at least one command".into(),
+            ));
+        }
+        let pid = Uuid::new_v4();
+        let protocol = self.session.protocol.to_string();
+        let create = message::create_pipeline(self.session.rpid, pid, &commands, &protocol);
+        let command_id = self.session.start_pipeline(pid, &create).await?;
+        Ok(Pipeline::new(
+            self.session.clone(),
+            self.runtime.clone(),
+            command_id,
+            pid,
+        ))
+    }
+
+    /// Deletes the shell.
+    pub async fn close(mut self) -> Result<(), Error> {
+        self.closed = true;
+        self.session.delete().await
+    }
+}
+
+impl Drop for RunspacePool {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let session = self.session.clone();
+        self.runtime.spawn(async move {
+            if let Err(e) = session.delete().await {
+                tracing::warn!("could not delete shell {}: {e}", session.shell_id);
+            }
+        });
+    }
+}

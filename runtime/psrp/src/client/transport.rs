@@ -1,0 +1,286 @@
+//! One HTTP/1.1 keep-alive connection to the endpoint (TCP or TLS), driven
+//! by hyper, with an [`Authenticator`] in front of every exchange. Owning the
+//! connection (rather than a pool) is what a connection-bound scheme such as
+//! Kerberos with message sealing needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT, WWW_AUTHENTICATE,
+};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+use super::auth::Authenticator;
+use super::error::Error;
+use super::ClientConfig;
+
+/// Most handshake legs any scheme needs before giving up.
+const MAX_AUTH_ROUNDS: usize = 4;
+/// Response bodies beyond this are refused (a sealed 512 KB envelope is far
+/// below it).
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+pub(crate) struct Transport {
+    uri: Uri,
+    host_header: HeaderValue,
+    host: String,
+    port: u16,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    auth: Box<dyn Authenticator>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+fn tls_connector(config: &ClientConfig) -> Result<tokio_rustls::TlsConnector, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            use rustls::pki_types::pem::PemObject as _;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| {
+                Error::Config(format!("cannot read the CA file {}: {e}", path.display()))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    Error::Config(format!(
+                        "the CA file {} holds an invalid certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    Error::Config(format!(
+                        "the CA file {} holds an unusable certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(Error::Config(format!(
+                    "the CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A broken system certificate should not block the others.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+}
+
+impl Transport {
+    pub(crate) fn new(
+        config: &ClientConfig,
+        auth: Box<dyn Authenticator>,
+    ) -> Result<Transport, Error> {
+        let uri: Uri = config.endpoint.parse().map_err(|e| {
+            Error::Config(format!("endpoint '{}' is not a URL: {e}", config.endpoint))
+        })?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(Error::Config(format!(
+                    "endpoint '{}' must start with http:// or https://",
+                    config.endpoint
+                )))
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::Config(format!("endpoint '{}' has no host", config.endpoint)))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
+        let host_header = HeaderValue::from_str(authority)
+            .map_err(|e| Error::Config(format!("endpoint host is not a valid header: {e}")))?;
+        let tls = if https {
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                Error::Config(format!("'{host}' is not a valid TLS server name: {e}"))
+            })?;
+            Some((tls_connector(config)?, name))
+        } else {
+            None
+        };
+        Ok(Transport {
+            uri,
+            host_header,
+            host,
+            port,
+            tls,
+            auth,
+            sender: None,
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+        })
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, Error> {
+        let address = format!("{}:{}", self.host, self.port);
+        let connect = async {
+            let tcp = TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| Error::Transport(format!("cannot connect to {address}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                Some((connector, name)) => {
+                    let stream = connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| Error::Transport(format!("TLS with {address} failed: {e}")))?;
+                    handshake(TokioIo::new(stream)).await
+                }
+                None => handshake(TokioIo::new(tcp)).await,
+            }
+        };
+        let sender = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "connecting to {address} took longer than {:?}",
+                    self.connect_timeout
+                ))
+            })??;
+        self.auth.on_new_connection();
+        Ok(sender)
+    }
+
+    /// Sends one SOAP request and returns the SOAP response body (HTTP 200,
+    /// or 500 carrying a SOAP fault, which the caller parses).
+    pub(crate) async fn post(&mut self, soap: &str) -> Result<Vec<u8>, Error> {
+        let mut rounds = 0;
+        loop {
+            let reused = self.sender.as_ref().is_some_and(|s| !s.is_closed());
+            let mut sender = match self.sender.take() {
+                Some(s) if !s.is_closed() => s,
+                _ => self.connect().await?,
+            };
+            let sealed = self.auth.seal(soap.as_bytes().to_vec())?;
+            let mut request = Request::post(self.uri.clone())
+                .header(HOST, self.host_header.clone())
+                .header(CONTENT_TYPE, sealed.content_type.as_str())
+                .header(ACCEPT_ENCODING, "identity")
+                .header(USER_AGENT, "idconn-psrp");
+            if let Some(value) = self.auth.authorization()? {
+                request = request.header(AUTHORIZATION, value);
+            }
+            let request = request
+                .body(Full::new(Bytes::from(sealed.body)))
+                .map_err(|e| Error::Protocol(format!("cannot build the HTTP request: {e}")))?;
+            let exchange = async {
+                sender
+                    .ready()
+                    .await
+                    .map_err(|e| Error::Transport(format!("connection lost: {e}")))?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| Error::Transport(format!("request failed: {e}")))?;
+                let (parts, body) = response.into_parts();
+                let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Transport(format!("reading the response failed: {e}")))?
+                    .to_bytes();
+                Ok::<_, Error>((parts, body))
+            };
+            let (parts, body) = match tokio::time::timeout(self.request_timeout, exchange).await {
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "no answer from the endpoint within {:?}",
+                        self.request_timeout
+                    )))
+                }
+                // A kept-alive connection the server closed meanwhile: the
+                // request never reached it, so one retry on a fresh one.
+                Ok(Err(Error::Transport(_))) if reused && rounds == 0 => {
+                    rounds += 1;
+                    continue;
+                }
+                Ok(result) => result?,
+            };
+            self.sender = Some(sender);
+            let challenges: Vec<String> = parts
+                .headers
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+            if parts.status == StatusCode::UNAUTHORIZED {
+                rounds += 1;
+                if rounds > MAX_AUTH_ROUNDS || !self.auth.on_unauthorized(&challenges)? {
+                    return Err(Error::Auth(format!(
+                        "the server refused {} authentication",
+                        self.auth.scheme()
+                    )));
+                }
+                continue;
+            }
+            self.auth.on_response(&challenges)?;
+            let content_type = parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let body = self.auth.unseal(&content_type, body.to_vec())?;
+            let soap_fault = parts.status == StatusCode::INTERNAL_SERVER_ERROR
+                && content_type.contains("soap")
+                && !body.is_empty();
+            if parts.status.is_success() || soap_fault {
+                return Ok(body);
+            }
+            let detail = String::from_utf8_lossy(&body[..body.len().min(300)])
+                .trim()
+                .to_string();
+            return Err(Error::Http {
+                status: parts.status.as_u16(),
+                detail: if detail.is_empty() {
+                    parts
+                        .status
+                        .canonical_reason()
+                        .unwrap_or("no detail")
+                        .to_string()
+                } else {
+                    detail
+                },
+            });
+        }
+    }
+}
+
+async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| Error::Transport(format!("HTTP handshake failed: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("PowerShell endpoint connection ended: {e}");
+        }
+    });
+    Ok(sender)
+}

@@ -1,0 +1,293 @@
+//! One command (pipeline) of a shell. The backend's pipeline runs on a
+//! blocking thread that serializes each event into a PSRP message and hands
+//! it over a small bounded channel: the model never runs far ahead of the
+//! Receives, and a 100k-object result is never built whole.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use idconn_psrp::clixml;
+use idconn_psrp::fragment::{Defragmenter, FragmentQueue, FRAGMENT_HEADER_LEN};
+use idconn_psrp::message::{self, pipeline_state_values, ErrorRecord, Message, MessageType};
+use idconn_psrp::wsman::server::ReceiveResponseBuilder;
+use idconn_psrp::wsman::Fault;
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+use super::http::{fault, Server};
+use super::shell::Reply;
+use crate::backend::{PipelineEvent, SimErrorRecord};
+
+/// Messages the producer may have ready ahead of the Receives.
+const CHANNEL_DEPTH: usize = 64;
+/// Below this much room an envelope is considered full.
+pub(super) const MIN_FRAGMENT_ROOM: usize = FRAGMENT_HEADER_LEN + 256;
+
+/// One serialized message from the producer thread.
+struct Produced {
+    bytes: Vec<u8>,
+    is_output: bool,
+}
+
+pub(super) struct CommandRun {
+    command_id: String,
+    rpid: Uuid,
+    object_ids: Arc<AtomicU64>,
+    incoming: Defragmenter,
+    started: bool,
+    events: Option<mpsc::Receiver<Produced>>,
+    /// An output held back by the drop-after-N fault.
+    held: Option<Produced>,
+    outgoing: FragmentQueue,
+    /// The final PIPELINE_STATE is queued; nothing more will be produced.
+    finished: bool,
+    stop: Arc<Notify>,
+}
+
+fn to_record(e: &SimErrorRecord) -> ErrorRecord {
+    ErrorRecord {
+        message: e.message.clone(),
+        fully_qualified_error_id: e.fully_qualified_error_id.clone(),
+        category: e.category.clone(),
+        activity: e.activity.clone(),
+        reason: e
+            .exception_type
+            .rsplit('.')
+            .next()
+            .unwrap_or(&e.exception_type)
+            .to_string(),
+        target_name: e.target_name.clone(),
+        exception_type: e.exception_type.clone(),
+    }
+}
+
+impl CommandRun {
+    pub(super) fn new(command_id: String, rpid: Uuid, object_ids: Arc<AtomicU64>) -> CommandRun {
+        CommandRun {
+            command_id,
+            rpid,
+            object_ids,
+            incoming: Defragmenter::default(),
+            started: false,
+            events: None,
+            held: None,
+            outgoing: FragmentQueue::new(),
+            finished: false,
+            stop: Arc::new(Notify::new()),
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.finished && self.outgoing.is_empty() && self.held.is_none()
+    }
+
+    /// Feeds fragments from Command or Send; starts the pipeline once
+    /// CREATE_PIPELINE is complete.
+    pub(super) fn feed(&mut self, server: &Server, user: &str, data: &[u8]) -> Result<(), String> {
+        for bytes in self.incoming.push(data).map_err(|e| e.to_string())? {
+            let m = Message::decode(bytes).map_err(|e| e.to_string())?;
+            if m.message_type != MessageType::CreatePipeline {
+                // PIPELINE_INPUT, END_OF_PIPELINE_INPUT, host responses:
+                // Exchange cmdlets used here take no pipeline input.
+                continue;
+            }
+            if self.started {
+                return Err("a second CREATE_PIPELINE for one command".into());
+            }
+            let commands = message::parse_create_pipeline(&m).map_err(|e| e.to_string())?;
+            self.start(server, user.to_string(), commands, m.pid);
+        }
+        Ok(())
+    }
+
+    fn start(
+        &mut self,
+        server: &Server,
+        user: String,
+        commands: Vec<idconn_psrp::Command>,
+        pid: Uuid,
+    ) {
+        self.started = true;
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        self.events = Some(rx);
+        let backend = server.backend.clone();
+        let rpid = self.rpid;
+        tokio::task::spawn_blocking(move || {
+            let mut run = backend.invoke(&user, commands);
+            let send = |bytes: Vec<u8>, is_output: bool| {
+                tx.blocking_send(Produced { bytes, is_output }).is_ok()
+            };
+            loop {
+                let (bytes, is_output, last) = match run.next_event() {
+                    Some(PipelineEvent::Output(value)) => (
+                        message::pipeline_output(rpid, pid, clixml::to_string(&value)).encode(true),
+                        true,
+                        false,
+                    ),
+                    Some(PipelineEvent::Error(e)) => (
+                        message::error_record(rpid, pid, &to_record(&e)).encode(true),
+                        false,
+                        false,
+                    ),
+                    Some(PipelineEvent::Warning(text)) => (
+                        message::informational_record(rpid, pid, MessageType::WarningRecord, &text)
+                            .encode(true),
+                        false,
+                        false,
+                    ),
+                    Some(PipelineEvent::Failed(e)) => (
+                        message::pipeline_state(
+                            rpid,
+                            pid,
+                            pipeline_state_values::FAILED,
+                            Some(&to_record(&e)),
+                        )
+                        .encode(true),
+                        false,
+                        true,
+                    ),
+                    None => (
+                        message::pipeline_state(rpid, pid, pipeline_state_values::COMPLETED, None)
+                            .encode(true),
+                        false,
+                        true,
+                    ),
+                };
+                // A closed channel means the command was stopped or deleted.
+                if !send(bytes, is_output) || last {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn enqueue(&mut self, produced: Produced) {
+        let id = self.object_ids.fetch_add(1, Ordering::Relaxed);
+        self.outgoing.push_with_object_id(id, produced.bytes);
+    }
+
+    /// Ends the pipeline as Stopped (ctrl_c, terminate, or shell deletion).
+    fn apply_stop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.events = None;
+        self.held = None;
+        self.finished = true;
+        let record = ErrorRecord {
+            message: "The pipeline has been stopped.".into(),
+            fully_qualified_error_id: "PipelineStopped".into(),
+            category: "OperationStopped".into(),
+            activity: String::new(),
+            reason: "PipelineStoppedException".into(),
+            target_name: None,
+            exception_type: "System.Management.Automation.PipelineStoppedException".into(),
+        };
+        // The pid is not known if CREATE_PIPELINE never completed.
+        let m = message::pipeline_state(
+            self.rpid,
+            Uuid::nil(),
+            pipeline_state_values::STOPPED,
+            Some(&record),
+        );
+        let id = self.object_ids.fetch_add(1, Ordering::Relaxed);
+        self.outgoing.push_with_object_id(id, m.encode(true));
+    }
+}
+
+pub(super) async fn request_stop(run: &Arc<tokio::sync::Mutex<CommandRun>>) {
+    let stop = run.lock().await.stop.clone();
+    stop.notify_one();
+    run.lock().await.apply_stop();
+}
+
+enum Next {
+    Item(Produced),
+    Closed,
+    Stopped,
+    TimedOut,
+}
+
+/// Fills one ReceiveResponse with as many fragments as MaxEnvelopeSize
+/// allows, waiting up to `timeout` only while it is still empty.
+pub(super) async fn receive(
+    server: &Server,
+    run: &Arc<tokio::sync::Mutex<CommandRun>>,
+    relates: &str,
+    max_envelope: u32,
+    timeout: Duration,
+) -> Reply {
+    let machine = &server.config.server_name;
+    let mut guard = run.lock().await;
+    let run = &mut *guard;
+    let mut builder = ReceiveResponseBuilder::new(relates, Some(&run.command_id));
+    let mut pushed_any = false;
+    let mut scratch = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let drop_after = server.config.faults.drop_after_objects;
+    loop {
+        while !run.outgoing.is_empty() {
+            let room = builder.room_for_fragment(max_envelope);
+            if room < MIN_FRAGMENT_ROOM {
+                break;
+            }
+            scratch.clear();
+            run.outgoing.pop_into(room, &mut scratch);
+            builder.push_stream(&scratch);
+            pushed_any = true;
+        }
+        if !run.outgoing.is_empty() || run.finished {
+            break;
+        }
+        let next = if let Some(held) = run.held.take() {
+            Next::Item(held)
+        } else {
+            let Some(events) = run.events.as_mut() else {
+                // CREATE_PIPELINE still incomplete: nothing to send yet.
+                if pushed_any {
+                    break;
+                }
+                tokio::time::sleep_until(deadline).await;
+                return fault(relates, &Fault::timed_out(machine));
+            };
+            match events.try_recv() {
+                Ok(item) => Next::Item(item),
+                Err(mpsc::error::TryRecvError::Disconnected) => Next::Closed,
+                Err(mpsc::error::TryRecvError::Empty) if pushed_any => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let stop = run.stop.clone();
+                    tokio::select! {
+                        item = events.recv() => item.map_or(Next::Closed, Next::Item),
+                        _ = stop.notified() => Next::Stopped,
+                        _ = tokio::time::sleep_until(deadline) => Next::TimedOut,
+                    }
+                }
+            }
+        };
+        match next {
+            Next::Item(item) => {
+                if item.is_output {
+                    let sent = server.objects_sent.load(Ordering::SeqCst);
+                    if drop_after.is_some_and(|limit| sent >= limit) {
+                        if pushed_any {
+                            run.held = Some(item);
+                            break;
+                        }
+                        return Reply::Drop;
+                    }
+                    server.objects_sent.fetch_add(1, Ordering::SeqCst);
+                }
+                run.enqueue(item);
+            }
+            Next::Closed => {
+                // The producer ends after queuing the final state.
+                run.events = None;
+                run.finished = true;
+            }
+            Next::Stopped => run.apply_stop(),
+            Next::TimedOut => return fault(relates, &Fault::timed_out(machine)),
+        }
+    }
+    Reply::Ok(builder.finish(run.is_done()))
+}
