@@ -34,8 +34,20 @@ pub struct CliReporter {
 }
 
 struct LineState {
-    last_done: Option<u64>,
+    /// The last count reported, and whether a line showed it.
+    latest: Option<u64>,
+    printed: Option<u64>,
     last_at: Option<Instant>,
+}
+
+impl LineState {
+    fn print(&mut self, done: u64) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Progress: {done}");
+        let _ = out.flush();
+        self.printed = Some(done);
+        self.last_at = Some(Instant::now());
+    }
 }
 
 impl CliReporter {
@@ -55,7 +67,8 @@ impl CliReporter {
             connection: connection.to_string(),
             bar,
             lines: Mutex::new(LineState {
-                last_done: None,
+                latest: None,
+                printed: None,
                 last_at: None,
             }),
         }
@@ -85,18 +98,22 @@ impl Reporter for CliReporter {
             .last_at
             .is_none_or(|at| at.elapsed() >= Duration::from_millis(200))
             || total == Some(done);
-        if state.last_done != Some(done) && due {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "Progress: {done}");
-            let _ = out.flush();
-            state.last_done = Some(done);
-            state.last_at = Some(Instant::now());
+        state.latest = Some(done);
+        if state.printed != Some(done) && due {
+            state.print(done);
         }
     }
 
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        // The final count always shows, even when it came within the
+        // throttle interval.
+        if let Ok(mut state) = self.lines.lock() {
+            if let Some(done) = state.latest.filter(|d| state.printed != Some(*d)) {
+                state.print(done);
+            }
         }
     }
 }

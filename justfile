@@ -1,0 +1,53 @@
+# idconn: every entry point. `just demo` and `just test` do everything on a
+# fresh machine.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+components_target := "components/target/wasm32-wasip2/release"
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what is missing: the wasm32-wasip2 target, Debian packages, Python test clients.
+setup:
+    scripts/setup.sh
+
+# Build the guest components (release, wasm32-wasip2).
+build-components: setup
+    cd components && cargo build --target wasm32-wasip2 --release --workspace
+
+# Build everything: components, the idconn host, the Exchange simulator.
+build: build-components
+    cargo build --workspace --bins
+
+# The whole test suite: host, protocol, simulator, components, third-party clients.
+test: build
+    cargo test --workspace
+    cd components && cargo test --workspace
+    python3 -m pytest -q tests/python
+
+# Formatting and lints, as CI expects them.
+lint: setup
+    cargo fmt --all -- --check
+    cd components && cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cd components && cargo clippy --workspace --all-targets -- -D warnings
+    cd components && cargo clippy --target wasm32-wasip2 --workspace -- -D warnings
+
+# The main job end to end: an export, shown with its files.
+demo: build
+    scripts/demo.sh
+
+# Benchmarks (release build); writes BENCHMARKS.md.
+bench: build-components
+    cargo bench -p idconn-psrp --bench clixml_decode -- --quick
+
+# Fuzz the CLIXML and fragment decoders (needs the nightly toolchain and cargo-fuzz).
+fuzz target="clixml" seconds="60":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+    cd runtime/psrp/fuzz && cargo +nightly fuzz run {{target}} -- -max_total_time={{seconds}}
+
+# Show what a component is: world, version, imports, exports, digest.
+inspect component=(components_target + "/exchange.wasm"): build
+    target/debug/idconn inspect {{component}}
