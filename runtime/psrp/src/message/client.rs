@@ -224,25 +224,23 @@ pub fn create_pipeline(
     )
 }
 
-/// The commands of a CREATE_PIPELINE (server side). Statements in
-/// `ExtraCmds` are appended, as the engine runs them after the first.
+/// The commands of a CREATE_PIPELINE (server side). When a client sends
+/// several statements, `ExtraCmds` holds all of them (and `Cmds` repeats the
+/// first); they are returned one after another.
 pub fn parse_create_pipeline(message: &Message) -> Result<Vec<Command>, MessageError> {
     const T: MessageType = MessageType::CreatePipeline;
     let value = decode(T, &message.data)?;
     let object = members(T, &value)?;
     let powershell = members(T, member(T, object, "PowerShell")?)?;
+    let statements: Vec<&Value> = match powershell.property("ExtraCmds").and_then(Value::as_list) {
+        Some(statements) => statements
+            .iter()
+            .filter_map(|s| s.as_object().and_then(|s| s.property("Cmds")))
+            .collect(),
+        None => vec![member(T, powershell, "Cmds")?],
+    };
     let mut commands = Vec::new();
-    let mut lists = vec![member(T, powershell, "Cmds")?];
-    if let Some(extra) = powershell.property("ExtraCmds") {
-        if let Some(statements) = extra.as_list() {
-            for statement in statements {
-                if let Some(cmds) = statement.as_object().and_then(|s| s.property("Cmds")) {
-                    lists.push(cmds);
-                }
-            }
-        }
-    }
-    for list in lists {
+    for list in statements {
         let items = list.as_list().ok_or(MessageError::Missing {
             message_type: T,
             what: "a Cmds list",

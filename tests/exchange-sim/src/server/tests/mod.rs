@@ -3,6 +3,7 @@
 
 mod e2e;
 mod faults;
+mod perf;
 mod raw_http;
 
 use std::sync::{Arc, Mutex};
