@@ -2,6 +2,7 @@
 //! server (`remote`) or a scripted fixture (`replay`).
 
 pub mod mapping;
+pub mod remote;
 pub mod replay;
 
 use crate::bindings::{CallError, Command, ErrorRecord, PsObject};
