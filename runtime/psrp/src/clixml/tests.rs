@@ -410,7 +410,8 @@ fn secure_strings_are_refused_without_echoing_them() {
 
 #[test]
 fn errors_name_the_problem_and_place() {
-    let cases: Vec<(&str, fn(&ClixmlErrorKind) -> bool)> = vec![
+    type Check = fn(&ClixmlErrorKind) -> bool;
+    let cases: Vec<(&str, Check)> = vec![
         ("", |k| *k == ClixmlErrorKind::Empty),
         ("   ", |k| *k == ClixmlErrorKind::Empty),
         ("<S>a</S><S>b</S>", |k| {

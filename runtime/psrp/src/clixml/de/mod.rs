@@ -1,15 +1,15 @@
 //! CLIXML decoding over quick-xml's pull reader: no DOM, text borrowed from
 //! the input until a value needs to own it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
+
+mod leaf;
+mod refs;
 
 use super::error::{ClixmlError, ClixmlErrorKind as Kind};
 use super::escape;
@@ -86,6 +86,8 @@ pub(crate) struct Decoder<'a> {
     objects: HashMap<RefKey, Range<usize>>,
     ref_budget: usize,
     ref_budget_total: usize,
+    /// Reusable buffers for `<Props>`/`<MS>`, one per nesting level in use.
+    property_buffers: Vec<Vec<(String, Value)>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -103,6 +105,7 @@ impl<'a> Decoder<'a> {
             objects: HashMap::new(),
             ref_budget: budget,
             ref_budget_total: budget,
+            property_buffers: Vec::new(),
         }
     }
 
@@ -132,6 +135,20 @@ impl<'a> Decoder<'a> {
         Ok(values)
     }
 
+    /// The input text behind bytes that an event borrowed from it, found
+    /// again in `src` so that UTF-8 is not validated a second time. `None`
+    /// when the bytes live elsewhere (an owned copy).
+    fn input_str(&self, bytes: &[u8]) -> Option<&'a str> {
+        // Two live allocations never overlap, so an address inside `src`
+        // means the bytes are part of `src`.
+        let start = (bytes.as_ptr() as usize).checked_sub(self.src.as_ptr() as usize)?;
+        let end = start.checked_add(bytes.len())?;
+        if end > self.src.len() {
+            return None;
+        }
+        self.src.get(start..end)
+    }
+
     fn offset(&self, reader_pos: u64) -> usize {
         self.base
             .saturating_add(usize::try_from(reader_pos).unwrap_or(usize::MAX))
@@ -149,11 +166,15 @@ impl<'a> Decoder<'a> {
         let pos = self.pos();
         match self.reader.read_event() {
             Ok(event) => Ok((event, pos)),
-            Err(e) => Err(Self::err(
-                self.offset(self.reader.error_position()),
-                Kind::Xml(e.to_string()),
-            )),
+            Err(e) => Err(self.xml_error(&e)),
         }
+    }
+
+    fn xml_error(&self, error: &quick_xml::Error) -> ClixmlError {
+        Self::err(
+            self.offset(self.reader.error_position()),
+            Kind::Xml(error.to_string()),
+        )
     }
 
     fn child(start: BytesStart<'a>, empty: bool, pos: usize) -> Child<'a> {
@@ -228,12 +249,17 @@ impl<'a> Decoder<'a> {
 
     fn attrs(&self, child: &Child<'a>, want_name: bool) -> Result<Attrs> {
         let mut attrs = Attrs::default();
-        for attr in child.start.attributes() {
+        // Duplicate checks cost an allocation per element; a repeated
+        // attribute is harmless here (the last one wins).
+        for attr in child.start.attributes().with_checks(false) {
             let attr = attr.map_err(|e| Self::err(child.pos, Kind::Xml(e.to_string())))?;
             match attr.key.local_name().as_ref() {
                 b"N" if want_name => {
-                    let raw = std::str::from_utf8(&attr.value)
-                        .map_err(|_| Self::err(child.pos, Kind::NotUtf8))?;
+                    let raw = match self.input_str(&attr.value) {
+                        Some(raw) => raw,
+                        None => std::str::from_utf8(&attr.value)
+                            .map_err(|_| Self::err(child.pos, Kind::NotUtf8))?,
+                    };
                     let unescaped = quick_xml::escape::unescape(raw)
                         .map_err(|e| Self::err(child.pos, Kind::Xml(e.to_string())))?;
                     attrs.name = Some(escape::decode(unescaped).into_owned());
@@ -388,33 +414,13 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn type_names(&mut self, c: &Child<'a>, ref_id: Option<RefKey>) -> Result<Arc<[String]>> {
-        let mut names = Vec::new();
-        if !c.empty {
-            while let Some(child) = self.next_child(Tag::TN)? {
-                if child.tag != Tag::T {
-                    return Err(Self::err(
-                        child.pos,
-                        Kind::UnknownElement {
-                            element: shorten(&String::from_utf8_lossy(child.start.name().as_ref())),
-                            parent: "TN",
-                        },
-                    ));
-                }
-                names.push(self.string(&child)?);
-            }
-        }
-        let names: Arc<[String]> = names.into();
-        if let Some(id) = ref_id {
-            self.type_names.insert(id, names.clone());
-        }
-        Ok(names)
-    }
-
     fn properties(&mut self, c: &Child<'a>, into: &mut Vec<(String, Value)>) -> Result<()> {
         if c.empty {
             return Ok(());
         }
+        // Filling a reused vector and copying it once beats growing a new
+        // one through a dozen reallocations for a 180-property object.
+        let mut scratch = self.property_buffers.pop().unwrap_or_default();
         while let Some(child) = self.next_child(c.tag)? {
             let attrs = self.attrs(&child, true)?;
             let value = self.value(&child, c.tag, attrs.ref_id)?;
@@ -427,8 +433,10 @@ impl<'a> Decoder<'a> {
                     },
                 )
             })?;
-            into.push((name, value));
+            scratch.push((name, value));
         }
+        into.append(&mut scratch);
+        self.property_buffers.push(scratch);
         Ok(())
     }
 
@@ -499,156 +507,6 @@ impl<'a> Decoder<'a> {
             entries.push((key, value));
         }
         Ok(entries)
-    }
-
-    fn reference(&mut self, c: &Child<'a>, ref_id: Option<RefKey>) -> Result<Value> {
-        let id = ref_id.ok_or_else(|| {
-            Self::err(
-                c.pos,
-                Kind::MissingAttribute {
-                    element: "Ref",
-                    attribute: "RefId",
-                },
-            )
-        })?;
-        self.expect_no_content(c)?;
-        let Some(span) = self.objects.get(&id).cloned() else {
-            return Err(Self::err(c.pos, Kind::UnknownRef(id.describe())));
-        };
-        self.ref_budget = self
-            .ref_budget
-            .checked_sub(span.len())
-            .ok_or_else(|| Self::err(c.pos, Kind::RefExpansionLimit(self.ref_budget_total)))?;
-        let Some(object_xml) = self.src.get(span.clone()) else {
-            return Err(Self::err(c.pos, Kind::UnknownRef(id.describe())));
-        };
-        let outer_reader = std::mem::replace(&mut self.reader, Reader::from_str(object_xml));
-        let outer_base = std::mem::replace(&mut self.base, span.start);
-        let copy = self.reread_object(c.pos);
-        self.reader = outer_reader;
-        self.base = outer_base;
-        copy
-    }
-
-    fn reread_object(&mut self, ref_pos: usize) -> Result<Value> {
-        let (event, pos) = self.next()?;
-        let child = match event {
-            Event::Start(e) => Self::child(e, false, pos),
-            Event::Empty(e) => Self::child(e, true, pos),
-            other => return Err(Self::unexpected(&other, Tag::Ref, ref_pos)),
-        };
-        let ref_id = self.attrs(&child, false)?.ref_id;
-        self.object(&child, ref_id)
-    }
-
-    fn expect_no_content(&mut self, c: &Child<'a>) -> Result<()> {
-        if c.empty {
-            return Ok(());
-        }
-        loop {
-            let (event, pos) = self.next()?;
-            match event {
-                Event::End(_) => return Ok(()),
-                Event::Comment(_) | Event::PI(_) => {}
-                Event::Text(t) if is_blank(&t) => {}
-                other => return Err(Self::unexpected(&other, c.tag, pos)),
-            }
-        }
-    }
-
-    /// The text of a leaf element, entities resolved, `_xHHHH_` untouched.
-    fn leaf_text(&mut self, c: &Child<'a>) -> Result<Cow<'a, str>> {
-        let mut text: Option<Cow<'a, str>> = None;
-        if c.empty {
-            return Ok(Cow::Borrowed(""));
-        }
-        loop {
-            let (event, pos) = self.next()?;
-            let piece: Cow<'a, str> = match event {
-                Event::End(_) => return Ok(text.unwrap_or(Cow::Borrowed(""))),
-                Event::Text(t) => t
-                    .xml10_content()
-                    .map_err(|e| Self::err(pos, Kind::Xml(e.to_string())))?,
-                Event::CData(t) => t
-                    .decode()
-                    .map_err(|e| Self::err(pos, Kind::Xml(e.to_string())))?,
-                Event::GeneralRef(r) => {
-                    let resolved = r
-                        .resolve_char_ref()
-                        .map_err(|e| Self::err(pos, Kind::Xml(e.to_string())))?;
-                    match resolved {
-                        Some(ch) => Cow::Owned(ch.to_string()),
-                        None => {
-                            let name = String::from_utf8_lossy(&r);
-                            match quick_xml::escape::resolve_predefined_entity(&name) {
-                                Some(s) => Cow::Borrowed(s),
-                                None => {
-                                    return Err(Self::err(pos, Kind::UnknownEntity(shorten(&name))))
-                                }
-                            }
-                        }
-                    }
-                }
-                Event::Comment(_) | Event::PI(_) => continue,
-                other => return Err(Self::unexpected(&other, c.tag, pos)),
-            };
-            match &mut text {
-                None => text = Some(piece),
-                Some(acc) => acc.to_mut().push_str(&piece),
-            }
-        }
-    }
-
-    fn string(&mut self, c: &Child<'a>) -> Result<String> {
-        let text = self.leaf_text(c)?;
-        Ok(escape::decode(text).into_owned())
-    }
-
-    fn invalid(c: &Child<'a>, text: &str, expected: &'static str) -> ClixmlError {
-        Self::err(
-            c.pos,
-            Kind::InvalidValue {
-                element: c.tag.name(),
-                text: shorten(text),
-                expected,
-            },
-        )
-    }
-
-    fn number<T: FromStr>(&mut self, c: &Child<'a>, expected: &'static str) -> Result<T> {
-        let text = self.leaf_text(c)?;
-        text.trim()
-            .parse()
-            .map_err(|_| Self::invalid(c, &text, expected))
-    }
-
-    fn boolean(&mut self, c: &Child<'a>) -> Result<bool> {
-        let text = self.leaf_text(c)?;
-        match text.trim() {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => Err(Self::invalid(c, &text, "boolean (true or false)")),
-        }
-    }
-
-    fn guid(&mut self, c: &Child<'a>) -> Result<String> {
-        let text = self.leaf_text(c)?;
-        uuid::Uuid::try_parse(text.trim())
-            .map(|g| g.hyphenated().to_string())
-            .map_err(|_| Self::invalid(c, &text, "GUID"))
-    }
-
-    fn bytes(&mut self, c: &Child<'a>) -> Result<Vec<u8>> {
-        let text = self.leaf_text(c)?;
-        let engine = base64::engine::general_purpose::STANDARD;
-        engine
-            .decode(text.trim())
-            .or_else(|_| {
-                // Some writers wrap long base64 lines.
-                let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                engine.decode(compact)
-            })
-            .map_err(|_| Self::invalid(c, &text, "base64 byte array"))
     }
 }
 
