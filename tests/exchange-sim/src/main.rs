@@ -1,1 +1,172 @@
-fn main() {}
+//! `exchange-sim`: an Exchange `/PowerShell/` endpoint for tests, demos and
+//! benchmarks. Prints its URL as the first stdout line, then serves until
+//! SIGTERM or Ctrl-C.
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use exchange_sim::backend::{ExchangeBackend, Faults};
+use exchange_sim::exchange::rbac::UserStore;
+use exchange_sim::exchange::seed::SeedSpec;
+use exchange_sim::exchange::{ModelFaults, OrgOptions, Organization};
+use exchange_sim::server::{self, AuthMode, ServerConfig};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Auth {
+    /// Every caller is accepted, with every cmdlet.
+    None,
+    /// HTTP Basic, users from --users (default: admin/admin with full
+    /// rights, reader/reader read-only).
+    Basic,
+    /// Kerberos (SPNEGO) with message sealing: not available yet (issue 5).
+    Kerberos,
+}
+
+/// An Exchange remote PowerShell endpoint over an in-memory organization.
+#[derive(Debug, Parser)]
+#[command(name = "exchange-sim", version)]
+struct Args {
+    /// Address to listen on (loopback; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Mailboxes in the seeded directory (plus 10% AD users without one).
+    #[arg(long, default_value_t = 1000)]
+    mailboxes: u64,
+    /// Mailbox databases in the seeded directory.
+    #[arg(long, default_value_t = 3)]
+    databases: u64,
+    /// Seed of the generated directory: the same seed gives the same one.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Auth::Basic)]
+    auth: Auth,
+    /// JSON list of {"name", "password", "roles": [..], "cmdlets": [..]}.
+    #[arg(long)]
+    users: Option<PathBuf>,
+    /// Keeps the directory in this JSON file across restarts: loaded when
+    /// it exists (no seeding), rewritten after every change.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Shells one user may hold at once (Exchange's PowerShellMaxConcurrency).
+    #[arg(long, default_value_t = 18)]
+    max_shells_per_user: usize,
+    /// Fault: close the connection after this many output objects.
+    #[arg(long)]
+    drop_after_objects: Option<u64>,
+    /// Fault: delay every response by this many milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Fault: answer the Nth request (1-based) with a body that is not XML.
+    #[arg(long)]
+    malformed_response_at: Option<u64>,
+    /// Fault: answer the Nth request and all after it with HTTP 500.
+    #[arg(long)]
+    http_500_from: Option<u64>,
+    /// Fault: refuse every authentication.
+    #[arg(long)]
+    reject_auth: bool,
+    /// Fault: pipelines after the first N fail with Exchange's throttling
+    /// error.
+    #[arg(long)]
+    throttle_after: Option<u64>,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+fn users(args: &Args) -> anyhow::Result<UserStore> {
+    Ok(match (args.auth, &args.users) {
+        (Auth::None, _) => UserStore::open(),
+        (_, Some(path)) => UserStore::load(path)?,
+        (_, None) => UserStore::default_basic(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    if args.auth == Auth::Kerberos {
+        bail!("--auth kerberos is not available yet (Kerberos arrives with issue 5); use --auth basic or --auth none");
+    }
+    let server_name = "EXCH01".to_string();
+    let org = Organization::open(
+        SeedSpec {
+            mailboxes: args.mailboxes,
+            databases: args.databases,
+            seed: args.seed,
+        },
+        OrgOptions {
+            users: users(&args)?,
+            state_path: args.state.clone(),
+            faults: ModelFaults {
+                throttle_after: args.throttle_after,
+            },
+            server_name: server_name.clone(),
+        },
+    )
+    .context("preparing the directory")?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let port = listener
+        .local_addr()
+        .context("reading the bound address")?
+        .port();
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "http://localhost:{port}/PowerShell/")?;
+        stdout.flush()?;
+    }
+    let config = ServerConfig {
+        auth: match args.auth {
+            Auth::None => AuthMode::None,
+            _ => AuthMode::Basic,
+        },
+        max_shells_per_user: args.max_shells_per_user,
+        server_name,
+        faults: Faults {
+            drop_after_objects: args.drop_after_objects,
+            latency: args.latency_ms.map(Duration::from_millis),
+            malformed_response_at: args.malformed_response_at,
+            http_500_from: args.http_500_from,
+            reject_auth: args.reject_auth,
+        },
+        ..ServerConfig::default()
+    };
+    let backend: Arc<dyn ExchangeBackend> = Arc::new(org);
+    server::serve_until(listener, backend, config, shutdown_signal()).await
+}

@@ -18,7 +18,7 @@ fn open(path: &std::path::Path, seed: u64) -> Organization {
         },
         options,
     )
-    .unwrap()
+    .expect("open the organization")
 }
 
 #[test]

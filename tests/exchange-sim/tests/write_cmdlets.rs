@@ -8,9 +8,9 @@ use idconn_psrp::clixml::Value;
 fn addresses(o: &idconn_psrp::clixml::PsObject) -> Vec<String> {
     prop(o, "EmailAddresses")
         .as_list()
-        .unwrap()
+        .expect("a list")
         .iter()
-        .map(|v| v.as_str().unwrap().to_string())
+        .map(|v| v.as_str().expect("a string").to_string())
         .collect()
 }
 
@@ -19,7 +19,7 @@ fn user_without_mailbox(org: &exchange_sim::exchange::Organization) -> String {
         .users
         .values()
         .find(|u| u.mailbox.is_none())
-        .unwrap()
+        .expect("a user without mailbox")
         .sam_account_name
         .clone()
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the model tests: a small seeded organization and a
 //! way to run a pipeline and split what it produced.
 #![allow(dead_code)]
+// Test helpers: a failed setup should stop the test loudly.
+#![allow(clippy::unwrap_used)]
 
 use exchange_sim::backend::{ExchangeBackend, PipelineEvent, SimErrorRecord};
 use exchange_sim::exchange::rbac::UserStore;
