@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# The demo: an export of Exchange mailboxes and databases through the
-# sandboxed Exchange component. Everything lives in .demo/ (ignored by git).
+# The demo: the Exchange simulator with 1,000 mailboxes, and idconn
+# exporting from it over HTTP through the sandboxed Exchange component.
+# Everything lives in .demo/ (ignored by git); the simulator stops at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 idconn=target/debug/idconn
+sim=target/debug/exchange-sim
 demo=.demo
 rm -rf "$demo" && mkdir -p "$demo"
+
+# The simulator prints its URL on its first line; it picks a free port.
+exec 3< <(exec "$sim" --listen 127.0.0.1:0 --mailboxes 1000 --databases 5 --seed 7 \
+    --auth basic --state "$demo/sim-state.json" 2>"$demo/simulator.log")
+sim_pid=$!
+trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
+if ! read -r -t 30 url <&3; then
+  echo "demo: the simulator did not start; see $demo/simulator.log" >&2
+  exit 1
+fi
 
 cat > "$demo/appsettings.agent.json" <<JSON
 {
@@ -14,25 +26,33 @@ cat > "$demo/appsettings.agent.json" <<JSON
   "WorkFolderPath": "Work",
   "Connections": {
     "ExchangeDemo": {
-      "AuthType": "Replay",
-      "Server": "../examples/replay/exchange-v1.json"
+      "AuthType": "Basic",
+      "Server": "$url",
+      "Login": "admin",
+      "Password": "admin",
+      "AllowUnencrypted": true
     }
   }
 }
 JSON
+settings="$demo/appsettings.agent.json"
 
-echo "== the component"
+echo "== the Exchange simulator listens on $url (1,000 mailboxes, 5 databases)"
+echo
+echo "== the connector component"
 "$idconn" inspect components/target/wasm32-wasip2/release/exchange.wasm | head -5
 echo
-echo "== complete export"
-"$idconn" export --settings "$demo/appsettings.agent.json" --connection ExchangeDemo
+echo "== idconn check"
+"$idconn" check --settings "$settings" --connection ExchangeDemo
 echo
-echo "== the directory changes, then an incremental export"
-sed -i 's#exchange-v1.json#exchange-v2.json#' "$demo/appsettings.agent.json"
-"$idconn" export --settings "$demo/appsettings.agent.json" --connection ExchangeDemo
+echo "== complete export over HTTP"
+"$idconn" export --settings "$settings" --connection ExchangeDemo 2>"$demo/export.log" | grep -v '^Progress:'
 echo
-echo "== what changed (ExportOutput/ExchangeDemo_mailboxes.csv, first columns)"
-cut -d, -f1-3 "$demo/Temp/ExportOutput/ExchangeDemo_mailboxes.csv"
+echo "== a few rows of ExchangeDemo_mailboxes.csv (Command, Database, EmailAddresses)"
+head -n 4 "$demo/Temp/ExportOutput/ExchangeDemo_mailboxes.csv" | cut -d, -f1-3
+echo
+echo "== an incremental export right after (nothing changed)"
+"$idconn" export --settings "$settings" --connection ExchangeDemo 2>>"$demo/export.log" | grep -v '^Progress:'
 echo
 echo "CSV files:  $(realpath "$demo/Temp/ExportOutput")"
 echo "cookie:     $(realpath "$demo/Work/ExportCookies")"
