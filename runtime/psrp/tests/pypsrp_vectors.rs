@@ -3,6 +3,9 @@
 //! every client message with our server-side parsers, and our own requests
 //! are structurally equivalent to pypsrp's.
 
+// Helpers outside #[test] functions unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

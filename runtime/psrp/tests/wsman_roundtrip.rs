@@ -1,6 +1,9 @@
 //! Our client's requests parse on our server side, and our server's
 //! responses parse on our client side.
 
+// Helpers outside #[test] functions unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use idconn_psrp::clixml::Value;

@@ -28,7 +28,8 @@ const MAX_AUTH_ROUNDS: usize = 4;
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 pub(crate) struct Transport {
-    uri: Uri,
+    /// Path and query exactly as configured (origin-form request target).
+    target: Uri,
     host_header: HeaderValue,
     host: String,
     port: u16,
@@ -123,8 +124,14 @@ impl Transport {
         } else {
             None
         };
+        let target: Uri = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|e| Error::Config(format!("endpoint path is not valid: {e}")))?;
         Ok(Transport {
-            uri,
+            target,
             host_header,
             host,
             port,
@@ -177,7 +184,7 @@ impl Transport {
                 _ => self.connect().await?,
             };
             let sealed = self.auth.seal(soap.as_bytes().to_vec())?;
-            let mut request = Request::post(self.uri.clone())
+            let mut request = Request::post(self.target.clone())
                 .header(HOST, self.host_header.clone())
                 .header(CONTENT_TYPE, sealed.content_type.as_str())
                 .header(ACCEPT_ENCODING, "identity")
