@@ -17,9 +17,12 @@ setup:
 build-components: setup
     cd components && cargo build --target wasm32-wasip2 --release --workspace
 
-# Build everything: components, the idconn host, the Exchange simulator.
+# Build everything: components, the idconn host, the Exchange simulator, and
+# the tests (built together so `cargo test` reuses the same artifacts: a
+# binaries-only build resolves other dependency features and would compile
+# wasmtime twice).
 build: build-components
-    cargo build --workspace --bins
+    cargo build --workspace --all-targets
 
 # The whole test suite: host, protocol, simulator, components, third-party clients.
 test: build
