@@ -104,6 +104,16 @@ fn seeded_directory_is_realistic() {
         counts[1] > 0 && counts[6] > 0,
         "1 to 6 addresses: {counts:?}"
     );
+    let mut owners: HashMap<String, u64> = HashMap::new();
+    for u in &mailboxes {
+        for a in &u.mailbox.as_ref().unwrap().email_addresses {
+            let (prefix, address) = a.split_once(':').unwrap();
+            let key = format!("{}:{}", prefix.to_lowercase(), address.to_lowercase());
+            if let Some(other) = owners.insert(key, u.id) {
+                panic!("{a} held by users {other} and {}", u.id);
+            }
+        }
+    }
     assert!(mailboxes.iter().any(|u| u
         .mailbox
         .as_ref()

@@ -109,6 +109,7 @@ impl PipelineRun for Run {
             return None;
         };
         Some(match ev {
+            Ev::Item(Item::Object(value)) => PipelineEvent::Output(value),
             Ev::Item(item) => PipelineEvent::Output(render(&item, &self.ctx)),
             Ev::Error(e) => PipelineEvent::Error(e),
             Ev::Warning(w) => PipelineEvent::Warning(w),

@@ -8,7 +8,7 @@ use super::model::{
 use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
@@ -181,22 +181,36 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
     items[rng.random_range(0..items.len() as u32) as usize]
 }
 
-/// Makes `base` unique within `taken` with a numeric suffix.
-fn unique(taken: &mut HashSet<String>, base: &str, sep: &str) -> String {
-    let mut candidate = base.to_string();
-    let mut n = 1u32;
-    while !taken.insert(candidate.to_lowercase()) {
-        n += 1;
-        candidate = format!("{base}{sep}{n}");
-    }
-    candidate
+/// Values already taken, and per base the next suffix to try, so the
+/// 500th "jsmith" costs one probe, not 500.
+#[derive(Default)]
+struct Taken {
+    values: HashSet<String>,
+    next_suffix: HashMap<String, u32>,
 }
 
+/// Makes `base` unique within `taken` with a numeric suffix.
+fn unique(taken: &mut Taken, base: &str, sep: &str) -> String {
+    let key = base.to_lowercase();
+    if taken.values.insert(key.clone()) {
+        return base.to_string();
+    }
+    let n = taken.next_suffix.entry(key).or_insert(1);
+    loop {
+        *n += 1;
+        let candidate = format!("{base}{sep}{n}");
+        if taken.values.insert(candidate.to_lowercase()) {
+            return candidate;
+        }
+    }
+}
+
+#[derive(Default)]
 struct Names {
-    sam: HashSet<String>,
-    smtp: HashSet<String>,
+    sam: Taken,
+    smtp: Taken,
     /// `ou/name`: AD requires a unique CN within a container only.
-    cn: HashSet<String>,
+    cn: Taken,
 }
 
 pub fn seed(spec: SeedSpec) -> Directory {
@@ -236,11 +250,7 @@ pub fn seed(spec: SeedSpec) -> Directory {
         );
     }
     let db_ids: Vec<u64> = dir.databases.keys().copied().collect();
-    let mut names = Names {
-        sam: HashSet::new(),
-        smtp: HashSet::new(),
-        cn: HashSet::new(),
-    };
+    let mut names = Names::default();
     let mut identities: Vec<String> = Vec::new();
     let without_mailbox = (spec.mailboxes / 10).max(5);
     for n in 0..spec.mailboxes + without_mailbox {

@@ -51,10 +51,13 @@ fn set_primary(list: &mut Vec<String>, address: &str) {
     list.insert(0, format!("SMTP:{address}"));
 }
 
+/// Refuses a list with two primaries, or an address (not already held by
+/// `owner` before the change) that another recipient holds.
 fn check_addresses(
     dir: &Directory,
     server: &str,
     owner: u64,
+    before: &[String],
     list: &[String],
 ) -> Result<(), SimErrorRecord> {
     let primaries = list.iter().filter(|a| is_primary(a)).count();
@@ -65,7 +68,10 @@ fn check_addresses(
             "There are multiple primary SMTP addresses. Please ensure there is only one primary address for each address type.".to_string(),
         ));
     }
-    for address in list {
+    let added = list
+        .iter()
+        .filter(|a| !before.iter().any(|b| b.eq_ignore_ascii_case(a)));
+    for address in added {
         if let Some(other) = dir.proxy_owner(address, owner) {
             return Err(super::errors::exchange_error(
                 server,
@@ -223,7 +229,11 @@ fn apply_set(
         return Ok(((), false));
     }
     if let Some(mbx) = &updated.mailbox {
-        check_addresses(dir, server, id, &mbx.email_addresses)?;
+        let before = user
+            .mailbox
+            .as_ref()
+            .map_or(&[][..], |m| m.email_addresses.as_slice());
+        check_addresses(dir, server, id, before, &mbx.email_addresses)?;
     }
     updated.when_changed = now_seconds();
     dir.users.insert(id, Arc::new(updated));
@@ -328,7 +338,7 @@ fn apply_enable(
         MailboxKind::User
     };
     let email_addresses = vec![format!("SMTP:{primary}")];
-    check_addresses(dir, server, id, &email_addresses).map_err(|mut e| {
+    check_addresses(dir, server, id, &[], &email_addresses).map_err(|mut e| {
         e.activity = cmdlet.name.to_string();
         e
     })?;

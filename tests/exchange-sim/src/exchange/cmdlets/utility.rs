@@ -52,7 +52,8 @@ impl Select {
     }
 
     fn selected_names(&mut self, first: &str) -> Arc<[String]> {
-        if let Some((_, names)) = self.type_names.iter().find(|(f, _)| f == first) {
+        // Most recent first: a pipeline almost always carries one type.
+        if let Some((_, names)) = self.type_names.iter().rev().find(|(f, _)| f == first) {
             return names.clone();
         }
         let names: Arc<[String]> = vec![
@@ -71,24 +72,27 @@ impl Select {
             return self.property(item, index);
         }
         let first_type = match item {
-            Item::Mailbox(_) => TYPES.mailbox.first().cloned(),
-            Item::Database(_) => TYPES.database.first().cloned(),
-            Item::Object(Value::Object(o)) => o.type_names.first().cloned(),
+            Item::Mailbox(_) => TYPES.mailbox.first(),
+            Item::Database(_) => TYPES.database.first(),
+            Item::Object(Value::Object(o)) => o.type_names.first(),
             Item::Object(_) => None,
         }
-        .unwrap_or_else(|| "System.Object".to_string());
-        let type_names = self.selected_names(&first_type);
+        .map_or("System.Object", String::as_str);
+        let type_names = self.selected_names(first_type);
         let values: Vec<(String, Value)> = (0..self.properties.len())
             .map(|i| (self.properties[i].clone(), self.property(item, i)))
             .collect();
-        let text = format!(
-            "@{{{}}}",
-            values
-                .iter()
-                .map(|(n, v)| format!("{n}={}", display_text(v)))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        let mut text = String::with_capacity(64 * values.len());
+        text.push_str("@{");
+        for (i, (n, v)) in values.iter().enumerate() {
+            if i > 0 {
+                text.push_str("; ");
+            }
+            text.push_str(n);
+            text.push('=');
+            text.push_str(&display_text(v));
+        }
+        text.push('}');
         Value::Object(Box::new(PsObject {
             type_names,
             to_string: Some(text),
