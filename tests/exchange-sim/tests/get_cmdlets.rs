@@ -178,6 +178,16 @@ fn opath_filters_select_the_right_mailboxes() {
     )
     .ok();
     assert_eq!(names(&out), vec!["Administrator"]);
+    // `-Filter {...}` arrives as a script block.
+    let out = run(
+        &org,
+        vec![unlimited().param(
+            "Filter",
+            Value::ScriptBlock("Name -eq 'Administrator'".to_string()),
+        )],
+    )
+    .ok();
+    assert_eq!(names(&out), vec!["Administrator"]);
     let in_db1 = dir
         .users
         .values()

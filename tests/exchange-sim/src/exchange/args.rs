@@ -203,9 +203,12 @@ fn resolve(cmdlet: CmdletId, specs: &[ParamSpec], raw: &str) -> Result<ParamSpec
 /// The text of a scalar argument (a deserialized object gives its ToString).
 pub fn as_text(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) | Value::Guid(s) | Value::DateTime(s) | Value::Decimal(s) => {
-            Some(s.clone())
-        }
+        // A script block is how `-Filter {Name -like 'a*'}` arrives.
+        Value::String(s)
+        | Value::Guid(s)
+        | Value::DateTime(s)
+        | Value::Decimal(s)
+        | Value::ScriptBlock(s) => Some(s.clone()),
         Value::I32(n) => Some(n.to_string()),
         Value::I64(n) => Some(n.to_string()),
         Value::U32(n) => Some(n.to_string()),
