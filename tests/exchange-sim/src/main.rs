@@ -77,6 +77,10 @@ struct Args {
     /// error.
     #[arg(long)]
     throttle_after: Option<u64>,
+    /// Fault: every Nth pipeline starts with Exchange's micro-delay
+    /// throttling warning.
+    #[arg(long)]
+    micro_delay_every: Option<u64>,
 }
 
 async fn shutdown_signal() {
@@ -139,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             state_path: args.state.clone(),
             faults: ModelFaults {
                 throttle_after: args.throttle_after,
+                micro_delay_every: args.micro_delay_every,
             },
             server_name: server_name.clone(),
         },

@@ -205,6 +205,20 @@ fn opath_filters_select_the_right_mailboxes() {
     assert_eq!(out.output.len(), in_db1);
     let out = run(&org, vec![unlimited().param("Database", text("db01"))]).ok();
     assert_eq!(out.output.len(), in_db1);
+    let total = dir.users.values().filter(|u| u.mailbox.is_some()).count();
+    for (filter, expected) in [
+        ("EmailAddresses -eq 'administrator@contoso.com'", 1),
+        ("EmailAddresses -eq 'SMTP:administrator@contoso.com'", 1),
+        ("EmailAddresses -like 'smtp:admin*'", 1),
+        ("Name -ne 'Administrator'", total - 1),
+        ("-not (Name -like 'ADM*')", total - 1),
+        ("Name -notlike 'adm*' -and Name -eq 'Administrator'", 0),
+        ("Database -ne 'DB01'", total - in_db1),
+        ("Alias -eq $null", 0),
+    ] {
+        let out = run(&org, vec![unlimited().param("Filter", text(filter))]).ok();
+        assert_eq!(out.output.len(), expected, "{filter}");
+    }
     let out = run(&org, vec![unlimited().param("Filter", text("Name -eq"))]);
     let failed = out.failed.expect("a bad filter fails the pipeline");
     assert!(failed

@@ -113,7 +113,8 @@ fn authentication_and_throttling() {
 
     let mut options = options();
     options.faults = ModelFaults {
-        throttle_after: Some(2),
+        throttle_after: Some(3),
+        micro_delay_every: Some(2),
     };
     let throttled = Organization::open(
         SeedSpec {
@@ -124,9 +125,12 @@ fn authentication_and_throttling() {
         options,
     )
     .unwrap();
-    for _ in 0..2 {
-        run(&throttled, vec![cmd("Get-MailboxDatabase")]).ok();
-    }
+    let first = run(&throttled, vec![cmd("Get-MailboxDatabase")]).ok();
+    assert!(first.warnings.is_empty());
+    let second = run(&throttled, vec![cmd("Get-MailboxDatabase")]).ok();
+    assert_eq!(second.output.len(), 1, "slowed, not failed");
+    assert!(second.warnings[0].starts_with("Micro delay applied."));
+    run(&throttled, vec![cmd("Get-MailboxDatabase")]).ok();
     let out = run(&throttled, vec![cmd("Get-MailboxDatabase")]);
     let failed = out.failed.unwrap();
     assert!(failed

@@ -143,6 +143,9 @@ pub fn script_refused() -> SimErrorRecord {
     }
 }
 
+/// Exchange's resource-health warning when it slows a client down.
+pub const MICRO_DELAY: &str = "Micro delay applied. Actual delayed: 500 msecs, Enforced: True, Capped delay: 500 msecs, Required: True, Additional info: [Resource: Processor, Load: 90].";
+
 pub fn throttled(server: &str) -> SimErrorRecord {
     exchange_error(
         server,

@@ -46,6 +46,9 @@ pub struct ModelFaults {
     /// Pipelines after the first N (over the server's lifetime) fail with
     /// Exchange's throttling error.
     pub throttle_after: Option<u64>,
+    /// Every Nth pipeline starts with Exchange's micro-delay warning (the
+    /// resource-health throttling that slows a client without failing it).
+    pub micro_delay_every: Option<u64>,
 }
 
 pub struct OrgOptions {
@@ -180,6 +183,11 @@ impl Organization {
         if commands.is_empty() {
             return Box::new(Fixed(Default::default()));
         }
+        let micro_delay = self
+            .shared
+            .faults
+            .micro_delay_every
+            .is_some_and(|every| every > 0 && count.is_multiple_of(every));
         // Refusals come first and for the whole pipeline, as the runspace
         // checks every command before running any.
         for command in &commands {
@@ -211,7 +219,26 @@ impl Organization {
         for (def, b) in defs.into_iter().zip(bound) {
             upstream = Some((def.build)(&invocation, b, upstream));
         }
-        upstream.unwrap_or_else(|| Box::new(Fixed(Default::default())))
+        let stage = upstream.unwrap_or_else(|| Box::new(Fixed(Default::default())));
+        if micro_delay {
+            return Box::new(Prefixed {
+                first: Some(Ev::Warning(errors::MICRO_DELAY.to_string())),
+                rest: stage,
+            });
+        }
+        stage
+    }
+}
+
+/// Emits one event before a stage's own.
+struct Prefixed {
+    first: Option<Ev>,
+    rest: Box<dyn Stage>,
+}
+
+impl Stage for Prefixed {
+    fn next(&mut self) -> Option<Ev> {
+        self.first.take().or_else(|| self.rest.next())
     }
 }
 

@@ -437,40 +437,31 @@ fn compare(view: &MailboxView, property: Property, op: Op, operand: &Operand) ->
         Property::PrimarySmtpAddress => text(mbx.primary_smtp_address()),
         Property::Database => match &view.database {
             None => text(""),
-            Some(db) => {
-                let positive = matches!(op, Op::Eq | Op::Like);
-                let any = |v: &str| compare_text(v, if positive { op } else { Op::Eq }, operand);
-                let hit = any(&db.name) || any(&db.distinguished_name()) || any(&db.guid);
-                match op {
-                    Op::Ne => !hit,
-                    Op::NotLike => !(like_any(&db.name, operand)),
-                    _ if positive => hit,
-                    _ => text(&db.name),
-                }
-            }
+            Some(db) => any_form(&[&db.name, &db.distinguished_name(), &db.guid], op, operand),
         },
         Property::EmailAddresses => {
-            let negative = matches!(op, Op::Ne | Op::NotLike);
-            let positive_op = match op {
-                Op::Ne => Op::Eq,
-                Op::NotLike => Op::Like,
-                other => other,
-            };
-            let hit = mbx.email_addresses.iter().any(|a| {
-                compare_text(a, positive_op, operand)
-                    || compare_text(
-                        a.split_once(':').map_or(a.as_str(), |(_, x)| x),
-                        positive_op,
-                        operand,
-                    )
-            });
-            hit != negative
+            let forms: Vec<&str> = mbx
+                .email_addresses
+                .iter()
+                .flat_map(|a| [a.as_str(), a.split_once(':').map_or(a.as_str(), |(_, x)| x)])
+                .collect();
+            any_form(&forms, op, operand)
         }
     }
 }
 
-fn like_any(value: &str, operand: &Operand) -> bool {
-    compare_text(value, Op::Like, operand)
+/// A value known under several forms (a database by name, DN or GUID; an
+/// address with or without its prefix): equality and `-like` hold when
+/// any form matches, their negations when none does; ordering uses the
+/// first form.
+fn any_form(forms: &[&str], op: Op, operand: &Operand) -> bool {
+    let matching = |positive: Op| forms.iter().any(|f| compare_text(f, positive, operand));
+    match op {
+        Op::Eq | Op::Like => matching(op),
+        Op::Ne => !matching(Op::Eq),
+        Op::NotLike => !matching(Op::Like),
+        _ => forms.first().is_some_and(|f| compare_text(f, op, operand)),
+    }
 }
 
 #[cfg(test)]
