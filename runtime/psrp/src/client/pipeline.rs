@@ -1,6 +1,8 @@
-//! A running pipeline, read in batches. Receives are issued only when the
-//! caller has consumed what arrived, so memory stays bounded by one envelope
-//! whatever the result size.
+//! A running pipeline, read in batches, with backpressure: at most one
+//! Receive is in flight ahead of what the caller has consumed, so memory
+//! stays bounded by two envelopes whatever the result size. That one
+//! Receive ahead lets the server prepare the next envelope while this side
+//! decodes the current one.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,7 +15,10 @@ use crate::clixml::{self, Value};
 use crate::fragment::Defragmenter;
 use crate::message::{self, ErrorRecord, Message, MessageType};
 use crate::state::PipelineState;
+use crate::wsman::client::ReceiveResponse;
 use crate::wsman::SIGNAL_TERMINATE;
+
+type PendingReceive = tokio::task::JoinHandle<Result<Option<ReceiveResponse>, Error>>;
 
 pub struct Pipeline {
     session: Arc<Session>,
@@ -28,6 +33,8 @@ pub struct Pipeline {
     failure: Option<ErrorRecord>,
     /// No more Receives are needed (ended, failed or stopped).
     finished: bool,
+    /// The Receive issued ahead, if any.
+    pending: Option<PendingReceive>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -58,6 +65,7 @@ impl Pipeline {
             state: PipelineState::Running,
             failure: None,
             finished: false,
+            pending: None,
         }
     }
 
@@ -71,6 +79,11 @@ impl Pipeline {
                 return Ok(Some(self.buffer.drain(..n).collect()));
             }
             if self.finished {
+                if let Some(pending) = self.pending.take() {
+                    // Let the Receive ahead end cleanly (it answers Done at
+                    // once) so the connection stays usable.
+                    let _ = pending.await;
+                }
                 if let Some(record) = &self.failure {
                     return Err(Error::Remote(Box::new(record.clone())));
                 }
@@ -100,10 +113,28 @@ impl Pipeline {
         &self.command_id
     }
 
+    fn receive_ahead(&mut self) {
+        let session = self.session.clone();
+        let command_id = self.command_id.clone();
+        self.pending = Some(
+            self.runtime
+                .spawn(async move { session.receive(Some(&command_id)).await }),
+        );
+    }
+
     async fn receive_once(&mut self) -> Result<(), Error> {
-        let Some(response) = self.session.receive(Some(&self.command_id)).await? else {
+        let received = match self.pending.take() {
+            Some(pending) => pending
+                .await
+                .map_err(|e| Error::Transport(format!("the Receive task ended abnormally: {e}")))?,
+            None => self.session.receive(Some(&self.command_id)).await,
+        };
+        let Some(response) = received? else {
             return Ok(());
         };
+        if !response.command_state.as_ref().is_some_and(|s| s.is_done()) {
+            self.receive_ahead();
+        }
         for stream in &response.streams {
             if stream
                 .command_id
@@ -165,6 +196,9 @@ impl Pipeline {
 
     /// Stops the pipeline on the server (Signal terminate).
     pub async fn stop(mut self) -> Result<(), Error> {
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
         if self.finished {
             return Ok(());
         }
@@ -177,6 +211,9 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
         if self.finished {
             return;
         }

@@ -177,6 +177,7 @@ impl Transport {
     /// or 500 carrying a SOAP fault, which the caller parses).
     pub(crate) async fn post(&mut self, soap: &str) -> Result<Vec<u8>, Error> {
         let mut rounds = 0;
+        let mut retried = false;
         loop {
             let reused = self.sender.as_ref().is_some_and(|s| !s.is_closed());
             let mut sender = match self.sender.take() {
@@ -195,22 +196,21 @@ impl Transport {
             let request = request
                 .body(Full::new(Bytes::from(sealed.body)))
                 .map_err(|e| Error::Protocol(format!("cannot build the HTTP request: {e}")))?;
+            // Only a request that certainly never reached the server is
+            // retried (on a fresh connection): resending one the server may
+            // have processed could lose a Receive's data silently.
             let exchange = async {
-                sender
-                    .ready()
-                    .await
-                    .map_err(|e| Error::Transport(format!("connection lost: {e}")))?;
+                sender.ready().await.map_err(|e| (true, e))?;
                 let response = sender
                     .send_request(request)
                     .await
-                    .map_err(|e| Error::Transport(format!("request failed: {e}")))?;
+                    .map_err(|e| (e.is_canceled(), e))?;
                 let (parts, body) = response.into_parts();
                 let body = Limited::new(body, MAX_RESPONSE_BYTES)
                     .collect()
                     .await
-                    .map_err(|e| Error::Transport(format!("reading the response failed: {e}")))?
-                    .to_bytes();
-                Ok::<_, Error>((parts, body))
+                    .map_err(|e| Error::Transport(format!("reading the response failed: {e}")));
+                Ok::<_, (bool, hyper::Error)>((parts, body))
             };
             let (parts, body) = match tokio::time::timeout(self.request_timeout, exchange).await {
                 Err(_) => {
@@ -219,13 +219,12 @@ impl Transport {
                         self.request_timeout
                     )))
                 }
-                // A kept-alive connection the server closed meanwhile: the
-                // request never reached it, so one retry on a fresh one.
-                Ok(Err(Error::Transport(_))) if reused && rounds == 0 => {
-                    rounds += 1;
+                Ok(Err((unsent, _))) if unsent && reused && !retried => {
+                    retried = true;
                     continue;
                 }
-                Ok(result) => result?,
+                Ok(Err((_, e))) => return Err(Error::Transport(format!("request failed: {e}"))),
+                Ok(Ok((parts, body))) => (parts, body?.to_bytes()),
             };
             self.sender = Some(sender);
             let challenges: Vec<String> = parts
