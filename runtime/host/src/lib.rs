@@ -4,11 +4,13 @@
 pub mod backend;
 pub mod bindings;
 mod caplog;
+pub mod fulfill;
 pub mod grants;
 mod host_api;
 pub mod inspect;
 pub mod jobs;
 pub mod limits;
+pub mod orders;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;

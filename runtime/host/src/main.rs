@@ -38,6 +38,18 @@ enum Cmd {
         #[arg(long)]
         cookie_path: Option<PathBuf>,
     },
+    /// Apply Usercube provisioning orders (every *.json of --orders), write
+    /// the results CSV, move processed files to <orders>/Completed.
+    Fulfill {
+        #[command(flatten)]
+        target: Target,
+        /// The folder of order files ({"ProvisioningOrdersList":[...]}).
+        #[arg(long)]
+        orders: PathBuf,
+        /// The results CSV (AssignmentId,ProvisioningState,Message,...).
+        #[arg(long)]
+        results: PathBuf,
+    },
     /// Check a connection: runs Get-MailboxDatabase, prints the count and servers.
     Check {
         #[command(flatten)]
@@ -128,6 +140,11 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Fulfill {
+            target,
+            orders,
+            results,
+        } => run_fulfill(&target, orders, results),
         Cmd::Check { target } => {
             let settings = Settings::load(&target.settings)?;
             let conn = settings.connection(&target.connection)?;
@@ -151,4 +168,57 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_fulfill(target: &Target, orders: PathBuf, results: PathBuf) -> anyhow::Result<()> {
+    use idconn_host::fulfill::{self, FulfillCliReporter, FulfillOptions};
+    use idconn_host::orders::OrderBatch;
+
+    let settings = Settings::load(&target.settings)?;
+    let conn = settings.connection(&target.connection)?;
+    let batch = OrderBatch::load(&orders)?;
+    // Usercube's agent sizes its progress bar from this first line.
+    println!("OrdersCount:{}", batch.order_count());
+    let runtime = Runtime::new()?;
+    let component = runtime.load(&jobs::component_path(conn)?, &settings.component_cache)?;
+    let reporter = Arc::new(FulfillCliReporter::new(&conn.id));
+    let options = FulfillOptions {
+        orders_dir: orders,
+        results_file: results,
+    };
+    let outcome = fulfill::fulfill(
+        &runtime, &settings, conn, &component, reporter, batch, &options,
+    )?;
+    println!(
+        "Fulfill of {}: {} orders, {} executed, {} errored; {:.2} s; results in {}",
+        conn.id,
+        outcome.rows.len(),
+        outcome.executed(),
+        outcome.errored(),
+        outcome.elapsed.as_secs_f64(),
+        outcome.results_file.display()
+    );
+    for file in &outcome.moved {
+        println!("  completed: {}", file.display());
+    }
+    for file in &outcome.malformed {
+        println!(
+            "  left in place (malformed): {}: {}",
+            file.path.display(),
+            file.error
+        );
+    }
+    if !outcome.not_moved.is_empty() {
+        let names: Vec<String> = outcome
+            .not_moved
+            .iter()
+            .map(|(path, why)| format!("{} ({why})", path.display()))
+            .collect();
+        anyhow::bail!(
+            "the orders were applied and are in {}, but these files could not be moved to Completed (a rerun applies them again, which is safe): {}",
+            outcome.results_file.display(),
+            names.join("; ")
+        );
+    }
+    Ok(())
 }

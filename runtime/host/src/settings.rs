@@ -81,6 +81,9 @@ pub struct Connection {
     /// `None`: the default Exchange component.
     pub component_path: Option<PathBuf>,
     pub limits: Limits,
+    /// `EntityTypes`: extra target entity type identifiers of fulfill
+    /// orders, each mapped to `mailbox` or `database` (lower case).
+    pub entity_types: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -397,6 +400,8 @@ impl Ctx<'_> {
             })?,
         };
 
+        let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
+
         Ok(Connection {
             id: id.to_string(),
             server,
@@ -408,7 +413,56 @@ impl Ctx<'_> {
             ca_file,
             component_path,
             limits,
+            entity_types,
         })
+    }
+
+    /// `"EntityTypes": {"MyMailbox": "mailbox", "MyDatabase": "database"}`.
+    fn entity_types(
+        &self,
+        obj: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, SettingsError> {
+        const FIX: &str =
+            "write \"EntityTypes\": { \"<TargetEntityType identifier>\": \"mailbox\" or \"database\" }";
+        let map = match obj.get("EntityTypes") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(self.err(
+                    key,
+                    format!("must be an object, found {}", kind(other)),
+                    FIX,
+                ))
+            }
+        };
+        let mut mapping = Vec::with_capacity(map.len());
+        for (identifier, value) in map {
+            let entity_key = format!("{key}.{identifier}");
+            if identifier.trim().is_empty() {
+                return Err(self.err(key, "holds an empty identifier", FIX));
+            }
+            let entity = match value {
+                Value::String(s) if s.eq_ignore_ascii_case("mailbox") => "mailbox",
+                Value::String(s) if s.eq_ignore_ascii_case("database") => "database",
+                Value::String(s) => {
+                    return Err(self.err(
+                        &entity_key,
+                        format!("unknown entity '{s}'"),
+                        "use \"mailbox\" or \"database\"",
+                    ))
+                }
+                other => {
+                    return Err(self.err(
+                        &entity_key,
+                        format!("must be a string, found {}", kind(other)),
+                        "use \"mailbox\" or \"database\"",
+                    ))
+                }
+            };
+            mapping.push((identifier.clone(), entity.to_string()));
+        }
+        Ok(mapping)
     }
 }
 
