@@ -547,3 +547,44 @@ fn reference_amplification_is_bounded() {
         ClixmlErrorKind::RefExpansionLimit(_)
     ));
 }
+
+#[test]
+fn type_name_lists_are_shared_across_documents() {
+    let doc = |name: &str| {
+        format!(
+            r#"<Obj RefId="0"><TN RefId="0"><T>Shared.Type</T><T>System.Object</T></TN><ToString>{name}</ToString></Obj>"#
+        )
+    };
+    let (a, b) = (object(&doc("a")), object(&doc("b")));
+    assert!(Arc::ptr_eq(&a.type_names, &b.type_names));
+    let spaced = object(
+        r#"<Obj RefId="0"><TN RefId="0"> <T>Shared.Type</T> <T>System.Object</T> </TN></Obj>"#,
+    );
+    assert_eq!(spaced.type_names, a.type_names);
+    let other = object(r#"<Obj RefId="0"><TN RefId="0"><T>Shared.Type</T></TN></Obj>"#);
+    assert_eq!(&*other.type_names, ["Shared.Type"]);
+}
+
+#[test]
+fn type_name_cache_stays_correct_past_its_bound() {
+    let padding = "x".repeat(300);
+    for round in 0..2 {
+        for i in 0..2_000 {
+            let xml = format!(r#"<Obj RefId="0"><TN RefId="0"><T>T{i}{padding}</T></TN></Obj>"#);
+            let expected = format!("T{i}{padding}");
+            assert_eq!(&*object(&xml).type_names, [expected], "round {round}");
+        }
+    }
+}
+
+#[test]
+fn errors_inside_type_names_point_into_the_input() {
+    let e = error(r#"<Obj RefId="0"><TN RefId="0"><T>a</T><X/></TN></Obj>"#);
+    assert!(matches!(
+        e.kind(),
+        ClixmlErrorKind::UnknownElement { parent: "TN", .. }
+    ));
+    assert_eq!(e.position(), 37);
+    let e = error(r#"<Obj RefId="0"><TN RefId="0"><T>a</T></Obj>"#);
+    assert!(matches!(e.kind(), ClixmlErrorKind::Xml(_)), "{e:?}");
+}
