@@ -41,12 +41,60 @@ pub trait PipelineRun: Send {
     fn next_event(&mut self) -> Option<PipelineEvent>;
 }
 
+/// Per-session options the client chose in the endpoint URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvokeOptions {
+    /// `?serializationLevel=Full` (what the Exchange Management Shell sends):
+    /// ADObjectId and quota values as full objects instead of strings.
+    pub full_serialization: bool,
+}
+
+impl InvokeOptions {
+    /// Reads the options from the query of the URL a shell was created on
+    /// (`serializationLevel=Full;ExchClientVer=...`, `;` or `&` separated).
+    pub fn from_query(query: &str) -> InvokeOptions {
+        let full_serialization = query.split(['&', ';']).any(|pair| {
+            pair.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("serializationLevel")
+                    && v.trim().eq_ignore_ascii_case("Full")
+            })
+        });
+        InvokeOptions { full_serialization }
+    }
+}
+
 /// What the protocol layer asks of the Exchange model.
 pub trait ExchangeBackend: Send + Sync + 'static {
     /// Checks Basic credentials; returns the canonical user name.
     fn authenticate_basic(&self, user: &str, password: &str) -> Option<String>;
     /// Starts a pipeline for an authenticated user.
     fn invoke(&self, user: &str, commands: Vec<Command>) -> Box<dyn PipelineRun>;
+    /// Starts a pipeline with the session's options.
+    fn invoke_with_options(
+        &self,
+        user: &str,
+        commands: Vec<Command>,
+        options: InvokeOptions,
+    ) -> Box<dyn PipelineRun> {
+        let _ = options;
+        self.invoke(user, commands)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InvokeOptions;
+
+    #[test]
+    fn serialization_level_is_read_from_the_query() {
+        assert!(
+            InvokeOptions::from_query("serializationLevel=Full;ExchClientVer=15.1")
+                .full_serialization
+        );
+        assert!(InvokeOptions::from_query("a=b&SERIALIZATIONLEVEL=full").full_serialization);
+        assert!(!InvokeOptions::from_query("serializationLevel=Partial").full_serialization);
+        assert!(!InvokeOptions::from_query("").full_serialization);
+    }
 }
 
 /// Faults the protocol layer injects on request (tests only; loopback).

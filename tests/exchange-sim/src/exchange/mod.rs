@@ -250,6 +250,20 @@ impl ExchangeBackend for Organization {
     fn invoke(&self, user: &str, commands: Vec<Command>) -> Box<dyn PipelineRun> {
         self.invoke_with(user, commands, SerializationLevel::Default)
     }
+
+    fn invoke_with_options(
+        &self,
+        user: &str,
+        commands: Vec<Command>,
+        options: crate::backend::InvokeOptions,
+    ) -> Box<dyn PipelineRun> {
+        let level = if options.full_serialization {
+            SerializationLevel::Full
+        } else {
+            SerializationLevel::Default
+        };
+        self.invoke_with(user, commands, level)
+    }
 }
 
 /// Drains a pipeline (tests and tools).
