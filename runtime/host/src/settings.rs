@@ -488,3 +488,48 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod entity_types_tests {
+    use super::*;
+
+    fn parse_entity_types(value: &str) -> Result<Vec<(String, String)>, String> {
+        let text = format!(
+            r#"{{ "Connections": {{ "Exchange": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "EntityTypes": {value} }} }} }}"#
+        );
+        Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
+            .map(|s| s.connections["Exchange"].entity_types.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn entity_types_map_identifiers_to_mailbox_or_database() {
+        let mapping =
+            parse_entity_types(r#"{"HR_MailUser": "Mailbox", "Infra_Store": "database"}"#).unwrap();
+        assert_eq!(
+            mapping,
+            [
+                ("HR_MailUser".to_string(), "mailbox".to_string()),
+                ("Infra_Store".to_string(), "database".to_string())
+            ]
+        );
+        assert!(parse_entity_types("null").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_wrong_entity_type_names_the_key_and_the_fix() {
+        let e = parse_entity_types(r#"{"HR_MailUser": "contact"}"#).unwrap_err();
+        assert!(
+            e.contains("Connections.Exchange.EntityTypes.HR_MailUser: unknown entity 'contact'"),
+            "{e}"
+        );
+        assert!(e.contains("\"mailbox\" or \"database\""), "{e}");
+        let e = parse_entity_types(r#"{"HR_MailUser": 1}"#).unwrap_err();
+        assert!(e.contains("must be a string, found a number"), "{e}");
+        let e = parse_entity_types(r#"["HR_MailUser"]"#).unwrap_err();
+        assert!(
+            e.contains("Connections.Exchange.EntityTypes: must be an object"),
+            "{e}"
+        );
+    }
+}

@@ -775,3 +775,52 @@ fn entity_types_settings_are_validated() {
         "{stderr}"
     );
 }
+
+/// `examples/orders` is written for the demo's directory (`exchange-sim
+/// --mailboxes 1000 --databases 5 --seed 7`): every order must apply and
+/// show in the next incremental export.
+#[test]
+fn the_example_orders_apply_to_the_demo_directory() {
+    let sim = Simulator::start([
+        "--mailboxes",
+        "1000",
+        "--databases",
+        "5",
+        "--seed",
+        "7",
+        "--auth",
+        "basic",
+    ])
+    .unwrap();
+    let agent = Agent::new(sim.connection("admin", "admin")).unwrap();
+    agent.export().unwrap();
+    let before = agent.mailboxes().unwrap();
+    let leaver = by(&before, "SamAccountName", "ltanaka").unwrap()["Guid"].clone();
+    let examples = idconn_e2e::workspace_root().join("examples/orders");
+    let orders = orders_dir(&agent);
+    fs::create_dir_all(&orders).unwrap();
+    for entry in fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, orders.join(path.file_name().unwrap())).unwrap();
+    }
+    let run = fulfill(&agent);
+    assert_eq!(run.results.len(), 6, "{:?}", run.results);
+    for row in &run.results {
+        assert_eq!(row["ProvisioningState"], "Executed", "{row:?}");
+    }
+    export_after_changes(&agent);
+    let mailboxes = agent.mailboxes().unwrap();
+    let command = |sam: &str| {
+        by(&mailboxes, "SamAccountName", sam).map_or("-".to_string(), |r| r["Command"].clone())
+    };
+    assert_eq!(command("anovak3"), "Insert");
+    assert_eq!(command("tchen2"), "Insert");
+    assert_eq!(command("imuller"), "Update");
+    assert_eq!(command("jnunez"), "Update");
+    assert_eq!(
+        by(&mailboxes, "Guid", &leaver).unwrap()["Command"],
+        "Delete"
+    );
+    let databases = agent.databases().unwrap();
+    assert_eq!(by(&databases, "Name", "DB06").unwrap()["Command"], "Insert");
+}
