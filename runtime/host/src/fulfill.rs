@@ -508,6 +508,37 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    /// The grants must be exactly what the component's README says a
+    /// fulfill job runs: a missing one fails orders, an extra one is
+    /// privilege nobody needs.
+    #[test]
+    fn the_fulfill_grants_match_the_components_documented_cmdlets() {
+        let readme =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../components/exchange/README.md");
+        let text = fs::read_to_string(&readme).unwrap().replace('\n', " ");
+        let start = text
+            .find("Cmdlets a fulfill job must be granted:")
+            .expect("the component README lists the fulfill cmdlets");
+        let rest = &text[start..];
+        let list = &rest[..rest.find(". An export job").unwrap()];
+        let mut documented: Vec<&str> = list
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|c| !c.starts_with("Get-") && *c != "Select-Object")
+            .collect();
+        documented.sort_unstable();
+        let mut granted = grants::EXCHANGE_WRITE_CMDLETS.to_vec();
+        granted.sort_unstable();
+        assert_eq!(documented, granted);
+        let g = Grants::fulfill(grants::EXCHANGE_WRITE_CMDLETS);
+        for read in ["Get-Mailbox", "Get-MailboxDatabase", "Select-Object"] {
+            assert!(g.check(read).is_ok(), "{read}");
+        }
+        assert!(g.check("Remove-Mailbox").is_err());
+        assert!(g.check("New-Mailbox").is_err());
+    }
+
     #[test]
     fn moving_to_completed_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
