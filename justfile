@@ -46,10 +46,10 @@ demo: build
 bench: build-components
     cargo bench -p idconn-psrp --bench clixml_decode -- --quick
 
-# Fuzz the CLIXML and fragment decoders (needs the nightly toolchain and cargo-fuzz).
+# Fuzz a decoder: target clixml or fragment (nightly toolchain; installs cargo-fuzz).
 fuzz target="clixml" seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-    cd runtime/psrp/fuzz && cargo +nightly fuzz run {{target}} -- -max_total_time={{seconds}}
+    cd runtime/psrp && cargo +nightly fuzz run {{target}} -- -max_total_time={{seconds}}
 
 # Show what a component is: world, version, imports, exports, digest.
 inspect component=(components_target + "/exchange.wasm"): build
