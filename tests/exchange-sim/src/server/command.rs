@@ -42,7 +42,22 @@ pub(super) struct CommandRun {
     outgoing: FragmentQueue,
     /// The final PIPELINE_STATE is queued; nothing more will be produced.
     finished: bool,
-    stop: Arc<Notify>,
+}
+
+/// A command as the shell holds it. The stop signal lives outside the lock
+/// because a Receive waiting for output holds the lock.
+pub(super) struct CommandSlot {
+    stop: Notify,
+    pub(super) run: tokio::sync::Mutex<CommandRun>,
+}
+
+impl CommandSlot {
+    pub(super) fn new(run: CommandRun) -> Arc<CommandSlot> {
+        Arc::new(CommandSlot {
+            stop: Notify::new(),
+            run: tokio::sync::Mutex::new(run),
+        })
+    }
 }
 
 fn to_record(e: &SimErrorRecord) -> ErrorRecord {
@@ -74,7 +89,6 @@ impl CommandRun {
             held: None,
             outgoing: FragmentQueue::new(),
             finished: false,
-            stop: Arc::new(Notify::new()),
         }
     }
 
@@ -196,10 +210,10 @@ impl CommandRun {
     }
 }
 
-pub(super) async fn request_stop(run: &Arc<tokio::sync::Mutex<CommandRun>>) {
-    let stop = run.lock().await.stop.clone();
-    stop.notify_one();
-    run.lock().await.apply_stop();
+/// Stops the command; a Receive waiting on it returns at once.
+pub(super) async fn request_stop(slot: &CommandSlot) {
+    slot.stop.notify_one();
+    slot.run.lock().await.apply_stop();
 }
 
 enum Next {
@@ -213,13 +227,13 @@ enum Next {
 /// allows, waiting up to `timeout` only while it is still empty.
 pub(super) async fn receive(
     server: &Server,
-    run: &Arc<tokio::sync::Mutex<CommandRun>>,
+    slot: &CommandSlot,
     relates: &str,
     max_envelope: u32,
     timeout: Duration,
 ) -> Reply {
     let machine = &server.config.server_name;
-    let mut guard = run.lock().await;
+    let mut guard = slot.run.lock().await;
     let run = &mut *guard;
     let mut builder = ReceiveResponseBuilder::new(relates, Some(&run.command_id));
     let mut pushed_any = false;
@@ -256,12 +270,14 @@ pub(super) async fn receive(
                 Err(mpsc::error::TryRecvError::Disconnected) => Next::Closed,
                 Err(mpsc::error::TryRecvError::Empty) if pushed_any => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    let stop = run.stop.clone();
-                    tokio::select! {
+                    server.waiting_receives.send_modify(|n| *n += 1);
+                    let next = tokio::select! {
                         item = events.recv() => item.map_or(Next::Closed, Next::Item),
-                        _ = stop.notified() => Next::Stopped,
+                        _ = slot.stop.notified() => Next::Stopped,
                         _ = tokio::time::sleep_until(deadline) => Next::TimedOut,
-                    }
+                    };
+                    server.waiting_receives.send_modify(|n| *n = n.saturating_sub(1));
+                    next
                 }
             }
         };

@@ -31,6 +31,8 @@ pub(super) struct Server {
     pub(super) shells: Shells,
     requests: AtomicU64,
     pub(super) objects_sent: AtomicU64,
+    /// Receives waiting for a pipeline's output (observed by tests).
+    pub(super) waiting_receives: tokio::sync::watch::Sender<usize>,
 }
 
 /// Closing the connection without an answer (the drop fault): the service
@@ -78,6 +80,7 @@ impl Server {
             shells: Shells::default(),
             requests: AtomicU64::new(0),
             objects_sent: AtomicU64::new(0),
+            waiting_receives: tokio::sync::watch::Sender::new(0),
         }
     }
 

@@ -12,7 +12,7 @@ use idconn_psrp::wsman::server::{self as ws, CreatedShell, RequestBody};
 use idconn_psrp::wsman::{Fault, SIGNAL_PS_CTRL_C, SIGNAL_PS_CTRL_C_ALT, SIGNAL_TERMINATE};
 use uuid::Uuid;
 
-use super::command::{self, CommandRun};
+use super::command::{self, CommandRun, CommandSlot};
 use super::http::{fault, Server};
 
 /// The user of every request when authentication is off.
@@ -33,7 +33,7 @@ pub(super) struct Shell {
     pub(super) rpid: Uuid,
     pub(super) object_ids: Arc<AtomicU64>,
     outgoing: FragmentQueue,
-    commands: HashMap<String, Arc<tokio::sync::Mutex<CommandRun>>>,
+    commands: HashMap<String, Arc<CommandSlot>>,
 }
 
 type SharedShell = Arc<tokio::sync::Mutex<Shell>>;
@@ -265,7 +265,7 @@ pub(super) async fn handle(
                 operation_timeout(server, &request),
             )
             .await;
-            if run.lock().await.is_done() {
+            if run.run.lock().await.is_done() {
                 shell
                     .lock()
                     .await
@@ -288,7 +288,7 @@ pub(super) async fn handle(
             }
             shell
                 .commands
-                .insert(command_id.clone(), Arc::new(tokio::sync::Mutex::new(run)));
+                .insert(command_id.clone(), CommandSlot::new(run));
             Reply::Ok(ws::command_response(&relates, &command_id))
         }
         RequestBody::Send {
@@ -308,7 +308,7 @@ pub(super) async fn handle(
             else {
                 return fault(&relates, &Fault::unknown_command(machine));
             };
-            let mut run = run.lock().await;
+            let mut run = run.run.lock().await;
             for (_, data) in streams {
                 if let Err(text) = run.feed(server, user, &data) {
                     return fault(&relates, &Fault::invalid_request(machine, &text));

@@ -5,6 +5,7 @@ mod e2e;
 mod faults;
 mod perf;
 mod raw_http;
+mod signal;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -6,7 +6,7 @@ use tokio::net::TcpStream;
 use super::start;
 use crate::server::{AuthMode, ServerConfig};
 
-async fn exchange(url: &str, request: &str) -> String {
+pub(super) async fn exchange(url: &str, request: &str) -> String {
     let address = url.trim_start_matches("http://").split('/').next().unwrap();
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
