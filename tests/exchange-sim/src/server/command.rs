@@ -276,7 +276,9 @@ pub(super) async fn receive(
                         _ = slot.stop.notified() => Next::Stopped,
                         _ = tokio::time::sleep_until(deadline) => Next::TimedOut,
                     };
-                    server.waiting_receives.send_modify(|n| *n = n.saturating_sub(1));
+                    server
+                        .waiting_receives
+                        .send_modify(|n| *n = n.saturating_sub(1));
                     next
                 }
             }

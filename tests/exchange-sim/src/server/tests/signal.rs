@@ -25,13 +25,18 @@ fn post(url: &str, body: &str) -> String {
 }
 
 fn soap_body(response: &str) -> &str {
-    response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default()
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn signal_interrupts_a_waiting_receive() {
     let server = start(ServerConfig::default()).await;
-    let pool = RunspacePool::open(client_config(&server.url)).await.unwrap();
+    let pool = RunspacePool::open(client_config(&server.url))
+        .await
+        .unwrap();
     // Output only after 2.5 s: a Receive waits, the Signal must not.
     let pipeline = pool
         .invoke(vec![Command::new("Slow").param("Count", Value::I32(2500))])
@@ -45,10 +50,19 @@ async fn signal_interrupts_a_waiting_receive() {
         locale: "en-US".into(),
         session_id: Uuid::new_v4(),
     };
-    let receive = post(&server.url, &ws::receive(&ctx, pool.shell_id(), Some(pipeline.command_id())).body);
+    let receive = post(
+        &server.url,
+        &ws::receive(&ctx, pool.shell_id(), Some(pipeline.command_id())).body,
+    );
     let signal = post(
         &server.url,
-        &ws::signal(&ctx, pool.shell_id(), Some(pipeline.command_id()), SIGNAL_PS_CTRL_C).body,
+        &ws::signal(
+            &ctx,
+            pool.shell_id(),
+            Some(pipeline.command_id()),
+            SIGNAL_PS_CTRL_C,
+        )
+        .body,
     );
     let url = server.url.clone();
     let waiting = tokio::spawn(async move { exchange(&url, &receive).await });
