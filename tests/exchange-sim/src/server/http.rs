@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -215,9 +216,17 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let idle = server.config.shell_idle_timeout;
+    let mut expiry =
+        tokio::time::interval((idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(60)));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (stream, _) = tokio::select! {
             _ = &mut shutdown => return Ok(()),
+            _ = expiry.tick() => {
+                server.shells.expire(idle);
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {

@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// Appears in faults (`Machine=`) and shell owners.
     pub server_name: String,
     pub faults: Faults,
+    /// Shells without any request for this long are dropped (WinRM's
+    /// IdleTimeOut, 2 hours by default): a client that died without Delete
+    /// does not hold a slot of the per-user limit forever.
+    pub shell_idle_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +54,7 @@ impl Default for ServerConfig {
             max_operation_timeout: Duration::from_secs(180),
             server_name: "EXCH01".into(),
             faults: Faults::default(),
+            shell_idle_timeout: Duration::from_secs(7200),
         }
     }
 }

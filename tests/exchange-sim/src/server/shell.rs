@@ -38,8 +38,14 @@ pub(super) struct Shell {
 
 type SharedShell = Arc<tokio::sync::Mutex<Shell>>;
 
+struct Entry {
+    owner: String,
+    shell: SharedShell,
+    last_used: tokio::time::Instant,
+}
+
 pub(super) struct Shells {
-    by_id: Mutex<HashMap<String, (String, SharedShell)>>,
+    by_id: Mutex<HashMap<String, Entry>>,
     /// The number of open shells, for observers (tests, logs).
     open: tokio::sync::watch::Sender<usize>,
 }
@@ -56,16 +62,37 @@ impl Default for Shells {
 type FaultFor = fn(&str) -> Fault;
 
 impl Shells {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, SharedShell)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.by_id.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The shell for a request of `user`; counts as activity.
     pub(super) fn get(&self, user: &str, shell_id: &str) -> Result<SharedShell, FaultFor> {
-        let shells = self.lock();
-        match shells.get(&shell_id.to_ascii_uppercase()) {
+        let mut shells = self.lock();
+        match shells.get_mut(&shell_id.to_ascii_uppercase()) {
             None => Err(Fault::unknown_shell),
-            Some((owner, _)) if !owner.eq_ignore_ascii_case(user) => Err(Fault::access_denied),
-            Some((_, shell)) => Ok(shell.clone()),
+            Some(entry) if !entry.owner.eq_ignore_ascii_case(user) => Err(Fault::access_denied),
+            Some(entry) => {
+                entry.last_used = tokio::time::Instant::now();
+                Ok(entry.shell.clone())
+            }
+        }
+    }
+
+    /// Drops shells unused for `idle` (a client that vanished without
+    /// Delete), as WinRM's IdleTimeOut does; their pipelines stop.
+    pub(super) fn expire(&self, idle: Duration) {
+        let mut shells = self.lock();
+        let before = shells.len();
+        shells.retain(|id, entry| {
+            let keep = entry.last_used.elapsed() < idle;
+            if !keep {
+                tracing::info!(shell = %id, owner = %entry.owner, "idle shell expired");
+            }
+            keep
+        });
+        if shells.len() != before {
+            self.open.send_replace(shells.len());
         }
     }
 
@@ -137,7 +164,7 @@ impl Shells {
             let mut shells = self.lock();
             let held = shells
                 .values()
-                .filter(|(owner, _)| owner.eq_ignore_ascii_case(user))
+                .filter(|entry| entry.owner.eq_ignore_ascii_case(user))
                 .count();
             if held >= server.config.max_shells_per_user {
                 return fault(
@@ -153,7 +180,11 @@ impl Shells {
             }
             shells.insert(
                 id.clone(),
-                (user.to_string(), Arc::new(tokio::sync::Mutex::new(shell))),
+                Entry {
+                    owner: user.to_string(),
+                    shell: Arc::new(tokio::sync::Mutex::new(shell)),
+                    last_used: tokio::time::Instant::now(),
+                },
             );
             self.open.send_replace(shells.len());
         }

@@ -311,3 +311,23 @@ async fn large_objects_span_fragments_and_envelopes() {
     assert_eq!(invoked.1[0].parameters[1].value, big);
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn idle_shells_of_a_vanished_client_expire() {
+    let server = start(ServerConfig {
+        shell_idle_timeout: Duration::from_millis(300),
+        max_shells_per_user: 1,
+        ..ServerConfig::default()
+    })
+    .await;
+    let pool = RunspacePool::open(client_config(&server.url))
+        .await
+        .unwrap();
+    // A client that dies sends no Delete.
+    std::mem::forget(pool);
+    server.open_shells_become(0).await;
+    let pool = RunspacePool::open(client_config(&server.url))
+        .await
+        .unwrap();
+    pool.close().await.unwrap();
+}
