@@ -1,6 +1,8 @@
 //! The Exchange component under wasmtime with the replay backend: complete
 //! and incremental exports, and a failure that changes nothing.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{component, snapshot, Agent};

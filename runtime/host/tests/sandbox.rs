@@ -2,6 +2,8 @@
 //! stopped with a clear error, the previous files stay byte-identical, and
 //! the host goes on serving.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{component, snapshot, Agent};

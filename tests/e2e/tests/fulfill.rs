@@ -650,7 +650,6 @@ fn a_read_only_account_gets_the_servers_refusal_per_order() {
 /// ObjectNotFound, which the component currently reads as "no such
 /// mailbox" (components/exchange/src/fulfill/mod.rs `is_not_found`).
 #[test]
-#[ignore = "component bug: a refused Disable-Mailbox/Remove-MailboxDatabase is reported Executed (is_not_found matches CommandNotFoundException)"]
 fn a_read_only_account_cannot_pass_a_removal_for_done() {
     let (_sim, agent) = start("reader");
     let (sam, _, _) = seeded_user_mailboxes()[0].clone();

@@ -53,7 +53,14 @@ pub fn run<S: Shell, R: Reporter>(
         };
         reporter.log(
             level,
-            &format!("order {}: {state:?}: {message}", order.assignment_id),
+            &format!(
+                "order {}: {}: {message}",
+                order.assignment_id,
+                match state {
+                    ProvisioningState::Executed => "Executed",
+                    ProvisioningState::Errored => "Errored",
+                }
+            ),
         );
         results.push(OrderResult {
             assignment_id: order.assignment_id.clone(),
@@ -199,6 +206,15 @@ impl<S: Shell> Calls<'_, S> {
 /// Exchange reports a missing object as a ManagementObjectNotFoundException
 /// (category `ObjectNotFound` in plain PowerShell).
 fn is_not_found(record: &ErrorRecord) -> bool {
+    // PowerShell files an unknown (or, under RBAC, forbidden) cmdlet under
+    // the ObjectNotFound category too: that is a refusal, never "already
+    // gone".
+    if record
+        .fully_qualified_error_id
+        .contains("CommandNotFoundException")
+    {
+        return false;
+    }
     record
         .fully_qualified_error_id
         .contains("ManagementObjectNotFound")

@@ -1,6 +1,8 @@
 //! Shared by the host's integration tests.
 #![allow(dead_code)]
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

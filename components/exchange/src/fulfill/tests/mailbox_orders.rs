@@ -238,3 +238,29 @@ fn a_deleted_mailbox_is_disabled_and_an_absent_one_is_already_done() {
         "Disable-Mailbox -Identity 'jbond' -Confirm $false"
     );
 }
+
+#[test]
+fn a_cmdlet_the_account_may_not_run_is_an_error_not_already_done() {
+    let disable = one_call("Disable-Mailbox -Identity 'jbond' -Confirm $false");
+    // What Exchange answers when RBAC hides the cmdlet: CommandNotFound,
+    // filed by PowerShell under the ObjectNotFound category.
+    let refused = Answer::Refused(Error::Remote(ErrorRecord {
+        message: "The term 'Disable-Mailbox' is not recognized as the name of a cmdlet, function, script file, or operable program.".to_owned(),
+        fully_qualified_error_id: "CommandNotFoundException".to_owned(),
+        category: "ObjectNotFound".to_owned(),
+        target: Some("Disable-Mailbox".to_owned()),
+    }));
+    let shell = FakeShell::new().on(disable, refused);
+    let deleted = order(
+        "6",
+        ChangeType::Deleted,
+        MAILBOX,
+        vec![],
+        vec![("SamAccountName", t("jbond"))],
+    );
+    let results = run_orders(&shell, vec![deleted]);
+    assert!(
+        errored(&results[0]).contains("is not recognized"),
+        "{results:?}"
+    );
+}
