@@ -10,17 +10,17 @@ sim=target/debug/exchange-sim
 demo=.demo
 rm -rf "$demo" && mkdir -p "$demo"
 
-# The simulator prints its URL on its first line; it picks a free port.
-exec 3< <(exec "$sim" --listen 127.0.0.1:0 --mailboxes 1000 --databases 5 --seed 7 \
-    --auth basic --state "$demo/sim-state.json" 2>"$demo/simulator.log")
-sim_pid=$!
-trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
-if ! read -r -t 30 url <&3; then
-  echo "demo: the simulator did not start; see $demo/simulator.log" >&2
-  exit 1
-fi
-
-cat > "$demo/appsettings.agent.json" <<JSON
+# The simulator prints its URL on its first line; it picks a free port. Its
+# directory persists in a state file, so it can be restarted mid-demo.
+start_simulator() {
+  exec 3< <(exec "$sim" --listen 127.0.0.1:0 --mailboxes 1000 --databases 5 --seed 7 \
+      --auth basic --state "$demo/sim-state.json" 2>>"$demo/simulator.log")
+  sim_pid=$!
+  if ! read -r -t 30 url <&3; then
+    echo "demo: the simulator did not start; see $demo/simulator.log" >&2
+    exit 1
+  fi
+  cat > "$demo/appsettings.agent.json" <<JSON
 {
   "TempFolderPath": "Temp",
   "WorkFolderPath": "Work",
@@ -35,6 +35,10 @@ cat > "$demo/appsettings.agent.json" <<JSON
   }
 }
 JSON
+}
+sim_pid=""
+trap '[[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null || true' EXIT
+start_simulator
 settings="$demo/appsettings.agent.json"
 
 echo "== the Exchange simulator listens on $url (1,000 mailboxes, 5 databases)"
@@ -51,8 +55,34 @@ echo
 echo "== a few rows of ExchangeDemo_mailboxes.csv (Command, Database, EmailAddresses)"
 head -n 4 "$demo/Temp/ExportOutput/ExchangeDemo_mailboxes.csv" | cut -d, -f1-3
 echo
-echo "== an incremental export right after (nothing changed)"
+echo "== idconn fulfill: the sample orders of examples/orders (enable, change addresses, move, disable, new database)"
+mkdir -p "$demo/Orders" && cp examples/orders/*.json "$demo/Orders/"
+"$idconn" fulfill --settings "$settings" --connection ExchangeDemo --orders "$demo/Orders" \
+    --results "$demo/Results/results.csv" 2>"$demo/fulfill.log" | grep -v '^Progress:'
+echo
+echo "== the results file"
+cat "$demo/Results/results.csv"
+echo
+echo "== the simulator restarts from its state file"
+kill "$sim_pid" && wait "$sim_pid" 2>/dev/null || true
+start_simulator
+echo "listening again on $url"
+# Incremental windows are whole seconds: start the next export in a later
+# second than the changes.
+sleep 1
+echo
+echo "== incremental export: the orders' effects"
 "$idconn" export --settings "$settings" --connection ExchangeDemo 2>>"$demo/export.log" | grep -v '^Progress:'
+echo
+echo "== ExchangeDemo_mailboxes.csv (Command, SamAccountName, Database, PrimarySmtpAddress)"
+python3 - "$demo/Temp/ExportOutput/ExchangeDemo_mailboxes.csv" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1], encoding="utf-8")):
+    print(f"{r['Command']:7} {r['SamAccountName'] or '-':10} {r['Database'] or '-':5} {r['PrimarySmtpAddress'] or r['Guid']}")
+PY
+echo
+echo "== ExchangeDemo_databases.csv"
+cat "$demo/Temp/ExportOutput/ExchangeDemo_databases.csv"
 echo
 echo "CSV files:  $(realpath "$demo/Temp/ExportOutput")"
 echo "cookie:     $(realpath "$demo/Work/ExportCookies")"
