@@ -1,0 +1,209 @@
+//! The export figures over HTTP: `idconn export` against `exchange-sim`,
+//! pypsrp against the same simulator, and the drain-only floor.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::procs::{self, Measured, Simulator};
+
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "admin";
+pub const CONNECTION: &str = "Bench";
+
+/// Where the binaries and scripts are.
+pub struct Tools {
+    pub idconn: PathBuf,
+    pub simulator: PathBuf,
+    pub native_harness: PathBuf,
+    pub component: PathBuf,
+    pub pypsrp_script: PathBuf,
+    pub python: PathBuf,
+}
+
+/// One `idconn export` run.
+pub struct ExportRun {
+    pub measured: Measured,
+    pub mailboxes_csv: PathBuf,
+}
+
+/// Starts a simulator seeded with `mailboxes` and `databases`.
+pub fn simulator(
+    tools: &Tools,
+    mailboxes: u64,
+    databases: u64,
+    scratch: &Path,
+) -> anyhow::Result<Simulator> {
+    let args = [
+        "--mailboxes".to_string(),
+        mailboxes.to_string(),
+        "--databases".to_string(),
+        databases.to_string(),
+        "--seed".to_string(),
+        "1".to_string(),
+        "--auth".to_string(),
+        "basic".to_string(),
+    ];
+    Simulator::start(
+        &tools.simulator,
+        &args,
+        &scratch.join(format!("exchange-sim-{mailboxes}.log")),
+    )
+}
+
+/// Writes the agent settings for `url`; the component cache is shared by
+/// every run so only the first one compiles.
+pub fn write_settings(dir: &Path, url: &str, cache: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let settings = dir.join("appsettings.agent.json");
+    let text = format!(
+        r#"{{
+  "TempFolderPath": "Temp",
+  "WorkFolderPath": "Work",
+  "ComponentCachePath": {cache},
+  "Connections": {{
+    "{CONNECTION}": {{ "AuthType": "Basic", "Server": {url}, "Login": "{USER}", "Password": "{PASSWORD}", "AllowUnencrypted": true }}
+  }}
+}}
+"#,
+        cache = json_string(&cache.display().to_string()),
+        url = json_string(url),
+    );
+    std::fs::write(&settings, text)?;
+    Ok(settings)
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One complete export into `dir/out`, checked for `mailboxes` rows.
+pub fn idconn_export(
+    tools: &Tools,
+    settings: &Path,
+    dir: &Path,
+    mailboxes: u64,
+) -> anyhow::Result<ExportRun> {
+    let out = dir.join("out");
+    let cookies = dir.join("cookies");
+    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&cookies)?;
+    let mut command = procs::command(&tools.idconn);
+    command
+        .arg("export")
+        .arg("--settings")
+        .arg(settings)
+        .args(["--connection", CONNECTION, "--ignore-cookies"])
+        .arg("--output-path")
+        .arg(&out)
+        .arg("--cookie-path")
+        .arg(&cookies)
+        .env_remove("RUST_LOG");
+    let log = dir.join("idconn.log");
+    let measured = procs::measure(command, &log)?;
+    if !measured.success {
+        bail!(
+            "idconn export failed; its output: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let mailboxes_csv = out.join(format!("{CONNECTION}_mailboxes.csv"));
+    check_rows(&mailboxes_csv, mailboxes)?;
+    Ok(ExportRun {
+        measured,
+        mailboxes_csv,
+    })
+}
+
+/// The peer: pypsrp's export into `dir`.
+pub fn pypsrp_export(
+    tools: &Tools,
+    url: &str,
+    dir: &Path,
+    mailboxes: u64,
+) -> anyhow::Result<(Measured, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let mut command = procs::command(&tools.python);
+    command
+        .arg(&tools.pypsrp_script)
+        .args([url, USER, PASSWORD])
+        .arg(dir);
+    let log = dir.join("pypsrp.log");
+    let measured = procs::measure(command, &log)?;
+    if !measured.success {
+        bail!(
+            "the pypsrp export failed (is pypsrp installed? `python3 -m pip install pypsrp`); its output: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let csv = dir.join("pypsrp_mailboxes.csv");
+    check_rows(&csv, mailboxes)?;
+    Ok((measured, csv))
+}
+
+/// The native harness (components/exchange example), `runs` times.
+pub fn native_export(
+    tools: &Tools,
+    mailboxes: u64,
+    databases: u64,
+    runs: usize,
+    dir: &Path,
+) -> anyhow::Result<Vec<Duration>> {
+    let output = procs::command(&tools.native_harness)
+        .arg(mailboxes.to_string())
+        .arg(databases.to_string())
+        .arg(runs.to_string())
+        .arg(dir)
+        .output()
+        .with_context(|| format!("cannot run {}", tools.native_harness.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the native harness failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("run "))
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .map(Duration::from_secs_f64)
+                .with_context(|| format!("the native harness printed {s:?}"))
+        })
+        .collect()
+}
+
+/// A CSV with a header and `rows` data lines (no field of these exports
+/// holds a line break).
+fn check_rows(path: &Path, rows: u64) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    if lines != rows + 1 {
+        bail!(
+            "{} has {} data rows, expected {rows}",
+            path.display(),
+            lines.saturating_sub(1)
+        );
+    }
+    Ok(())
+}
+
+/// Lines that differ between two files of the same row count.
+pub fn differing_lines(a: &Path, b: &Path) -> anyhow::Result<usize> {
+    let a = std::fs::read_to_string(a)?;
+    let b = std::fs::read_to_string(b)?;
+    let differing = a.lines().zip(b.lines()).filter(|(x, y)| x != y).count();
+    Ok(differing + a.lines().count().abs_diff(b.lines().count()))
+}

@@ -1,0 +1,227 @@
+//! `idconn-bench`: the figures of issue 8, written to BENCHMARKS.md.
+//! `just bench` builds everything in release mode and runs this.
+
+mod export;
+mod floor;
+mod procs;
+mod report;
+mod stats;
+mod wasm;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use export::Tools;
+use report::{Figures, HttpFigures, PeerFigures, SizeFigures, WasmFigures};
+
+/// Measures idconn and writes BENCHMARKS.md.
+#[derive(Parser)]
+#[command(name = "idconn-bench")]
+struct Args {
+    /// Runs per figure; each figure is their median.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Mailboxes of the main export (and of the peer, floor and wasm figures).
+    #[arg(long, default_value_t = 100_000)]
+    mailboxes: u64,
+    /// Smaller exports, to show that memory stays flat.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 1_000])]
+    smaller: Vec<u64>,
+    #[arg(long, default_value_t = 50)]
+    databases: u64,
+    /// Jobs instantiated to time instantiation (median and p99).
+    #[arg(long, default_value_t = 200)]
+    instantiations: usize,
+    /// The output of `cargo bench -p idconn-psrp --bench clixml_decode`.
+    #[arg(long)]
+    clixml_summary: Option<PathBuf>,
+    /// The repository root (default: this crate's ../..).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// Where to write the report (default: <repo>/BENCHMARKS.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn tools(repo: &Path) -> anyhow::Result<Tools> {
+    let exe = std::env::current_exe().context("cannot find this binary's path")?;
+    let bin_dir = exe.parent().context("this binary has no directory")?;
+    let python = std::env::var_os("PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from);
+    Ok(Tools {
+        idconn: procs::require(&bin_dir.join("idconn"), "the idconn binary (release)")?,
+        simulator: procs::require(&bin_dir.join("exchange-sim"), "the exchange-sim binary (release)")?,
+        native_harness: procs::require(
+            &repo.join("components/target/release/examples/export_bench"),
+            "the native export harness (cd components && cargo build --release --example export_bench)",
+        )?,
+        component: procs::require(
+            &repo.join("components/target/wasm32-wasip2/release/exchange.wasm"),
+            "the Exchange component (just build-components)",
+        )?,
+        pypsrp_script: procs::require(&repo.join("tests/bench/pypsrp_export.py"), "the pypsrp export script")?,
+        python,
+    })
+}
+
+fn progress(message: &str) {
+    eprintln!("[idconn-bench] {message}");
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let repo = match &args.repo {
+        Some(r) => r.clone(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    };
+    let repo = repo
+        .canonicalize()
+        .with_context(|| format!("no repository at {}", repo.display()))?;
+    let tools = tools(&repo)?;
+    let runs = args.runs.max(1);
+    let scratch = tempfile::Builder::new().prefix("idconn-bench-").tempdir()?;
+    let cache = scratch.path().join("component-cache");
+
+    let mut sizes = vec![args.mailboxes];
+    sizes.extend(
+        args.smaller
+            .iter()
+            .copied()
+            .filter(|&n| n != args.mailboxes),
+    );
+    let mut http = HttpFigures::default();
+    for (index, &size) in sizes.iter().enumerate() {
+        let simulator = export::simulator(&tools, size, args.databases, scratch.path())?;
+        let dir = scratch.path().join(format!("export-{size}"));
+        let settings = export::write_settings(&dir, &simulator.url, &cache)?;
+        if index == 0 {
+            progress("warm-up export (fills the component cache)");
+            export::idconn_export(&tools, &settings, &dir.join("warm-up"), size)?;
+        }
+        let main = index == 0;
+        let mut figures = SizeFigures {
+            mailboxes: size,
+            ..SizeFigures::default()
+        };
+        let mut peer = PeerFigures::default();
+        for run in 0..runs {
+            progress(&format!(
+                "{size} mailboxes: idconn export, run {}/{runs}",
+                run + 1
+            ));
+            let run_dir = dir.join(format!("run-{run}"));
+            let exported = export::idconn_export(&tools, &settings, &run_dir, size)?;
+            figures.walls.push(exported.measured.wall);
+            figures.max_rss.push(exported.measured.max_rss);
+            if !main {
+                std::fs::remove_dir_all(&run_dir)?;
+                continue;
+            }
+            progress(&format!(
+                "{size} mailboxes: pypsrp export, run {}/{runs}",
+                run + 1
+            ));
+            let (measured, csv) =
+                export::pypsrp_export(&tools, &simulator.url, &run_dir.join("pypsrp"), size)?;
+            peer.pypsrp.push(measured.wall);
+            peer.pypsrp_rss.push(measured.max_rss);
+            if run == 0 {
+                peer.differing_rows = Some(export::differing_lines(&exported.mailboxes_csv, &csv)?);
+            }
+            progress(&format!(
+                "{size} mailboxes: drain-only floor, run {}/{runs}",
+                run + 1
+            ));
+            let drained = drain(&simulator.url)?;
+            peer.floor.push(drained.wall);
+            peer.floor_bytes = drained.response_bytes;
+            peer.floor_receives = drained.receives;
+            std::fs::remove_dir_all(&run_dir)?;
+        }
+        if main {
+            http.peer = Some(peer);
+        }
+        http.sizes.push(figures);
+    }
+
+    progress("wasm overhead: native harness");
+    let native_dir = scratch.path().join("native");
+    let native = export::native_export(&tools, args.mailboxes, args.databases, runs, &native_dir)?;
+    progress("wasm overhead: the component in wasmtime");
+    let runtime = idconn_host::runtime::Runtime::new()?;
+    let component = runtime.load(&tools.component, &cache)?;
+    let wasm_dir = scratch.path().join("wasm");
+    std::fs::create_dir_all(&wasm_dir)?;
+    let in_wasm = wasm::export_in_wasm(
+        &runtime,
+        &component,
+        args.mailboxes,
+        args.databases,
+        runs,
+        &wasm_dir,
+    )?;
+    let csv = format!("{}_mailboxes.csv", wasm::connection());
+    let same_output = std::fs::read(native_dir.join(&csv))? == std::fs::read(wasm_dir.join(&csv))?;
+    progress("component start");
+    let startup = wasm::startup(
+        &runtime,
+        &tools.component,
+        runs,
+        args.instantiations,
+        &scratch.path().join("startup"),
+    )?;
+
+    let clixml =
+        match &args.clixml_summary {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the clixml bench output {}", path.display())
+            })?),
+            None => None,
+        };
+    let figures = Figures {
+        runs,
+        databases: args.databases,
+        http,
+        wasm: WasmFigures {
+            mailboxes: args.mailboxes,
+            native,
+            in_wasm,
+            same_output,
+        },
+        startup,
+        clixml,
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| repo.join("BENCHMARKS.md"));
+    let text = report::render(&figures, &report::Machine::detect(&repo));
+    std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{text}");
+    progress(&format!("written to {}", out.display()));
+    Ok(())
+}
+
+/// One drain-only run of the export's two pipelines.
+fn drain(url: &str) -> anyhow::Result<floor::Drained> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let pipelines = wasm::export_pipelines();
+    runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(600),
+            floor::drain(url, export::USER, export::PASSWORD, &pipelines),
+        )
+        .await
+        .context("the drain-only client took more than 10 minutes")?
+    })
+}

@@ -1,0 +1,145 @@
+//! Child processes of the benchmark: each dies with the benchmark
+//! (PR_SET_PDEATHSIG), and each is reaped with `wait4` so its own peak RSS
+//! is known (RUSAGE_CHILDREN would mix every child's).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// How one child ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub wall: Duration,
+    /// The child's own peak resident set, in bytes.
+    pub max_rss: u64,
+    pub success: bool,
+}
+
+/// A command that dies when the benchmark dies, so an interrupted run
+/// leaves no process behind.
+pub fn command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the
+    // parent; it only asks the kernel to SIGKILL this child when the
+    // benchmark's thread exits.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Runs `command` to its end; stdout and stderr go to `log`.
+pub fn measure(mut command: Command, log: &Path) -> anyhow::Result<Measured> {
+    let file =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    let (status, usage) = wait4(&child)?;
+    let wall = started.elapsed();
+    Ok(Measured {
+        wall,
+        max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    })
+}
+
+fn wait4(child: &Child) -> anyhow::Result<(libc::c_int, libc::rusage)> {
+    let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; zeroed is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for our own child; status and usage are valid
+        // pointers for the call's duration.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            return Ok((status, usage));
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            bail!("wait4 on {pid} failed: {error}");
+        }
+    }
+}
+
+/// A running `exchange-sim`, killed and reaped when dropped.
+pub struct Simulator {
+    pub url: String,
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Simulator {
+    pub fn start(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Simulator> {
+        let file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut child = command(binary)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("exchange-sim has no stdout pipe")?;
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        // The simulator prints its URL once it listens, or exits.
+        let read = stdout.read_line(&mut first);
+        let url = first.trim().to_string();
+        let mut simulator = Simulator {
+            url,
+            child,
+            _stdout: stdout,
+        };
+        if read.is_err() || !simulator.url.starts_with("http://") {
+            simulator.stop();
+            bail!(
+                "exchange-sim did not print its URL (got {:?}); its log: {}",
+                simulator.url,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        Ok(simulator)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A required file, or an error that says how to get it.
+pub fn require(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    if !path.is_file() {
+        bail!(
+            "{what} is missing at {}: run `just bench`, which builds it",
+            path.display()
+        );
+    }
+    Ok(path.to_path_buf())
+}

@@ -1,0 +1,83 @@
+//! Medians, percentiles and the units the report prints.
+
+use std::time::Duration;
+
+pub fn median(values: &[Duration]) -> Duration {
+    percentile(values, 50.0)
+}
+
+/// Nearest-rank percentile; zero for no values.
+pub fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn median_u64(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
+}
+
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+pub fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.3} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `1.23 s, 1.20 s, 1.31 s`: every run, so a reader sees the spread.
+pub fn all_secs(values: &[Duration]) -> String {
+    values
+        .iter()
+        .map(|d| format!("{:.2}", d.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&ms(&[30, 10, 20])), Duration::from_millis(20));
+        assert_eq!(median(&ms(&[40, 10, 30, 20])), Duration::from_millis(20));
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        let values: Vec<u64> = (1..=200).collect();
+        assert_eq!(percentile(&ms(&values), 99.0), Duration::from_millis(198));
+        assert_eq!(percentile(&ms(&[5]), 99.0), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn median_u64_takes_the_lower_middle() {
+        assert_eq!(median_u64(&[3, 1, 2]), 2);
+        assert_eq!(median_u64(&[4, 1, 3, 2]), 2);
+        assert_eq!(median_u64(&[]), 0);
+    }
+}
