@@ -1,6 +1,5 @@
 //! Shared by the host's integration tests.
 #![allow(dead_code)]
-
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
