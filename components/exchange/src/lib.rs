@@ -12,6 +12,35 @@ wit_bindgen::generate!({
 
 pub mod export;
 pub mod fulfill;
+
+/// The manifest the host reads without running the component: name,
+/// version and the cmdlets each operation runs (components/exchange/README.md
+/// lists the same; the host grants nothing beyond them).
+pub const MANIFEST: &str = concat!(
+    r#"{"name":"exchange","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"","grants":{"export":["Get-MailboxDatabase","Get-Mailbox","Select-Object"],"#,
+    r#""fulfill":["Get-Mailbox","Get-MailboxDatabase","Select-Object","Enable-Mailbox","#,
+    r#""Set-Mailbox","Disable-Mailbox","New-MoveRequest","New-MailboxDatabase","#,
+    r#""Set-MailboxDatabase","Mount-Database","Dismount-Database","Remove-MailboxDatabase"]}}"#
+);
+
+#[cfg(target_arch = "wasm32")]
+#[link_section = "idconn-manifest"]
+#[used]
+static MANIFEST_SECTION: [u8; MANIFEST.len()] = manifest_bytes();
+
+#[cfg(target_arch = "wasm32")]
+const fn manifest_bytes<const N: usize>() -> [u8; N] {
+    let text = MANIFEST.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = text[i];
+        i += 1;
+    }
+    out
+}
 pub mod shell;
 pub mod values;
 

@@ -13,15 +13,31 @@ use crate::sandbox::{JobState, OutputHandle};
 /// and each command is a server round of work.
 const MAX_PIPELINE_COMMANDS: usize = 16;
 
+/// Parameters per command: no cmdlet has more, so more is an attack on
+/// the backend's encoder or the server.
+const MAX_PARAMETERS: usize = 256;
+
 impl types::Host for JobState {}
 
 impl JobState {
     /// Runs `f` as host time: excluded from the guest CPU budget.
-    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+    /// Also checks the job's limits before and after: a job past its wall
+    /// clock or write limit is stopped at its next host call.
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> wasmtime::Result<R> {
+        self.stop_if_over_limits()?;
         let started = Instant::now();
         let r = f(self);
         self.host_time += started.elapsed();
-        r
+        self.stop_if_over_limits()?;
+        Ok(r)
+    }
+
+    fn stop_if_over_limits(&mut self) -> wasmtime::Result<()> {
+        match self.check_limits() {
+            Ok(()) => Ok(()),
+            // The job's error names the limit (`JobState::stopped`).
+            Err(()) => Err(wasmtime::Error::msg("the host stopped the job on a limit")),
+        }
     }
 
     fn check_pipeline(&self, pipeline: &[Command]) -> Result<(), CallError> {
@@ -35,6 +51,15 @@ impl JobState {
             )));
         }
         for command in pipeline {
+            if command.parameters.len() > MAX_PARAMETERS {
+                return Err(self.deny(
+                    &command.name,
+                    &format!(
+                        "has {} parameters; at most {MAX_PARAMETERS} are accepted",
+                        command.parameters.len()
+                    ),
+                ));
+            }
             let name_ok = !command.name.is_empty()
                 && command.name.len() <= 128
                 && command
@@ -77,7 +102,7 @@ impl powershell::Host for JobState {
             return Ok(Err(e));
         }
         tracing::debug!(connection = %self.connection, "invoke: {}", describe(&pipeline));
-        match self.timed(|s| s.shell.invoke(&pipeline)) {
+        match self.timed(|s| s.shell.invoke(&pipeline))? {
             Ok(inner) => Ok(Ok(self.table().push(OutputHandle { inner })?)),
             Err(e) => Ok(Err(e)),
         }
@@ -91,11 +116,11 @@ impl powershell::HostOutput for JobState {
         max: u32,
     ) -> wasmtime::Result<Result<Option<Vec<PsObject>>, CallError>> {
         let max = max.clamp(1, self.limits.max_batch_objects) as usize;
-        let started = Instant::now();
-        let handle = self.table().get_mut(&output)?;
-        let result = handle.inner.next_batch(max);
-        self.host_time += started.elapsed();
-        Ok(result)
+        self.table().get(&output)?;
+        self.timed(|s| match s.table().get_mut(&output) {
+            Ok(handle) => handle.inner.next_batch(max),
+            Err(e) => Err(CallError::Transport(format!("no such output: {e}"))),
+        })
     }
 
     fn errors(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<ErrorRecord>> {

@@ -23,6 +23,9 @@ pub struct Inspection {
     pub package: Option<String>,
     /// `Some(world)` when the component targets this host's world.
     pub world: Option<String>,
+    /// Its `idconn-manifest` section: `Ok(None)` when it has none, `Err`
+    /// when it has an unusable one (the host refuses to load it).
+    pub manifest: Result<Option<crate::manifest::Manifest>, String>,
 }
 
 pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
@@ -82,6 +85,12 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
         exports,
         package,
         world: fits.then(|| HOST_WORLD.to_string()),
+        manifest: crate::manifest::read(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|m| match &m {
+                Some(declared) => crate::grants::check_declaration(declared).map(|()| m),
+                None => Ok(None),
+            }),
     })
 }
 
@@ -111,6 +120,25 @@ impl Inspection {
             "package:   {}",
             self.package.as_deref().unwrap_or("(none)")
         );
+        match &self.manifest {
+            Ok(Some(m)) => {
+                let _ = writeln!(out, "name:      {}", m.name);
+                let _ = writeln!(out, "version:   {}", m.version);
+                let _ = writeln!(out, "grants:    (declared in its idconn-manifest section)");
+                for (operation, cmdlets) in &m.grants {
+                    let _ = writeln!(out, "  {operation}: {}", cmdlets.join(", "));
+                }
+            }
+            Ok(None) => {
+                let _ = writeln!(
+                    out,
+                    "grants:    none declared (no idconn-manifest section): export gets Get-*, Select-Object, Measure-Object; fulfill gets nothing"
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "manifest:  unusable, the host refuses to load it: {e}");
+            }
+        }
         let _ = writeln!(out, "size:      {} bytes", self.size);
         let _ = writeln!(out, "sha256:    {}", self.sha256);
         let _ = writeln!(out, "imports:");

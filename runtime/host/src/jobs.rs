@@ -106,7 +106,7 @@ pub fn export(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::read_only(Operation::Export),
+            grants: Grants::read_only(Operation::Export).configured(&conn.id, &conn.grants),
             shell,
             reporter: reporter.clone(),
             output_dir: staging.output.clone(),

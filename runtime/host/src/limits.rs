@@ -18,6 +18,18 @@ pub struct Limits {
     pub max_log_bytes: usize,
     /// `MaxBatchObjects`: objects returned by one `next` call.
     pub max_batch_objects: u32,
+    /// `MaxJobSeconds`: wall-clock time of a whole job.
+    pub max_job_time: Duration,
+    /// `MaxWrittenMiB`: bytes in the job's ExportOutput and ExportCookies.
+    pub max_written_bytes: u64,
+    /// `MaxFiles`: files and directories in the job's two directories.
+    pub max_files: usize,
+    /// `MaxOpenHandles`: open files, directories, streams and pipeline
+    /// outputs the component holds at once (entries of its resource table).
+    pub max_open_handles: usize,
+    /// `MaxHostCallDataMiB`: data the host copies out of the component in
+    /// one call (arguments of an import, or an export's result).
+    pub max_host_call_data_bytes: usize,
 }
 
 impl Default for Limits {
@@ -28,9 +40,27 @@ impl Default for Limits {
             host_call_timeout: Duration::from_secs(300),
             max_log_bytes: 256 << 10,
             max_batch_objects: 4096,
+            max_job_time: Duration::from_secs(3600),
+            max_written_bytes: 2048 << 20,
+            max_files: 1000,
+            max_open_handles: 1024,
+            max_host_call_data_bytes: 16 << 20,
         }
     }
 }
+
+const KNOWN: &[&str] = &[
+    "MaxMemoryMiB",
+    "MaxGuestCpuSeconds",
+    "HostCallTimeoutSeconds",
+    "MaxLogKiB",
+    "MaxBatchObjects",
+    "MaxJobSeconds",
+    "MaxWrittenMiB",
+    "MaxFiles",
+    "MaxOpenHandles",
+    "MaxHostCallDataMiB",
+];
 
 impl Limits {
     /// Reads a `Limits` object; unknown keys are an error so a typo does not
@@ -50,17 +80,52 @@ impl Limits {
                 "MaxGuestCpuSeconds" => limits.max_guest_cpu = Duration::from_secs(n),
                 "HostCallTimeoutSeconds" => limits.host_call_timeout = Duration::from_secs(n),
                 "MaxLogKiB" => {
-                    limits.max_log_bytes = usize::try_from(n.saturating_mul(1024)).unwrap_or(usize::MAX)
+                    limits.max_log_bytes =
+                        usize::try_from(n.saturating_mul(1024)).unwrap_or(usize::MAX)
                 }
-                "MaxBatchObjects" => limits.max_batch_objects = u32::try_from(n).unwrap_or(u32::MAX),
+                "MaxBatchObjects" => {
+                    limits.max_batch_objects = u32::try_from(n).unwrap_or(u32::MAX)
+                }
+                "MaxJobSeconds" => limits.max_job_time = Duration::from_secs(n),
+                "MaxWrittenMiB" => limits.max_written_bytes = n.saturating_mul(1 << 20),
+                "MaxFiles" => limits.max_files = usize::try_from(n).unwrap_or(usize::MAX),
+                "MaxOpenHandles" => {
+                    limits.max_open_handles = usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                "MaxHostCallDataMiB" => {
+                    limits.max_host_call_data_bytes =
+                        usize::try_from(n.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+                }
                 _ => {
                     return Err((
                         key.clone(),
-                        "unknown limit (known: MaxMemoryMiB, MaxGuestCpuSeconds, HostCallTimeoutSeconds, MaxLogKiB, MaxBatchObjects)".to_string(),
+                        format!("unknown limit (known: {})", KNOWN.join(", ")),
                     ))
                 }
             }
         }
         Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_is_configurable() {
+        let limits = Limits::from_json(&serde_json::json!({
+            "MaxJobSeconds": 5, "MaxWrittenMiB": 3, "MaxFiles": 7,
+            "MaxOpenHandles": 9, "MaxHostCallDataMiB": 2
+        }))
+        .unwrap();
+        assert_eq!(limits.max_job_time, Duration::from_secs(5));
+        assert_eq!(limits.max_written_bytes, 3 << 20);
+        assert_eq!(limits.max_files, 7);
+        assert_eq!(limits.max_open_handles, 9);
+        assert_eq!(limits.max_host_call_data_bytes, 2 << 20);
+        let (key, problem) = Limits::from_json(&serde_json::json!({"MaxDisk": 1})).unwrap_err();
+        assert_eq!(key, "MaxDisk");
+        assert!(problem.contains("MaxWrittenMiB"), "{problem}");
     }
 }

@@ -111,8 +111,12 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             let settings = Settings::load(&target.settings)?;
             let conn = settings.connection(&target.connection)?;
             let runtime = Runtime::new()?;
-            let component =
-                runtime.load(&jobs::component_path(conn)?, &settings.component_cache)?;
+            let component = idconn_host::registry::load_for_connection(
+                &runtime,
+                conn,
+                &jobs::component_path(conn)?,
+                &settings.component_cache,
+            )?;
             let shell = jobs::open_backend(conn)?;
             let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
             let options = ExportOptions {
@@ -180,7 +184,12 @@ fn run_fulfill(target: &Target, orders: PathBuf, results: PathBuf) -> anyhow::Re
     // Usercube's agent sizes its progress bar from this first line.
     println!("OrdersCount:{}", batch.order_count());
     let runtime = Runtime::new()?;
-    let component = runtime.load(&jobs::component_path(conn)?, &settings.component_cache)?;
+    let component = idconn_host::registry::load_for_connection(
+        &runtime,
+        conn,
+        &jobs::component_path(conn)?,
+        &settings.component_cache,
+    )?;
     let reporter = Arc::new(FulfillCliReporter::new(&conn.id));
     let options = FulfillOptions {
         orders_dir: orders,

@@ -85,6 +85,14 @@ impl Runtime {
                 path.display()
             );
         }
+        // The manifest is judged before any compilation: a component that
+        // declares what it can never be given is refused outright.
+        let manifest = crate::manifest::read(bytes)
+            .with_context(|| format!("{} has an unusable manifest", path.display()))?;
+        if let Some(m) = &manifest {
+            crate::grants::check_declaration(m)
+                .map_err(|why| anyhow::anyhow!("{} is refused: {why}", path.display()))?;
+        }
         let started = Instant::now();
         let cached = cache_dir.join(format!("{sha256}-{}.cwasm", self.engine_key()));
         let (component, from_cache) = match self.read_cached(&cached) {
@@ -119,6 +127,8 @@ impl Runtime {
             pre,
             sha256,
             path: path.to_path_buf(),
+            manifest,
+            loaded_in: started.elapsed(),
         })
     }
 
@@ -183,4 +193,30 @@ pub struct LoadedComponent {
     pub pre: ConnectorPre<JobState>,
     pub sha256: String,
     pub path: PathBuf,
+    /// Its `idconn-manifest` section, if it has one.
+    pub manifest: Option<crate::manifest::Manifest>,
+    /// Compiling (or reading the cache) and linking took this long.
+    pub loaded_in: Duration,
+}
+
+impl LoadedComponent {
+    /// The manifest's name, else the file's stem.
+    pub fn name(&self) -> String {
+        match &self.manifest {
+            Some(m) => m.name.clone(),
+            None => self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "component".into()),
+        }
+    }
+
+    /// The manifest's version, else `unversioned`.
+    pub fn version(&self) -> String {
+        self.manifest
+            .as_ref()
+            .map(|m| m.version.clone())
+            .unwrap_or_else(|| "unversioned".into())
+    }
 }

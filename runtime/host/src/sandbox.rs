@@ -40,7 +40,10 @@ pub struct JobState {
     /// Time spent in host calls, excluded from the guest CPU budget.
     pub(crate) host_time: Duration,
     started: Instant,
-    cpu_exceeded: bool,
+    /// The limit that made the host stop the guest, if any.
+    pub(crate) stopped: Option<JobError>,
+    /// The job's two host directories, measured against the write limits.
+    dirs: [std::path::PathBuf; 2],
     stdout: CappedLog,
     stderr: CappedLog,
 }
@@ -57,6 +60,42 @@ impl WasiView for JobState {
 impl JobState {
     pub(crate) fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+
+    /// Checks the limits that are measured rather than enforced by
+    /// wasmtime: guest CPU time, the job's wall clock, and what the job has
+    /// written. Remembers the first limit hit.
+    pub(crate) fn check_limits(&mut self) -> Result<(), ()> {
+        if self.stopped.is_some() {
+            return Err(());
+        }
+        let elapsed = self.started.elapsed();
+        let limits = &self.limits;
+        let hit = if elapsed.saturating_sub(self.host_time) > limits.max_guest_cpu {
+            Some(JobError::CpuLimit(limits.max_guest_cpu))
+        } else if elapsed > limits.max_job_time {
+            Some(JobError::WallClockLimit(limits.max_job_time))
+        } else {
+            match crate::staging::measure(&self.dirs, limits.max_files) {
+                Ok(usage) if usage.entries > limits.max_files => Some(JobError::FileLimit {
+                    limit: limits.max_files,
+                }),
+                Ok(usage) if usage.bytes > limits.max_written_bytes => Some(JobError::WriteLimit {
+                    limit_mib: limits.max_written_bytes >> 20,
+                }),
+                Ok(_) => None,
+                Err(e) => Some(JobError::Failed(format!(
+                    "cannot measure what the job wrote: {e}"
+                ))),
+            }
+        };
+        match hit {
+            Some(error) => {
+                self.stopped = Some(error);
+                Err(())
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -95,6 +134,20 @@ pub enum JobError {
     CpuLimit(Duration),
     #[error("the component tried to grow its memory beyond {limit_mib} MiB (setting Limits.MaxMemoryMiB)")]
     MemoryLimit { limit_mib: u64 },
+    #[error(
+        "the job ran longer than its wall-clock limit of {0:?} (setting Limits.MaxJobSeconds)"
+    )]
+    WallClockLimit(Duration),
+    #[error("the component wrote more than {limit_mib} MiB into ExportOutput and ExportCookies (setting Limits.MaxWrittenMiB)")]
+    WriteLimit { limit_mib: u64 },
+    #[error(
+        "the component created more than {limit} files and directories (setting Limits.MaxFiles)"
+    )]
+    FileLimit { limit: usize },
+    #[error("the component held more than {limit} open files, streams and outputs at once (setting Limits.MaxOpenHandles)")]
+    HandleLimit { limit: usize },
+    #[error("the component passed more than {limit_mib} MiB to the host in one call (setting Limits.MaxHostCallDataMiB)")]
+    HostDataLimit { limit_mib: usize },
     #[error("the component crashed: {trap}{}", stderr_tail(.stderr))]
     Trap { trap: String, stderr: String },
     #[error("{0}")]
@@ -139,40 +192,45 @@ impl Job {
 
         let state = JobState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(spec.limits.max_open_handles);
+                table
+            },
             limiter: JobLimiter {
                 max_memory: usize::try_from(spec.limits.max_memory_bytes).unwrap_or(usize::MAX),
                 hit: false,
             },
             shell: spec.shell,
-            grants: spec.grants,
+            grants: spec.grants.declared_by(component.manifest.as_ref()),
             reporter: spec.reporter,
             limits: spec.limits,
             connection: spec.connection,
             component_sha256: component.sha256.clone(),
             host_time: Duration::ZERO,
             started: Instant::now(),
-            cpu_exceeded: false,
+            stopped: None,
+            dirs: [spec.output_dir.clone(), spec.cookie_dir.clone()],
             stdout,
             stderr,
         };
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        // Guest data lifted into the host per call (e.g. a huge argument
-        // list) is bounded; results travel in batches anyway.
-        store.set_hostcall_fuel(16 << 20);
+        // Guest data lifted into the host per call (a huge argument list,
+        // a huge result) is bounded; results travel in batches anyway.
+        let limits = store.data().limits.clone();
+        store.set_hostcall_fuel(limits.max_host_call_data_bytes);
+        store.set_max_component_handles(limits.max_open_handles);
         // Checked every 10 epoch ticks (100 ms): cheap, and precise enough
-        // for a budget counted in seconds.
+        // for budgets counted in seconds. WASI has no quota hook, so the
+        // bytes written are measured here too: a job can pass its write
+        // limit by what it writes in 100 ms before it is stopped, and the
+        // final check before commit is exact.
         let check_every = 10;
         store.set_epoch_deadline(check_every);
-        store.epoch_deadline_callback(move |mut ctx| {
-            let s = ctx.data_mut();
-            let guest = s.started.elapsed().saturating_sub(s.host_time);
-            if guest > s.limits.max_guest_cpu {
-                s.cpu_exceeded = true;
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            Ok(UpdateDeadline::Continue(check_every))
+        store.epoch_deadline_callback(move |mut ctx| match ctx.data_mut().check_limits() {
+            Ok(()) => Ok(UpdateDeadline::Continue(check_every)),
+            Err(()) => Ok(UpdateDeadline::Interrupt),
         });
         let instance = component
             .pre
@@ -208,13 +266,25 @@ impl Job {
     /// the host stopped the guest, and hands the guest's output to the log.
     fn finish<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, JobError> {
         self.flush_guest_logs();
-        let state = self.store.data();
+        // What the guest wrote is measured once more: the epoch checks are
+        // periodic, this one decides what may be committed.
+        let final_check = self.store.data_mut().check_limits();
+        let state = self.store.data_mut();
+        if let Some(stopped) = state.stopped.take() {
+            return Err(stopped);
+        }
         match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(message)) => Err(JobError::Failed(message)),
-            Err(_) if state.cpu_exceeded => Err(JobError::CpuLimit(state.limits.max_guest_cpu)),
+            Ok(Ok(v)) if final_check.is_ok() => Ok(v),
+            Ok(Ok(_)) => Err(JobError::Failed("the job stopped on a limit".into())),
+            Ok(Err(message)) => Err(JobError::Failed(shorten(&message))),
             Err(_) if state.limiter.hit => Err(JobError::MemoryLimit {
                 limit_mib: state.limits.max_memory_bytes >> 20,
+            }),
+            Err(e) if is_resource_table_full(&e) => Err(JobError::HandleLimit {
+                limit: state.limits.max_open_handles,
+            }),
+            Err(e) if is_hostcall_fuel_exhausted(&e) => Err(JobError::HostDataLimit {
+                limit_mib: state.limits.max_host_call_data_bytes >> 20,
             }),
             Err(trap) => Err(JobError::Trap {
                 trap: trap_text(&trap),
@@ -241,6 +311,37 @@ impl Job {
             }
         }
     }
+}
+
+/// A guest's error message is for a person: a huge one is cut.
+fn shorten(message: &str) -> String {
+    const MAX: usize = 4096;
+    if message.len() <= MAX {
+        return message.to_string();
+    }
+    let cut: String = message.chars().take(MAX).collect();
+    format!(
+        "{cut}... (the component's message was cut at {MAX} of {} bytes)",
+        message.len()
+    )
+}
+
+fn is_resource_table_full(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        )
+    }) || {
+        let text = format!("{error:#}");
+        text.contains("resource table has no free keys")
+            || text.contains("store handle limit exceeded")
+    }
+}
+
+/// wasmtime's error for this is private; its text is the only witness.
+fn is_hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
+    format!("{error:#}").contains("fuel allocated for hostcalls has been exhausted")
 }
 
 fn trap_text(error: &wasmtime::Error) -> String {

@@ -84,6 +84,10 @@ pub struct Connection {
     /// `EntityTypes`: extra target entity type identifiers of fulfill
     /// orders, each mapped to `mailbox` or `database` (lower case).
     pub entity_types: Vec<(String, String)>,
+    /// `Grants`: narrows, per operation, the cmdlets a job may run.
+    pub grants: crate::grants::GrantSettings,
+    /// `ComponentSha256`: the only component digest this connection loads.
+    pub component_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -401,6 +405,35 @@ impl Ctx<'_> {
         };
 
         let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
+        let grants = match obj.get("Grants") {
+            None | Some(Value::Null) => crate::grants::GrantSettings::default(),
+            Some(v) => crate::grants::GrantSettings::from_json(v).map_err(|(k, problem)| {
+                let at = if k.is_empty() {
+                    key("Grants")
+                } else {
+                    key(&format!("Grants.{k}"))
+                };
+                self.err(
+                    &at,
+                    problem,
+                    "write \"Grants\": { \"export\": [\"Get-Mailbox\", ...], \"fulfill\": [...] }",
+                )
+            })?,
+        };
+        let component_sha256 =
+            match self.opt_str(obj, "ComponentSha256", &key("ComponentSha256"))? {
+                None => None,
+                Some(d) if d.len() == 64 && d.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    Some(d.to_ascii_lowercase())
+                }
+                Some(_) => {
+                    return Err(self.err(
+                        &key("ComponentSha256"),
+                        "must be 64 hexadecimal digits",
+                        "copy the sha256 line of `idconn inspect <component.wasm>`",
+                    ))
+                }
+            };
 
         Ok(Connection {
             id: id.to_string(),
@@ -414,6 +447,8 @@ impl Ctx<'_> {
             component_path,
             limits,
             entity_types,
+            grants,
+            component_sha256,
         })
     }
 

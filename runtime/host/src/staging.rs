@@ -138,3 +138,36 @@ fn regular_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     Ok(files)
 }
+
+/// What a job's directories hold.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Usage {
+    /// Files, directories and links, recursively.
+    pub entries: usize,
+    /// Sizes of regular files (apparent size: a sparse file counts whole).
+    pub bytes: u64,
+}
+
+/// Measures `dirs` recursively without following links. Stops counting
+/// past `max_entries` so a guest that made millions of files cannot make
+/// each measurement slow.
+pub fn measure(dirs: &[PathBuf], max_entries: usize) -> std::io::Result<Usage> {
+    let mut usage = Usage::default();
+    let mut stack: Vec<PathBuf> = dirs.to_vec();
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            usage.entries += 1;
+            if usage.entries > max_entries {
+                return Ok(usage);
+            }
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                usage.bytes = usage.bytes.saturating_add(meta.len());
+            }
+        }
+    }
+    Ok(usage)
+}

@@ -27,11 +27,41 @@ const ATTACKS: &[&str] = &[
     "trap-mid-write",
     "write-cmdlet",
     "script",
+    "undeclared-cmdlet",
+    "huge-invoke",
+    "many-parameters",
+    "huge-result",
+    "long-error",
+];
+
+/// Attacks on a limit or a grant, each with the settings that set it.
+const LIMITED: &[(&str, &str)] = &[
+    (
+        "ungranted-by-setting",
+        r#""Limits": { "MaxGuestCpuSeconds": 1, "MaxMemoryMiB": 64 }, "Grants": { "export": ["Get-MailboxDatabase"] }"#,
+    ),
+    (
+        "disk-quota",
+        r#""Limits": { "MaxGuestCpuSeconds": 20, "MaxWrittenMiB": 8 }"#,
+    ),
+    (
+        "many-files",
+        r#""Limits": { "MaxGuestCpuSeconds": 20, "MaxFiles": 50 }"#,
+    ),
+    (
+        "open-handles",
+        r#""Limits": { "MaxGuestCpuSeconds": 20, "MaxOpenHandles": 64 }"#,
+    ),
+    (
+        "wall-clock",
+        r#""Limits": { "MaxGuestCpuSeconds": 100, "MaxJobSeconds": 1 }"#,
+    ),
 ];
 
 fn agent() -> Agent {
     let limits = r#""Limits": { "MaxGuestCpuSeconds": 1, "MaxMemoryMiB": 64 }"#;
     let mut conns: Vec<(&str, &str)> = ATTACKS.iter().map(|a| (*a, limits)).collect();
+    conns.extend_from_slice(LIMITED);
     conns.push(("behave", ""));
     conns.push(("stdout-flood", r#""Limits": { "MaxLogKiB": 64 }"#));
     let agent = Agent::new(&conns, r#"{ "Calls": [] }"#);
@@ -178,6 +208,81 @@ fn an_export_job_cannot_run_a_write_cmdlet() {
 fn scripts_are_refused_before_reaching_a_server() {
     let e = attack("script");
     assert!(e.contains("contained: denied"), "{e}");
+}
+
+#[test]
+fn a_cmdlet_the_manifest_does_not_declare_is_denied() {
+    let e = attack("undeclared-cmdlet");
+    assert!(e.contains("contained: denied"), "{e}");
+    assert!(e.contains("manifest does not declare it for export"), "{e}");
+}
+
+#[test]
+fn a_cmdlet_the_connection_does_not_grant_is_denied() {
+    let e = attack("ungranted-by-setting");
+    assert!(e.contains("contained: denied"), "{e}");
+    assert!(
+        e.contains("not granted by the setting Connections.ungranted-by-setting.Grants.export"),
+        "{e}"
+    );
+}
+
+#[test]
+fn writing_until_the_disk_quota_is_stopped() {
+    let e = attack("disk-quota");
+    assert!(e.contains("wrote more than 8 MiB"), "{e}");
+    assert!(e.contains("Limits.MaxWrittenMiB"), "{e}");
+}
+
+#[test]
+fn creating_files_without_end_is_stopped() {
+    let e = attack("many-files");
+    assert!(e.contains("more than 50 files"), "{e}");
+    assert!(e.contains("Limits.MaxFiles"), "{e}");
+}
+
+#[test]
+fn holding_files_open_without_end_is_stopped() {
+    let e = attack("open-handles");
+    assert!(e.contains("more than 64 open files"), "{e}");
+    assert!(e.contains("Limits.MaxOpenHandles"), "{e}");
+}
+
+#[test]
+fn a_job_past_its_wall_clock_is_stopped() {
+    let e = attack("wall-clock");
+    assert!(e.contains("wall-clock limit of 1s"), "{e}");
+    assert!(e.contains("Limits.MaxJobSeconds"), "{e}");
+}
+
+#[test]
+fn a_huge_argument_list_to_invoke_is_stopped_before_the_host_copies_it() {
+    let e = attack("huge-invoke");
+    assert!(
+        e.contains("more than 16 MiB to the host in one call"),
+        "{e}"
+    );
+    assert!(e.contains("Limits.MaxHostCallDataMiB"), "{e}");
+}
+
+#[test]
+fn too_many_parameters_are_denied() {
+    let e = attack("many-parameters");
+    assert!(e.contains("contained: denied"), "{e}");
+    assert!(e.contains("has 1000 parameters"), "{e}");
+}
+
+#[test]
+fn a_huge_result_is_stopped_before_the_host_copies_it() {
+    let e = attack("huge-result");
+    assert!(e.contains("Limits.MaxHostCallDataMiB"), "{e}");
+}
+
+#[test]
+fn a_long_error_message_is_cut() {
+    let e = attack("long-error");
+    assert!(e.contains("the component's message was cut at 4096"), "{e}");
+    assert!(e.len() < 8192, "{} bytes", e.len());
 }
 
 #[test]

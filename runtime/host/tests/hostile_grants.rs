@@ -1,0 +1,95 @@
+//! Grants and pinning as an operator sees them: the manifest read without
+//! running the component, `ComponentSha256` refusing other bytes.
+
+mod common;
+
+use common::{component, Agent};
+use idconn_host::registry::load_for_connection;
+use idconn_host::runtime::Runtime;
+
+#[test]
+fn inspect_shows_the_declared_grants_name_and_version() {
+    let inspection = idconn_host::inspect::inspect(&component("exchange")).unwrap();
+    let text = inspection.render();
+    assert!(text.contains("name:      exchange"), "{text}");
+    assert!(text.contains("version:   0.1.0"), "{text}");
+    assert!(
+        text.contains("export: Get-MailboxDatabase, Get-Mailbox, Select-Object"),
+        "{text}"
+    );
+    assert!(text.contains("Remove-MailboxDatabase"), "{text}");
+    let manifest = inspection.manifest.unwrap().unwrap();
+    // The component declares exactly the write cmdlets the host grants a
+    // fulfill job: nothing more is ever needed.
+    let mut writes: Vec<&str> = manifest.grants["fulfill"]
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.starts_with("Get-") && *c != "Select-Object")
+        .collect();
+    writes.sort_unstable();
+    let mut host = idconn_host::grants::EXCHANGE_WRITE_CMDLETS.to_vec();
+    host.sort_unstable();
+    assert_eq!(writes, host);
+}
+
+#[test]
+fn a_pinned_connection_refuses_other_bytes_and_names_both_digests() {
+    let runtime = Runtime::new().unwrap();
+    let exchange = component("exchange");
+    let actual = idconn_host::inspect::inspect(&exchange).unwrap().sha256;
+    let wrong = "0".repeat(64);
+    let agent = Agent::new(
+        &[
+            ("Pinned", &format!(r#""ComponentSha256": "{wrong}""#)),
+            (
+                "Right",
+                &format!(r#""ComponentSha256": "{}""#, actual.to_uppercase()),
+            ),
+        ],
+        r#"{ "Calls": [] }"#,
+    );
+    let cache = &agent.settings.component_cache;
+    let conn = agent.settings.connection("Pinned").unwrap();
+    let e = match load_for_connection(&runtime, conn, &exchange, cache) {
+        Ok(_) => panic!("a pin mismatch loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains(&actual) && e.contains(&wrong), "{e}");
+    assert!(e.contains("Connections.Pinned.ComponentSha256"), "{e}");
+    assert!(
+        !cache.exists(),
+        "nothing was compiled for a refused component"
+    );
+
+    let conn = agent.settings.connection("Right").unwrap();
+    let loaded = load_for_connection(&runtime, conn, &exchange, cache).unwrap();
+    assert_eq!(loaded.sha256, actual);
+    assert_eq!(loaded.name(), "exchange");
+}
+
+#[test]
+fn a_malformed_pin_or_grant_setting_is_a_settings_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        (
+            r#""ComponentSha256": "abc""#,
+            "Connections.X.ComponentSha256",
+        ),
+        (
+            r#""Grants": { "export": ["rm -rf"] }"#,
+            "Connections.X.Grants.export",
+        ),
+        (
+            r#""Grants": { "delete": [] }"#,
+            "Connections.X.Grants.delete",
+        ),
+    ] {
+        let text = format!(
+            r#"{{ "Connections": {{ "X": {{ "AuthType": "Replay", "Server": "f.json", {extra} }} }} }}"#
+        );
+        let e = idconn_host::settings::Settings::parse(&text, "s.json", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{e}");
+    }
+}
