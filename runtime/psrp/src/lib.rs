@@ -7,7 +7,9 @@ pub mod client;
 pub mod clixml;
 mod command;
 pub mod fragment;
+pub mod gss;
 pub mod message;
+pub mod sealing;
 pub mod state;
 pub mod wsman;
 

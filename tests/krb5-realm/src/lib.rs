@@ -424,6 +424,7 @@ fn write_config(dir: &Path, spec: &RealmSpec, port: u16) -> Result<(), Error> {
         supported_enctypes = {KEY_SALTS}
         max_life = 10h
         max_renewable_life = 1d
+        default_principal_flags = +preauth
     }}
 
 [logging]
