@@ -3,6 +3,8 @@
 //! refused. No job fails, every job's two files carry one version (the one
 //! it started with), and a refused version never becomes active.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use std::path::{Path, PathBuf};
