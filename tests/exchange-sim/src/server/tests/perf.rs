@@ -40,3 +40,62 @@ async fn hundred_thousand_wide_objects() {
     pool.close().await.unwrap();
     assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
 }
+
+/// The real model behind the protocol: `Get-Mailbox -ResultSize Unlimited`
+/// over 100,000 seeded mailboxes, as an export pulls them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a release-mode benchmark"]
+async fn hundred_thousand_seeded_mailboxes() {
+    use crate::exchange::rbac::UserStore;
+    use crate::exchange::seed::SeedSpec;
+    use crate::exchange::{ModelFaults, OrgOptions, Organization};
+    use std::sync::Arc;
+
+    const COUNT: usize = 100_000;
+    let org = Organization::open(
+        SeedSpec {
+            mailboxes: COUNT as u64,
+            databases: 10,
+            seed: 1,
+        },
+        OrgOptions {
+            users: UserStore::open(),
+            state_path: None,
+            faults: ModelFaults::default(),
+            server_name: "EXCH01".into(),
+        },
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/PowerShell/", listener.local_addr().unwrap());
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        Arc::new(org),
+        ServerConfig::default(),
+    ));
+    let pool = RunspacePool::open(client_config(&url)).await.unwrap();
+    let started = Instant::now();
+    let mut pipeline = pool
+        .invoke(vec![Command::new("Get-Mailbox").param("ResultSize", "Unlimited".into())])
+        .await
+        .unwrap();
+    let (mut received, mut properties) = (0, 0);
+    while let Some(batch) = pipeline.next_batch(1000).await.unwrap() {
+        received += batch.len();
+        properties += batch
+            .iter()
+            .filter_map(|v| v.as_object())
+            .map(|o| o.adapted.len() + o.extended.len())
+            .sum::<usize>();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(received, COUNT);
+    println!(
+        "{COUNT} seeded mailboxes ({} properties each) in {:.2} s ({:.0} objects/s)",
+        properties / COUNT,
+        elapsed.as_secs_f64(),
+        COUNT as f64 / elapsed.as_secs_f64()
+    );
+    pool.close().await.unwrap();
+    server.abort();
+}
