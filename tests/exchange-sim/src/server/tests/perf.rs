@@ -76,7 +76,9 @@ async fn hundred_thousand_seeded_mailboxes() {
     let pool = RunspacePool::open(client_config(&url)).await.unwrap();
     let started = Instant::now();
     let mut pipeline = pool
-        .invoke(vec![Command::new("Get-Mailbox").param("ResultSize", "Unlimited".into())])
+        .invoke(vec![
+            Command::new("Get-Mailbox").param("ResultSize", "Unlimited".into())
+        ])
         .await
         .unwrap();
     let (mut received, mut properties) = (0, 0);
