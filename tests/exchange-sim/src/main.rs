@@ -26,7 +26,9 @@ enum Auth {
     /// HTTP Basic, users from --users (default: admin/admin with full
     /// rights, reader/reader read-only).
     Basic,
-    /// Kerberos (SPNEGO) with message sealing: not available yet (issue 5).
+    /// Kerberos (`Negotiate` or `Kerberos`) with every message sealed;
+    /// needs --keytab. A principal `admin@REALM` is the user `admin` of
+    /// --users (default: admin with full rights, reader read-only).
     Kerberos,
 }
 
@@ -48,6 +50,10 @@ struct Args {
     seed: u64,
     #[arg(long, value_enum, default_value_t = Auth::Basic)]
     auth: Auth,
+    /// The service keys for --auth kerberos: `HTTP/<host>` where <host> is
+    /// the host clients put in the URL (`localhost` for the printed URL).
+    #[arg(long)]
+    keytab: Option<PathBuf>,
     /// JSON list of {"name", "password", "roles": [..], "cmdlets": [..]}.
     #[arg(long)]
     users: Option<PathBuf>,
@@ -128,8 +134,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    if args.auth == Auth::Kerberos {
-        bail!("--auth kerberos is not available yet (Kerberos arrives with issue 5); use --auth basic or --auth none");
+    if args.auth == Auth::Kerberos && args.keytab.is_none() {
+        bail!("--auth kerberos needs --keytab FILE holding the HTTP/<host> service key (e.g. from `krb5-realm`)");
     }
     let server_name = "EXCH01".to_string();
     let org = Organization::open(
@@ -164,8 +170,10 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig {
         auth: match args.auth {
             Auth::None => AuthMode::None,
-            _ => AuthMode::Basic,
+            Auth::Basic => AuthMode::Basic,
+            Auth::Kerberos => AuthMode::Kerberos,
         },
+        kerberos_keytab: args.keytab.clone(),
         max_shells_per_user: args.max_shells_per_user,
         server_name,
         faults: Faults {

@@ -37,6 +37,13 @@ pub trait Authenticator: Send {
         Ok(())
     }
 
+    /// True while a sealing scheme has no context on this connection: the
+    /// transport then sends the handshake with an empty body (nothing can
+    /// be sealed yet) and the real request after it.
+    fn awaiting_handshake(&self) -> bool {
+        false
+    }
+
     /// Wraps a SOAP body for the wire.
     fn seal(&mut self, soap: Vec<u8>) -> Result<SealedBody, Error> {
         Ok(SealedBody {

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod kerberos;
 mod pipeline;
 mod pool;
 mod transport;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use auth::{Authenticator, BasicAuthenticator, NoAuthenticator, SealedBody};
 pub use error::Error;
+pub use kerberos::KerberosAuthenticator;
 pub use pipeline::Pipeline;
 pub use pool::RunspacePool;
 
@@ -56,6 +58,36 @@ pub enum Auth {
     None,
     /// Basic: refused over plain http unless `allow_unencrypted`.
     Basic { username: String, password: Secret },
+    /// Kerberos through the system's GSSAPI; every message sealed over
+    /// plain http.
+    Kerberos {
+        credentials: KerberosCredentials,
+        /// `Negotiate` (SPNEGO, the default) or raw `Kerberos`; switches
+        /// once if the server offers only the other.
+        scheme: KerberosScheme,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KerberosScheme {
+    #[default]
+    Negotiate,
+    Kerberos,
+}
+
+/// Where the Kerberos ticket comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KerberosCredentials {
+    /// The ticket cache (`KRB5CCNAME` or the default), from kinit.
+    Ambient,
+    /// A ticket for this principal and password, in a private in-memory
+    /// cache (the user's cache is never touched).
+    Password { principal: String, password: Secret },
+    /// A ticket from a client keytab, in a private in-memory cache.
+    Keytab {
+        keytab: PathBuf,
+        principal: Option<String>,
+    },
 }
 
 /// MaxEnvelopeSize pypsrp and PowerShell start with; raised once the server

@@ -137,6 +137,10 @@ fn authenticator(config: &ClientConfig) -> Result<Box<dyn Authenticator>, Error>
             }
             Ok(Box::new(BasicAuthenticator::new(username, password)))
         }
+        Auth::Kerberos {
+            credentials,
+            scheme,
+        } => super::kerberos::for_config(config, credentials, *scheme),
     }
 }
 

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
-use super::auth::Authenticator;
+use super::auth::{Authenticator, SealedBody, SOAP_CONTENT_TYPE};
 use super::error::Error;
 use super::ClientConfig;
 
@@ -184,7 +184,15 @@ impl Transport {
                 Some(s) if !s.is_closed() => s,
                 _ => self.connect().await?,
             };
-            let sealed = self.auth.seal(soap.as_bytes().to_vec())?;
+            let handshake = self.auth.awaiting_handshake();
+            let sealed = if handshake {
+                SealedBody {
+                    content_type: SOAP_CONTENT_TYPE.into(),
+                    body: Vec::new(),
+                }
+            } else {
+                self.auth.seal(soap.as_bytes().to_vec())?
+            };
             let mut request = Request::post(self.target.clone())
                 .header(HOST, self.host_header.clone())
                 .header(CONTENT_TYPE, sealed.content_type.as_str())
@@ -244,6 +252,10 @@ impl Transport {
                 continue;
             }
             self.auth.on_response(&challenges)?;
+            if handshake && parts.status.is_success() {
+                // Authenticated: now the request itself, sealed.
+                continue;
+            }
             let content_type = parts
                 .headers
                 .get(CONTENT_TYPE)
@@ -251,8 +263,9 @@ impl Transport {
                 .unwrap_or_default()
                 .to_string();
             let body = self.auth.unseal(&content_type, body.to_vec())?;
+            // A sealed fault is SOAP once unsealed.
             let soap_fault = parts.status == StatusCode::INTERNAL_SERVER_ERROR
-                && content_type.contains("soap")
+                && (content_type.contains("soap") || content_type.contains("multipart/encrypted"))
                 && !body.is_empty();
             if parts.status.is_success() || soap_fault {
                 return Ok(body);

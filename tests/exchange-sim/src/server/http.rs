@@ -1,5 +1,6 @@
-//! The HTTP layer: routing, Basic authentication, fault injection, and the
-//! dispatch of WS-Management actions.
+//! The HTTP layer: routing, Basic authentication (Kerberos is in
+//! `kerberos.rs`), fault injection, and the dispatch of WS-Management
+//! actions.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ pub(super) struct Server {
     pub(super) objects_sent: AtomicU64,
     /// Receives waiting for a pipeline's output (observed by tests).
     pub(super) waiting_receives: tokio::sync::watch::Sender<usize>,
+    /// The keytab's credentials with `AuthMode::Kerberos`.
+    pub(super) acceptor: Option<super::kerberos::Acceptor>,
 }
 
 /// Closing the connection without an answer (the drop fault): the service
@@ -49,9 +52,13 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-type HttpResponse = Response<Full<Bytes>>;
+pub(super) type HttpResponse = Response<Full<Bytes>>;
 
-fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> HttpResponse {
+pub(super) fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> HttpResponse {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     if let Ok(value) = HeaderValue::from_str(content_type) {
@@ -82,6 +89,7 @@ impl Server {
             requests: AtomicU64::new(0),
             objects_sent: AtomicU64::new(0),
             waiting_receives: tokio::sync::watch::Sender::new(0),
+            acceptor: None,
         }
     }
 
@@ -91,6 +99,7 @@ impl Server {
         }
         match self.config.auth {
             AuthMode::None => Some(ANONYMOUS_USER.to_string()),
+            AuthMode::Kerberos => None,
             AuthMode::Basic => {
                 let header = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
                 let (scheme, token) = header.trim().split_once(' ')?;
@@ -110,6 +119,7 @@ impl Server {
     async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
+        connection: super::kerberos::SharedConnectionAuth,
     ) -> Result<HttpResponse, DropConnection> {
         let number = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let faults = &self.config.faults;
@@ -138,23 +148,29 @@ impl Server {
                 "Method Not Allowed",
             ));
         }
+        if self.config.auth == AuthMode::Kerberos {
+            return super::kerberos::handle(&self, request, &connection, number).await;
+        }
         let Some(user) = self.authenticate(&request) else {
             return Ok(unauthorized());
         };
         let query = request.uri().query().unwrap_or_default().to_string();
-        let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Ok(respond(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "text/plain",
-                    "request too large",
-                ))
-            }
+        let body = match read_body(request).await {
+            Ok(body) => body,
+            Err(response) => return Ok(response),
         };
+        self.process(&user, &query, &body, number).await
+    }
+
+    /// Answers an authenticated request's SOAP body.
+    pub(super) async fn process(
+        &self,
+        user: &str,
+        query: &str,
+        body: &[u8],
+        number: u64,
+    ) -> Result<HttpResponse, DropConnection> {
+        let faults = &self.config.faults;
         if faults.malformed_response_at == Some(number) {
             return Ok(respond(
                 StatusCode::OK,
@@ -162,8 +178,8 @@ impl Server {
                 "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>",
             ));
         }
-        let reply = match ws::parse_request(&body) {
-            Ok(parsed) => self.dispatch(&user, &query, parsed).await,
+        let reply = match ws::parse_request(body) {
+            Ok(parsed) => self.dispatch(user, query, parsed).await,
             Err(e) => fault(
                 "",
                 &Fault::invalid_request(&self.config.server_name, &e.to_string()),
@@ -209,6 +225,20 @@ impl Server {
     }
 }
 
+pub(super) async fn read_body(request: Request<Incoming>) -> Result<Bytes, HttpResponse> {
+    match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(respond(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain",
+            "request too large",
+        )),
+    }
+}
+
 pub(super) async fn run(
     listener: TcpListener,
     server: Arc<Server>,
@@ -240,9 +270,12 @@ pub(super) async fn run(
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         connections.spawn(async move {
+            // Kerberos contexts are per connection, as with WinRM.
+            let auth = super::kerberos::SharedConnectionAuth::default();
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
-                async move { server.handle(request).await }
+                let auth = auth.clone();
+                async move { server.handle(request, auth).await }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)

@@ -4,6 +4,7 @@
 
 mod command;
 mod http;
+mod kerberos;
 mod shell;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,10 @@ pub enum AuthMode {
     None,
     /// `Authorization: Basic`, checked by the backend.
     Basic,
+    /// `Negotiate` or `Kerberos` with the keys of `kerberos_keytab`, and
+    /// every message sealed (http). A principal `alice@REALM` is the
+    /// backend's user `alice`.
+    Kerberos,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +48,8 @@ pub struct ServerConfig {
     /// IdleTimeOut, 2 hours by default): a client that died without Delete
     /// does not hold a slot of the per-user limit forever.
     pub shell_idle_timeout: Duration,
+    /// The service keys (`HTTP/<host>`) for `AuthMode::Kerberos`.
+    pub kerberos_keytab: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +62,7 @@ impl Default for ServerConfig {
             server_name: "EXCH01".into(),
             faults: Faults::default(),
             shell_idle_timeout: Duration::from_secs(7200),
+            kerberos_keytab: None,
         }
     }
 }
@@ -76,10 +84,14 @@ pub async fn serve_until(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    http::run(
-        listener,
-        Arc::new(http::Server::new(backend, config)),
-        shutdown,
-    )
-    .await
+    let acceptor = match (config.auth, &config.kerberos_keytab) {
+        (AuthMode::Kerberos, Some(keytab)) => Some(kerberos::Acceptor::new(keytab)?),
+        (AuthMode::Kerberos, None) => {
+            anyhow::bail!("Kerberos authentication needs a keytab with the HTTP/<host> key")
+        }
+        _ => None,
+    };
+    let mut server = http::Server::new(backend, config);
+    server.acceptor = acceptor;
+    http::run(listener, Arc::new(server), shutdown).await
 }

@@ -1,0 +1,126 @@
+//! The client over Kerberos against the simulator binary (`exchange-sim
+//! --auth kerberos`), with a throwaway MIT realm: both schemes, sealed
+//! messages, and a scheme switch when the server offers only one.
+//!
+//! GSSAPI reads the realm's configuration from the process environment, so
+//! each test re-runs itself in a child process that has it. The simulator
+//! binary comes from target/debug (`cargo build -p exchange-sim`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use idconn_psrp::client::{
+    Auth, ClientConfig, Error, KerberosCredentials, KerberosScheme, RunspacePool, Secret,
+};
+use krb5_realm::Realm;
+
+const CHILD: &str = "IDCONN_KRB5_CLIENT_CHILD";
+
+fn simulator_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("debug").join("exchange-sim");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p exchange-sim` (just build does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a realm and the simulator, then runs `name` in a child with the
+/// realm's environment and the simulator's URL; true in the child.
+fn with_simulator(name: &str) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let realm = Realm::start().unwrap();
+    let mut sim = Command::new(simulator_binary())
+        .args(["--listen", "127.0.0.1:0", "--auth", "kerberos", "--keytab"])
+        .arg(realm.service_keytab())
+        .args(["--mailboxes", "12", "--databases", "2"])
+        .envs(realm.env())
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(sim.stdout.take().unwrap());
+    let mut url = String::new();
+    stdout.read_line(&mut url).unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .envs(realm.env())
+        .env(CHILD, "1")
+        .env("TEST_URL", url.trim())
+        .env("TEST_READER_PASSWORD", realm.password("reader").unwrap())
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        output.status.success(),
+        "child failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+    false
+}
+
+fn config(scheme: KerberosScheme, password: &str) -> ClientConfig {
+    ClientConfig::new(
+        std::env::var("TEST_URL").unwrap(),
+        Auth::Kerberos {
+            credentials: KerberosCredentials::Password {
+                principal: "reader".into(),
+                password: Secret::new(password),
+            },
+            scheme,
+        },
+    )
+}
+
+async fn count(pool: &RunspacePool, cmdlet: &str) -> usize {
+    let mut pipeline = pool
+        .invoke(vec![idconn_psrp::Command::new(cmdlet)])
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(batch) = pipeline.next_batch(100).await.unwrap() {
+        n += batch.len();
+    }
+    assert!(pipeline.errors().is_empty(), "{:?}", pipeline.errors());
+    n
+}
+
+#[tokio::test]
+async fn both_schemes_run_pipelines_over_sealed_sessions() {
+    if !with_simulator("both_schemes_run_pipelines_over_sealed_sessions") {
+        return;
+    }
+    let password = std::env::var("TEST_READER_PASSWORD").unwrap();
+    for scheme in [KerberosScheme::Negotiate, KerberosScheme::Kerberos] {
+        let pool = RunspacePool::open(config(scheme, &password)).await.unwrap();
+        assert_eq!(count(&pool, "Get-Mailbox").await, 12);
+        assert_eq!(count(&pool, "Get-MailboxDatabase").await, 2);
+        pool.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_auth_error_without_the_password() {
+    if !with_simulator("a_wrong_password_is_an_auth_error_without_the_password") {
+        return;
+    }
+    let error = RunspacePool::open(config(KerberosScheme::Negotiate, "Bad-Secret-77"))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, Error::Auth(_)), "{text}");
+    assert!(text.contains("refused the password for 'reader'"), "{text}");
+    assert!(!text.contains("Bad-Secret-77"), "{text}");
+}
