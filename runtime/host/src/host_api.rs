@@ -80,6 +80,7 @@ impl JobState {
     }
 
     fn deny(&self, cmdlet: &str, why: &str) -> CallError {
+        crate::stats::record_denial();
         let shown: String = cmdlet.chars().take(128).collect();
         tracing::warn!(
             target: "audit",

@@ -1,6 +1,7 @@
 //! The idconn host: runs identity connectors as sandboxed WebAssembly
 //! components. See ARCHITECTURE.md for the picture.
 
+pub mod agent;
 pub mod backend;
 pub mod bindings;
 mod caplog;
@@ -18,3 +19,4 @@ pub mod runtime;
 pub mod sandbox;
 pub mod settings;
 mod staging;
+pub mod stats;

@@ -55,6 +55,20 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Run as a long-lived agent: an HTTP API on loopback to run jobs, list
+    /// and activate component versions, and read metrics (bearer token
+    /// from AgentToken or IDCONN_AGENT_TOKEN). SIGTERM drains running jobs.
+    Agent {
+        /// The agent settings file (appsettings.agent.json).
+        #[arg(long)]
+        settings: PathBuf,
+        /// Where the API listens; loopback only unless --allow-remote.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Allow a non-loopback --listen address.
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Show what a component is: world, package version, imports, exports, digest.
     Inspect {
         /// The component (.wasm).
@@ -166,6 +180,11 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Agent {
+            settings,
+            listen,
+            allow_remote,
+        } => idconn_host::agent::run(&settings, listen, allow_remote),
         Cmd::Inspect { component } => {
             let inspection = idconn_host::inspect::inspect(&component)?;
             print!("{}", inspection.render());

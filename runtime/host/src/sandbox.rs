@@ -154,6 +154,22 @@ pub enum JobError {
     Failed(String),
 }
 
+impl JobError {
+    /// The setting of the limit that stopped the job, if a limit did.
+    pub fn limit_setting(&self) -> Option<&'static str> {
+        Some(match self {
+            JobError::CpuLimit(_) => "MaxGuestCpuSeconds",
+            JobError::MemoryLimit { .. } => "MaxMemoryMiB",
+            JobError::WallClockLimit(_) => "MaxJobSeconds",
+            JobError::WriteLimit { .. } => "MaxWrittenMiB",
+            JobError::FileLimit { .. } => "MaxFiles",
+            JobError::HandleLimit { .. } => "MaxOpenHandles",
+            JobError::HostDataLimit { .. } => "MaxHostCallDataMiB",
+            JobError::Trap { .. } | JobError::Failed(_) => return None,
+        })
+    }
+}
+
 fn stderr_tail(stderr: &str) -> String {
     let tail: Vec<&str> = stderr
         .lines()
@@ -265,6 +281,14 @@ impl Job {
     /// Turns the call's outcome into a job result, naming the limit when
     /// the host stopped the guest, and hands the guest's output to the log.
     fn finish<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, JobError> {
+        let outcome = self.outcome(result);
+        if let Some(setting) = outcome.as_ref().err().and_then(JobError::limit_setting) {
+            crate::stats::record_limit_hit(setting);
+        }
+        outcome
+    }
+
+    fn outcome<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, JobError> {
         self.flush_guest_logs();
         // What the guest wrote is measured once more: the epoch checks are
         // periodic, this one decides what may be committed.
