@@ -78,6 +78,9 @@ pub struct Connection {
     pub allow_unencrypted: bool,
     pub configuration_name: String,
     pub ca_file: Option<PathBuf>,
+    /// `ClientKeytab` (Kerberos): a service account's keytab; `Login`
+    /// then picks its principal.
+    pub client_keytab: Option<PathBuf>,
     /// `None`: the default Exchange component.
     pub component_path: Option<PathBuf>,
     pub limits: Limits,
@@ -343,6 +346,26 @@ impl Ctx<'_> {
         let password = self
             .opt_str(obj, "Password", &key("Password"))?
             .map(Secret::new);
+        let client_keytab = self
+            .opt_str(obj, "ClientKeytab", &key("ClientKeytab"))?
+            .map(|p| self.base.join(p));
+        match (auth, &client_keytab) {
+            (AuthType::Kerberos, Some(_)) if password.is_some() => {
+                return Err(self.err(
+                    &key("Password"),
+                    "set together with ClientKeytab: the ticket comes from one or the other",
+                    "remove Password to use the keytab, or remove ClientKeytab",
+                ))
+            }
+            (AuthType::Kerberos, _) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(self.err(
+                    &key("ClientKeytab"),
+                    "only AuthType Kerberos uses a client keytab",
+                    "set AuthType to Kerberos, or remove ClientKeytab",
+                ))
+            }
+        }
         match (auth, &login, &password) {
             (AuthType::Basic, None, _) => {
                 return Err(self.err(
@@ -358,7 +381,7 @@ impl Ctx<'_> {
                     "set Password",
                 ))
             }
-            (AuthType::Kerberos, Some(_), None) => {
+            (AuthType::Kerberos, Some(_), None) if client_keytab.is_none() => {
                 return Err(self.err(
                     &key("Password"),
                     "missing: Login is set, so Kerberos gets a ticket with Login and Password",
@@ -444,6 +467,7 @@ impl Ctx<'_> {
             allow_unencrypted,
             configuration_name,
             ca_file,
+            client_keytab,
             component_path,
             limits,
             entity_types,
@@ -566,5 +590,42 @@ mod entity_types_tests {
             e.contains("Connections.Exchange.EntityTypes: must be an object"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod client_keytab_tests {
+    use super::*;
+
+    fn parse(connection: &str) -> Result<Connection, String> {
+        let text = format!(r#"{{ "Connections": {{ "Exchange": {connection} }} }}"#);
+        Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
+            .map(|s| s.connections["Exchange"].clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_client_keytab_is_resolved_and_login_needs_no_password_with_it() {
+        let c = parse(
+            r#"{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "Login": "svc-idconn", "ClientKeytab": "svc.keytab" }"#,
+        )
+        .unwrap();
+        assert_eq!(c.client_keytab, Some(PathBuf::from("/agent/svc.keytab")));
+        assert_eq!(c.login.as_deref(), Some("svc-idconn"));
+    }
+
+    #[test]
+    fn a_client_keytab_with_a_password_or_without_kerberos_is_refused() {
+        let e = parse(
+            r#"{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("Connections.Exchange.Password"), "{e}");
+        assert!(e.contains("ClientKeytab"), "{e}");
+        let e = parse(
+            r#"{ "Server": "https://mbx.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("only AuthType Kerberos"), "{e}");
     }
 }

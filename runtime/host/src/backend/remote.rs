@@ -31,20 +31,50 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
         AuthType::Basic => client::Auth::Basic {
             username: conn.login.clone().unwrap_or_default(),
             password: client::Secret::new(
-                conn.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
+                conn.password
+                    .as_ref()
+                    .map(|p| p.expose())
+                    .unwrap_or_default(),
             ),
         },
-        AuthType::Kerberos => anyhow::bail!(
-            "connection {}: AuthType Kerberos is not available in this build yet; use Basic over https, or Replay",
-            conn.id
-        ),
-        AuthType::Replay => anyhow::bail!("connection {}: Replay is not a remote connection", conn.id),
+        AuthType::Kerberos => client::Auth::Kerberos {
+            credentials: kerberos_credentials(conn),
+            scheme: client::KerberosScheme::Negotiate,
+        },
+        AuthType::Replay => {
+            anyhow::bail!("connection {}: Replay is not a remote connection", conn.id)
+        }
     };
     let mut config = ClientConfig::new(conn.server.clone(), auth);
     config.configuration_name = conn.configuration_name.clone();
     config.allow_unencrypted = conn.allow_unencrypted;
     config.ca_file = conn.ca_file.clone();
     Ok(config)
+}
+
+/// Kerberos credentials: a client keytab, else Login + Password (a
+/// private ticket), else the ticket cache.
+fn kerberos_credentials(conn: &Connection) -> client::KerberosCredentials {
+    // Usercube's `DOMAIN\user` is not a principal: the user in the default
+    // realm is the closest meaning; `user@REALM` is taken as is.
+    let principal = conn
+        .login
+        .as_deref()
+        .map(|login| match login.split_once('\\') {
+            Some((_, user)) => user.to_string(),
+            None => login.to_string(),
+        });
+    match (&conn.client_keytab, principal, &conn.password) {
+        (Some(keytab), principal, _) => client::KerberosCredentials::Keytab {
+            keytab: keytab.clone(),
+            principal,
+        },
+        (None, Some(principal), Some(password)) => client::KerberosCredentials::Password {
+            principal,
+            password: client::Secret::new(password.expose()),
+        },
+        _ => client::KerberosCredentials::Ambient,
+    }
 }
 
 impl Remote {
