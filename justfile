@@ -42,6 +42,11 @@ lint: setup
 demo: build
     scripts/demo.sh
 
+# The demo over Kerberos: a throwaway MIT realm (KDC on loopback), the
+# simulator accepting only Kerberos, exports over a sealed session.
+demo-kerberos: build
+    scripts/demo-kerberos.sh
+
 # Benchmarks (release build); writes BENCHMARKS.md.
 bench: build-components
     cargo bench -p idconn-psrp --bench clixml_decode -- --quick
