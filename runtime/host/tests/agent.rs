@@ -450,3 +450,39 @@ fn sigterm_drains_the_running_job_and_exits_cleanly() {
     assert!(stderr.contains("Limits.MaxGuestCpuSeconds"), "{stderr}");
     assert!(stderr.contains("drained; exiting"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fulfill_job_runs_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path()).await;
+    let orders = dir.path().join("Orders");
+    std::fs::create_dir_all(&orders).unwrap();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orders/01-new-hires.json");
+    std::fs::copy(example, orders.join("01-new-hires.json")).unwrap();
+    let results = dir.path().join("results.csv");
+    let body = serde_json::json!({
+        "connection": "Watched", "kind": "fulfill",
+        "orders": orders, "results": results,
+    })
+    .to_string();
+    let reply = request(a.addr, "POST", "/jobs", Some(TOKEN), &body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    a.agent.wait_idle().await;
+    let job = request(
+        a.addr,
+        "GET",
+        &format!("/jobs/{}", reply.json()["id"]),
+        Some(TOKEN),
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let count = job["summary"]["orders"].as_u64().unwrap();
+    assert!(count > 0, "{job:#}");
+    assert_eq!(job["summary"]["executed"], count, "{job:#}");
+    let csv = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(csv.lines().count() as u64, count + 1, "{csv}");
+    assert!(orders.join("Completed/01-new-hires.json").is_file());
+}

@@ -93,3 +93,54 @@ fn a_malformed_pin_or_grant_setting_is_a_settings_error() {
         assert!(e.contains(key), "{e}");
     }
 }
+
+#[test]
+fn a_fulfill_job_cannot_run_a_write_cmdlet_its_manifest_does_not_declare() {
+    use idconn_host::fulfill::{fulfill, FulfillOptions};
+    let agent = Agent::new(&[("Hostile", "")], r#"{ "Calls": [] }"#);
+    let runtime = Runtime::new().unwrap();
+    let conn = agent.settings.connection("Hostile").unwrap();
+    let hostile = load_for_connection(
+        &runtime,
+        conn,
+        &component("hostile"),
+        &agent.settings.component_cache,
+    )
+    .unwrap();
+    let orders = agent.dir.path().join("Orders");
+    std::fs::create_dir_all(&orders).unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/orders/01-new-hires.json");
+    std::fs::copy(example, orders.join("01-new-hires.json")).unwrap();
+    let results = agent.dir.path().join("results.csv");
+    let before = common::snapshot(&orders);
+    let batch = idconn_host::orders::OrderBatch::load(&orders).unwrap();
+    let outcome = fulfill(
+        &runtime,
+        &agent.settings,
+        conn,
+        &hostile,
+        std::sync::Arc::new(idconn_host::report::RecordingReporter::default()),
+        batch,
+        &FulfillOptions {
+            orders_dir: orders.clone(),
+            results_file: results.clone(),
+        },
+    );
+    let Err(e) = outcome else {
+        panic!("the fulfill job succeeded");
+    };
+    let e = format!("{e:#}");
+    assert!(e.contains("contained: denied"), "{e}");
+    assert!(
+        e.contains("manifest does not declare it for fulfill"),
+        "{e}"
+    );
+    assert!(!e.contains("ESCAPED"), "{e}");
+    assert!(!results.exists());
+    assert_eq!(
+        before,
+        common::snapshot(&orders),
+        "the orders stay in place"
+    );
+}
