@@ -151,6 +151,7 @@ fn swap_under_load(setup: &Setup, expected_databases: u64) {
     let next_job = AtomicU64::new(0);
     let mut swap_times = Vec::new();
     let mut check_times = Vec::new();
+    let started = std::time::Instant::now();
 
     std::thread::scope(|scope| {
         for _ in 0..2 {
@@ -251,10 +252,13 @@ fn swap_under_load(setup: &Setup, expected_databases: u64) {
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(versions.iter().filter(|v| v.active).count(), 1);
     let max = |d: &[Duration]| d.iter().max().copied().unwrap_or_default();
+    let min = |d: &[Duration]| d.iter().min().copied().unwrap_or_default();
+    let jobs = by_version.values().sum::<u64>();
     eprintln!(
-        "{} jobs {by_version:?}; swap lock held at most {:?}; check (read, pin, compile or cache, link) at most {:?}",
-        by_version.values().sum::<u64>(),
+        "{jobs} jobs {by_version:?} in {:?} on 2 threads; swap lock held at most {:?}; check (read, pin, compile or cache, link) {:?} to {:?}",
+        started.elapsed(),
         max(&swap_times),
+        min(&check_times),
         max(&check_times)
     );
 }
