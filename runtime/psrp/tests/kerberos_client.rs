@@ -11,6 +11,8 @@
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use idconn_psrp::client::{
     Auth, ClientConfig, Error, KerberosCredentials, KerberosScheme, RunspacePool, Secret,
@@ -35,6 +37,12 @@ fn simulator_binary() -> PathBuf {
 /// Starts a realm and the simulator, then runs `name` in a child with the
 /// realm's environment and the simulator's URL; true in the child.
 fn with_simulator(name: &str) -> bool {
+    with_simulator_behind(name, |port| port)
+}
+
+/// Like [`with_simulator`], with the URL's port chosen by `front` (e.g. a
+/// proxy in front of the simulator's port).
+fn with_simulator_behind(name: &str, front: impl FnOnce(u16) -> u16) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
@@ -51,6 +59,15 @@ fn with_simulator(name: &str) -> bool {
     let mut stdout = std::io::BufReader::new(sim.stdout.take().unwrap());
     let mut url = String::new();
     stdout.read_line(&mut url).unwrap();
+    let port: u16 = url
+        .trim()
+        .trim_end_matches("/PowerShell/")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = format!("http://localhost:{}/PowerShell/", front(port));
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .envs(realm.env())
@@ -123,4 +140,89 @@ async fn a_wrong_password_is_an_auth_error_without_the_password() {
     assert!(matches!(error, Error::Auth(_)), "{text}");
     assert!(text.contains("refused the password for 'reader'"), "{text}");
     assert!(!text.contains("Bad-Secret-77"), "{text}");
+}
+
+/// A proxy that lets one sealed answer through per connection, then
+/// closes it (announced with `Connection: close`, as a server going away
+/// between requests would): every request needs a new Kerberos handshake.
+fn closing_proxy(upstream: u16, connections: Arc<AtomicUsize>) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn read_message(from: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if from.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).ok()?;
+        let length = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        from.read_exact(&mut body).ok()?;
+        Some((head, body))
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            connections.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                while let Some((head, body)) = read_message(&mut client) {
+                    server.write_all(head.as_bytes()).unwrap();
+                    server.write_all(&body).unwrap();
+                    let Some((head, body)) = read_message(&mut server) else {
+                        return;
+                    };
+                    let sealed_answer = head.starts_with("HTTP/1.1 200") && !body.is_empty();
+                    let head = if sealed_answer {
+                        head.replacen("\r\n", "\r\nconnection: close\r\n", 1)
+                    } else {
+                        head
+                    };
+                    client.write_all(head.as_bytes()).unwrap();
+                    client.write_all(&body).unwrap();
+                    if sealed_answer {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn every_new_connection_authenticates_again() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    if !with_simulator_behind("every_new_connection_authenticates_again", |port| {
+        closing_proxy(port, seen)
+    }) {
+        // Create, the pipelines, Receives, Delete: each on its own
+        // connection, so the session survived many re-authentications.
+        let connections = connections.load(Ordering::SeqCst);
+        assert!(connections >= 5, "only {connections} connections");
+        return;
+    }
+    let password = std::env::var("TEST_READER_PASSWORD").unwrap();
+    let pool = RunspacePool::open(config(KerberosScheme::Negotiate, &password))
+        .await
+        .unwrap();
+    assert_eq!(count(&pool, "Get-Mailbox").await, 12);
+    assert_eq!(count(&pool, "Get-MailboxDatabase").await, 2);
+    pool.close().await.unwrap();
 }

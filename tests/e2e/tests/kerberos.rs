@@ -318,3 +318,21 @@ fn the_simulator_refuses_soap_in_clear_on_a_kerberos_session() {
     assert!(answer.contains("www-authenticate: Negotiate"), "{answer}");
     assert!(answer.contains("www-authenticate: Kerberos"), "{answer}");
 }
+
+#[test]
+fn an_unreachable_kdc_is_named() {
+    let mut realm = Realm::start().unwrap();
+    let sim = KerberosSimulator::start(&realm, &[]);
+    realm.stop_kdc();
+    let agent = Agent::new(kerberos_connection(
+        sim.port,
+        json!({ "Login": "admin", "Password": "Admin-Kerberos-1" }),
+    ))
+    .unwrap();
+    let (out, took) = idconn(&agent, &realm, "export", &[]);
+    let text = describe(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("no KDC of the realm answered"), "{text}");
+    assert!(!text.contains("Admin-Kerberos-1"), "{text}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}

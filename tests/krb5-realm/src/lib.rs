@@ -309,8 +309,13 @@ impl Realm {
     }
 }
 
-impl Drop for Realm {
-    fn drop(&mut self) {
+impl Realm {
+    /// Stops the KDC but keeps the configuration, caches and keytabs: for
+    /// tests of an unreachable KDC.
+    pub fn stop_kdc(&mut self) {
+        if self.kdc.try_wait().ok().flatten().is_some() {
+            return;
+        }
         // SIGTERM lets krb5kdc close its database; it exits at once.
         if let Ok(pid) = i32::try_from(self.kdc.id()) {
             // SAFETY: kill(2) on our own child's pid; no memory involved.
@@ -319,6 +324,12 @@ impl Drop for Realm {
             }
         }
         let _ = self.kdc.wait();
+    }
+}
+
+impl Drop for Realm {
+    fn drop(&mut self) {
+        self.stop_kdc();
     }
 }
 

@@ -87,3 +87,14 @@ fn the_binary_prints_the_environment_and_stops_when_stdin_closes() {
     let config = std::path::PathBuf::from(&vars["KRB5_CONFIG"]);
     assert!(!config.exists());
 }
+
+#[test]
+fn stop_kdc_keeps_the_files_and_kinit_then_fails() {
+    let mut realm = Realm::start().unwrap();
+    realm.stop_kdc();
+    assert!(realm.krb5_config().exists());
+    let err = realm
+        .kinit("admin", realm.password("admin").unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("KDC"), "{err}");
+}
