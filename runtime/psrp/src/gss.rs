@@ -320,3 +320,89 @@ pub fn explain(error: &GssError, who: &str, spn: &str) -> String {
         Failure::Other => format!("Kerberos failed for {who} and {spn}: {detail}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(major: MajorFlags, minor: i32) -> GssError {
+        GssError {
+            major,
+            minor: minor as u32,
+        }
+    }
+
+    #[test]
+    fn krb5_codes_are_classified() {
+        let failure = MajorFlags::GSS_S_FAILURE;
+        for (code, expected) in [
+            (KDC_ERR_PREAUTH_FAILED, Failure::WrongPassword),
+            (AP_ERR_BAD_INTEGRITY, Failure::WrongPassword),
+            (KDC_ERR_C_PRINCIPAL_UNKNOWN, Failure::UnknownClient),
+            (KDC_ERR_S_PRINCIPAL_UNKNOWN, Failure::UnknownService),
+            (AP_ERR_SKEW, Failure::ClockSkew),
+            (KDC_UNREACH, Failure::KdcUnreachable),
+            (AP_ERR_TKT_EXPIRED, Failure::TicketExpired),
+            (FCC_NOFILE, Failure::NoTicket),
+        ] {
+            assert_eq!(classify(&error(failure, code)), expected, "{code}");
+        }
+        assert_eq!(
+            classify(&error(MajorFlags::GSS_S_CREDENTIALS_EXPIRED, 1)),
+            Failure::TicketExpired
+        );
+    }
+
+    #[test]
+    fn mit_texts_are_classified_when_the_code_is_renumbered() {
+        assert_eq!(classify_text("Clock skew too great"), Failure::ClockSkew);
+        assert_eq!(
+            classify_text("Server krbtgt/NOWHERE.TEST@IDCONN.TEST not found in Kerberos database"),
+            Failure::UnknownService
+        );
+        assert_eq!(
+            classify_text("Client 'bob@IDCONN.TEST' not found in Kerberos database"),
+            Failure::UnknownClient
+        );
+        assert_eq!(
+            classify_text("Cannot contact any KDC for realm 'IDCONN.TEST'"),
+            Failure::KdcUnreachable
+        );
+        assert_eq!(classify_text("Ticket expired"), Failure::TicketExpired);
+    }
+
+    #[test]
+    fn explanations_say_what_to_fix() {
+        let skew = explain(
+            &error(MajorFlags::GSS_S_FAILURE, AP_ERR_SKEW),
+            "'admin'",
+            "HTTP/x",
+        );
+        assert!(skew.contains("synchronize the time"), "{skew}");
+        let spn = explain(
+            &error(MajorFlags::GSS_S_FAILURE, KDC_ERR_S_PRINCIPAL_UNKNOWN),
+            "'admin'",
+            "HTTP/10.0.0.1",
+        );
+        assert!(
+            spn.contains("FQDN") && spn.contains("HTTP/10.0.0.1"),
+            "{spn}"
+        );
+        let expired = explain(
+            &error(MajorFlags::GSS_S_FAILURE, AP_ERR_TKT_EXPIRED),
+            "x",
+            "y",
+        );
+        assert!(expired.contains("kinit again"), "{expired}");
+    }
+
+    #[test]
+    fn credentials_never_show_the_password() {
+        let credentials = ClientCredentials::Password {
+            principal: "admin".into(),
+            password: "Hunter-2-Secret".into(),
+        };
+        assert!(!format!("{credentials:?}").contains("Hunter-2-Secret"));
+        assert!(!credentials.describe().contains("Hunter-2-Secret"));
+    }
+}

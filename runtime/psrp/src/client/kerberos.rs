@@ -335,3 +335,67 @@ pub(super) fn for_config(
         seal,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator() -> KerberosAuthenticator {
+        KerberosAuthenticator::new(
+            Protocol::Spnego,
+            "mbx01.contoso.com",
+            ClientCredentials::Ambient,
+            true,
+        )
+    }
+
+    #[test]
+    fn a_server_offering_only_kerberos_gets_the_kerberos_scheme_once() {
+        let mut auth = authenticator();
+        assert_eq!(auth.scheme(), "Negotiate");
+        assert!(auth.on_unauthorized(&["Kerberos".into()]).unwrap());
+        assert_eq!(auth.scheme(), "Kerberos");
+        assert!(auth.awaiting_handshake());
+        // Offered only Negotiate again: no endless switching.
+        assert!(!auth.on_unauthorized(&["Negotiate".into()]).unwrap());
+    }
+
+    #[test]
+    fn nothing_is_sealed_or_accepted_sealed_before_the_handshake() {
+        let mut auth = authenticator();
+        assert!(auth.seal(b"<s:Envelope/>".to_vec()).is_err());
+        let body = sealing::frame(Protocol::Spnego, 1, b"h", b"d");
+        assert!(auth.unseal(&Protocol::Spnego.content_type(), body).is_err());
+        // An answer without a body (a 401 page, the handshake's 200) is fine.
+        assert!(auth.unseal("text/plain", Vec::new()).is_ok());
+    }
+
+    #[test]
+    fn https_sends_soap_as_is() {
+        let mut auth = KerberosAuthenticator::new(
+            Protocol::Spnego,
+            "mbx01.contoso.com",
+            ClientCredentials::Ambient,
+            false,
+        );
+        assert!(!auth.awaiting_handshake());
+        let body = auth.seal(b"<s:Envelope/>".to_vec()).unwrap();
+        assert_eq!(body.content_type, SOAP_CONTENT_TYPE);
+    }
+
+    #[test]
+    fn an_ip_address_is_refused_with_the_reason() {
+        let config = super::super::ClientConfig::new(
+            "http://10.1.2.3/PowerShell/",
+            super::super::Auth::None,
+        );
+        let Err(error) = for_config(
+            &config,
+            &super::super::KerberosCredentials::Ambient,
+            super::super::KerberosScheme::Negotiate,
+        ) else {
+            panic!("an IP address was accepted");
+        };
+        assert!(error.to_string().contains("FQDN"), "{error}");
+    }
+}
