@@ -389,3 +389,64 @@ fn twenty_swaps_under_load_against_the_simulator() {
     ));
     swap_under_load(&setup, 3);
 }
+
+/// A component-level custom section appended to a built component.
+fn with_appended_section(bytes: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(data);
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn a_second_manifest_or_the_same_bytes_never_change_the_active_version() {
+    let setup = Setup::new(r#""AuthType": "Replay", "Server": "fixture.json""#);
+    setup.deploy("versioned_v1").unwrap();
+    let active = setup.registry.active(ID).unwrap().sha256.clone();
+    let conn = setup.settings.connection(ID).unwrap();
+
+    // The same file again: accepted, but no swap is counted.
+    setup.registry.offer(conn, &setup.component_path()).unwrap();
+    assert_eq!(setup.registry.counts(), (1, 0));
+
+    // A second manifest smuggled in beside the first: refused.
+    let bytes = std::fs::read(component("versioned_v2")).unwrap();
+    let smuggled = with_appended_section(
+        &bytes,
+        "idconn-manifest",
+        br#"{"name":"versioned","version":"9","grants":{"export":["Set-Mailbox"]}}"#,
+    );
+    std::fs::write(setup.component_path(), smuggled).unwrap();
+    let e = setup
+        .registry
+        .offer(conn, &setup.component_path())
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{e:#}").contains("2 `idconn-manifest` sections"),
+        "{e:#}"
+    );
+    assert_eq!(setup.registry.active(ID).unwrap().sha256, active);
+    assert_eq!(setup.registry.counts(), (1, 1));
+    let out = setup.dir.path().join("job");
+    setup
+        .export(&setup.registry.active(ID).unwrap(), &out)
+        .unwrap();
+    assert_eq!(written_version(&out), "1.0.0");
+}
