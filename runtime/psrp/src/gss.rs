@@ -13,9 +13,9 @@ use std::ptr;
 use libgssapi::credential::Cred;
 use libgssapi::error::{Error as GssError, MajorFlags};
 use libgssapi_sys::{
-    gss_OID, gss_acquire_cred_from, gss_buffer_desc, gss_cred_id_t, gss_import_name,
+    gss_acquire_cred_from, gss_buffer_desc, gss_cred_id_t, gss_import_name,
     gss_key_value_element_desc, gss_key_value_set_desc, gss_name_t, gss_release_name, OM_uint32,
-    GSS_C_ACCEPT, GSS_C_INITIATE, GSS_C_NT_HOSTBASED_SERVICE, GSS_C_NT_USER_NAME,
+    GSS_C_ACCEPT, GSS_C_INITIATE, GSS_C_NT_USER_NAME,
 };
 
 /// Where the initiator's ticket comes from.
@@ -80,14 +80,14 @@ pub fn acquire_initiator(credentials: &ClientCredentials) -> Result<Cred, GssErr
             principal,
             password,
         } => acquire_from(
-            Some((principal, NameKind::User)),
+            Some(principal.as_str()),
             GSS_C_INITIATE,
             // MIT puts a password's ticket in a new MEMORY: cache of its
             // own (and refuses a ccache element next to a password).
             &[("password", password)],
         ),
         ClientCredentials::Keytab { keytab, principal } => acquire_from(
-            principal.as_deref().map(|p| (p, NameKind::User)),
+            principal.as_deref(),
             GSS_C_INITIATE,
             &[
                 ("ccache", &private_ccache()),
@@ -120,13 +120,6 @@ pub fn http_service_name(host: &str) -> Result<libgssapi::name::Name, GssError> 
     )
 }
 
-#[derive(Clone, Copy)]
-enum NameKind {
-    User,
-    #[allow(dead_code)]
-    HostService,
-}
-
 fn failure(major: u32, minor: u32) -> GssError {
     GssError {
         major: MajorFlags::from_bits_retain(major),
@@ -136,11 +129,7 @@ fn failure(major: u32, minor: u32) -> GssError {
 
 /// `gss_acquire_cred_from` with a credential store of key/value pairs
 /// (`ccache`, `password`, `client_keytab`, `keytab`).
-fn acquire_from(
-    name: Option<(&str, NameKind)>,
-    usage: u32,
-    store: &[(&str, &str)],
-) -> Result<Cred, GssError> {
+fn acquire_from(user: Option<&str>, usage: u32, store: &[(&str, &str)]) -> Result<Cred, GssError> {
     // A NUL inside a value cannot cross the C API; GSS_S_BAD_NAME-like
     // failure (major 0x20000 = GSS_S_FAILURE) keeps the value out of the
     // message.
@@ -167,20 +156,15 @@ fn acquire_from(
     };
     let mut minor: OM_uint32 = 0;
     let mut gss_name: gss_name_t = ptr::null_mut();
-    if let Some((text, kind)) = name {
+    if let Some(text) = user {
         let mut buffer = gss_buffer_desc {
             length: text.len(),
             value: text.as_ptr() as *mut std::ffi::c_void,
         };
         // SAFETY: the buffer points at `text`, alive for the call; the
-        // name type OIDs are static GSSAPI constants.
-        let major = unsafe {
-            let oid: gss_OID = match kind {
-                NameKind::User => GSS_C_NT_USER_NAME,
-                NameKind::HostService => GSS_C_NT_HOSTBASED_SERVICE,
-            };
-            gss_import_name(&mut minor, &mut buffer, oid, &mut gss_name)
-        };
+        // name type OID is a static GSSAPI constant.
+        let major =
+            unsafe { gss_import_name(&mut minor, &mut buffer, GSS_C_NT_USER_NAME, &mut gss_name) };
         if major != 0 {
             return Err(failure(major, minor));
         }
