@@ -292,14 +292,14 @@ impl Job {
         self.flush_guest_logs();
         // What the guest wrote is measured once more: the epoch checks are
         // periodic, this one decides what may be committed.
-        let final_check = self.store.data_mut().check_limits();
+        // A limit hit, now or earlier, is recorded in `stopped`.
+        let _ = self.store.data_mut().check_limits();
         let state = self.store.data_mut();
         if let Some(stopped) = state.stopped.take() {
             return Err(stopped);
         }
         match result {
-            Ok(Ok(v)) if final_check.is_ok() => Ok(v),
-            Ok(Ok(_)) => Err(JobError::Failed("the job stopped on a limit".into())),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(message)) => Err(JobError::Failed(shorten(&message))),
             Err(_) if state.limiter.hit => Err(JobError::MemoryLimit {
                 limit_mib: state.limits.max_memory_bytes >> 20,

@@ -152,16 +152,32 @@ pub struct Usage {
 /// past `max_entries` so a guest that made millions of files cannot make
 /// each measurement slow.
 pub fn measure(dirs: &[PathBuf], max_entries: usize) -> std::io::Result<Usage> {
+    // The guest keeps working while it is measured: an entry renamed or
+    // removed between listing and stat is skipped, not an error.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut usage = Usage::default();
     let mut stack: Vec<PathBuf> = dirs.to_vec();
     while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
             usage.entries += 1;
             if usage.entries > max_entries {
                 return Ok(usage);
             }
-            let meta = entry.metadata()?;
             if meta.is_dir() {
                 stack.push(entry.path());
             } else if meta.is_file() {
@@ -170,4 +186,24 @@ pub fn measure(dirs: &[PathBuf], max_entries: usize) -> std::io::Result<Usage> {
         }
     }
     Ok(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_counts_nested_entries_and_bytes_and_stops_at_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        fs::write(root.join("a"), vec![0u8; 1000]).unwrap();
+        fs::create_dir(root.join("sub")).unwrap();
+        fs::write(root.join("sub/b"), vec![0u8; 24]).unwrap();
+        let usage = measure(std::slice::from_ref(&root), 100).unwrap();
+        assert_eq!((usage.entries, usage.bytes), (3, 1024));
+        let capped = measure(std::slice::from_ref(&root), 1).unwrap();
+        assert_eq!(capped.entries, 2);
+        // A directory that vanished is measured as empty.
+        assert_eq!(measure(&[root.join("gone")], 10).unwrap().entries, 0);
+    }
 }
