@@ -73,20 +73,36 @@ def realm():
         process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def simulator(realm):
+def start_simulator(realm, *extra):
     process = subprocess.Popen(
         [binary("exchange-sim", "EXCHANGE_SIM"), "--listen", "127.0.0.1:0",
          "--auth", "kerberos", "--keytab", realm["KRB5_SERVICE_KEYTAB"],
-         "--mailboxes", "25", "--databases", "2", "--seed", "3"],
+         "--mailboxes", "25", "--databases", "2", "--seed", "3", *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
+    url = process.stdout.readline().strip()
+    if not url:
+        stop(process)
+        raise RuntimeError("the simulator printed no URL")
+    return process, urllib.parse.urlparse(url)
+
+
+@pytest.fixture(scope="module")
+def simulator(realm):
+    process, url = start_simulator(realm)
     try:
-        url = process.stdout.readline().strip()
-        if not url:
-            raise RuntimeError("the simulator printed no URL")
-        yield urllib.parse.urlparse(url)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def kerberos_only_simulator(realm):
+    """An endpoint offering only the raw Kerberos scheme."""
+    process, url = start_simulator(realm, "--no-negotiate")
+    try:
+        yield url
     finally:
         stop(process)
 
@@ -122,6 +138,16 @@ def test_get_mailbox_over_sealed_kerberos(simulator):
             assert len(ps.invoke()) == 2
     # pypsrp sealed with the Negotiate protocol string.
     assert connection.transport.encryption.protocol == "application/HTTP-SPNEGO-session-encrypted"
+
+
+def test_the_kerberos_scheme_seals_with_its_own_protocol_string(kerberos_only_simulator):
+    with wsman(kerberos_only_simulator) as connection:
+        with RunspacePool(connection, configuration_name="Microsoft.Exchange") as pool:
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Get-Mailbox")
+            assert len(ps.invoke()) == 25
+            assert not ps.had_errors
+    assert connection.transport.encryption.protocol == "application/HTTP-Kerberos-session-encrypted"
 
 
 def http_exchange(port, request):

@@ -37,12 +37,12 @@ fn simulator_binary() -> PathBuf {
 /// Starts a realm and the simulator, then runs `name` in a child with the
 /// realm's environment and the simulator's URL; true in the child.
 fn with_simulator(name: &str) -> bool {
-    with_simulator_behind(name, |port| port)
+    with_simulator_behind(name, &[], |port| port)
 }
 
 /// Like [`with_simulator`], with the URL's port chosen by `front` (e.g. a
 /// proxy in front of the simulator's port).
-fn with_simulator_behind(name: &str, front: impl FnOnce(u16) -> u16) -> bool {
+fn with_simulator_behind(name: &str, extra: &[&str], front: impl FnOnce(u16) -> u16) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
@@ -51,6 +51,7 @@ fn with_simulator_behind(name: &str, front: impl FnOnce(u16) -> u16) -> bool {
         .args(["--listen", "127.0.0.1:0", "--auth", "kerberos", "--keytab"])
         .arg(realm.service_keytab())
         .args(["--mailboxes", "12", "--databases", "2"])
+        .args(extra)
         .envs(realm.env())
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
@@ -209,7 +210,7 @@ fn closing_proxy(upstream: u16, connections: Arc<AtomicUsize>) -> u16 {
 async fn every_new_connection_authenticates_again() {
     let connections = Arc::new(AtomicUsize::new(0));
     let seen = connections.clone();
-    if !with_simulator_behind("every_new_connection_authenticates_again", |port| {
+    if !with_simulator_behind("every_new_connection_authenticates_again", &[], |port| {
         closing_proxy(port, seen)
     }) {
         // Create, the pipelines, Receives, Delete: each on its own
@@ -223,6 +224,23 @@ async fn every_new_connection_authenticates_again() {
         .await
         .unwrap();
     assert_eq!(count(&pool, "Get-Mailbox").await, 12);
+    assert_eq!(count(&pool, "Get-MailboxDatabase").await, 2);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn negotiate_switches_to_kerberos_when_the_server_offers_only_that() {
+    if !with_simulator_behind(
+        "negotiate_switches_to_kerberos_when_the_server_offers_only_that",
+        &["--no-negotiate"],
+        |port| port,
+    ) {
+        return;
+    }
+    let password = std::env::var("TEST_READER_PASSWORD").unwrap();
+    let pool = RunspacePool::open(config(KerberosScheme::Negotiate, &password))
+        .await
+        .unwrap();
     assert_eq!(count(&pool, "Get-MailboxDatabase").await, 2);
     pool.close().await.unwrap();
 }

@@ -54,6 +54,10 @@ struct Args {
     /// the host clients put in the URL (`localhost` for the printed URL).
     #[arg(long)]
     keytab: Option<PathBuf>,
+    /// With --auth kerberos: offer and accept only the raw `Kerberos`
+    /// scheme (messages sealed as HTTP-Kerberos-session-encrypted).
+    #[arg(long)]
+    no_negotiate: bool,
     /// JSON list of {"name", "password", "roles": [..], "cmdlets": [..]}.
     #[arg(long)]
     users: Option<PathBuf>,
@@ -174,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
             Auth::Kerberos => AuthMode::Kerberos,
         },
         kerberos_keytab: args.keytab.clone(),
+        offer_negotiate: !args.no_negotiate,
         max_shells_per_user: args.max_shells_per_user,
         server_name,
         faults: Faults {

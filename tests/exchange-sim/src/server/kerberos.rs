@@ -60,7 +60,12 @@ enum Outcome {
 }
 
 impl ConnectionAuth {
-    fn authenticate(&mut self, acceptor: &Acceptor, authorization: Option<&str>) -> Outcome {
+    fn authenticate(
+        &mut self,
+        acceptor: &Acceptor,
+        authorization: Option<&str>,
+        offer_negotiate: bool,
+    ) -> Outcome {
         let Some((scheme, token)) = authorization.and_then(|h| h.trim().split_once(' ')) else {
             return match &self.user {
                 Some(user) => Outcome::Authenticated {
@@ -70,7 +75,9 @@ impl ConnectionAuth {
                 None => Outcome::Challenge(None),
             };
         };
-        let Some(protocol) = Protocol::from_scheme(scheme) else {
+        let Some(protocol) =
+            Protocol::from_scheme(scheme).filter(|p| offer_negotiate || *p == Protocol::Kerberos)
+        else {
             return Outcome::Challenge(None);
         };
         let Ok(token) = base64::engine::general_purpose::STANDARD.decode(token.trim()) else {
@@ -119,7 +126,7 @@ impl ConnectionAuth {
     }
 }
 
-fn challenge(extra: Option<String>) -> HttpResponse {
+fn challenge(extra: Option<String>, offer_negotiate: bool) -> HttpResponse {
     let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "");
     let headers = response.headers_mut();
     match extra.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -127,7 +134,9 @@ fn challenge(extra: Option<String>) -> HttpResponse {
             headers.append(WWW_AUTHENTICATE, value);
         }
         None => {
-            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            if offer_negotiate {
+                headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            }
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Kerberos"));
         }
     }
@@ -156,8 +165,9 @@ pub(super) async fn handle(
             "Kerberos is not configured (no keytab)",
         ));
     };
+    let offer_negotiate = server.config.offer_negotiate;
     if server.config.faults.reject_auth {
-        return Ok(challenge(None));
+        return Ok(challenge(None, offer_negotiate));
     }
     let authorization = request
         .headers()
@@ -170,10 +180,11 @@ pub(super) async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let outcome = lock(connection).authenticate(acceptor, authorization.as_deref());
+    let outcome =
+        lock(connection).authenticate(acceptor, authorization.as_deref(), offer_negotiate);
     let (user, mutual) = match outcome {
         Outcome::Authenticated { user, mutual } => (user, mutual),
-        Outcome::Challenge(extra) => return Ok(challenge(extra)),
+        Outcome::Challenge(extra) => return Ok(challenge(extra, offer_negotiate)),
     };
     let query = request.uri().query().unwrap_or_default().to_string();
     let body = match read_body(request).await {

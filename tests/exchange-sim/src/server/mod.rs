@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub shell_idle_timeout: Duration,
     /// The service keys (`HTTP/<host>`) for `AuthMode::Kerberos`.
     pub kerberos_keytab: Option<std::path::PathBuf>,
+    /// `AuthMode::Kerberos` offers (and accepts) `Negotiate`; false leaves
+    /// only the raw `Kerberos` scheme, as an endpoint with Negotiate off.
+    pub offer_negotiate: bool,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             faults: Faults::default(),
             shell_idle_timeout: Duration::from_secs(7200),
             kerberos_keytab: None,
+            offer_negotiate: true,
         }
     }
 }
