@@ -248,11 +248,17 @@ impl Job {
             Ok(()) => Ok(UpdateDeadline::Continue(check_every)),
             Err(()) => Ok(UpdateDeadline::Interrupt),
         });
+        let instantiating = Instant::now();
         let instance = component
             .pre
             .instantiate(&mut store)
             .map_err(anyhow::Error::from)
             .context("cannot instantiate the component")?;
+        tracing::debug!(
+            component = %component.sha256,
+            instantiate_us = instantiating.elapsed().as_micros() as u64,
+            "job instance ready"
+        );
         Ok(Job { store, instance })
     }
 
