@@ -336,3 +336,37 @@ fn an_unreachable_kdc_is_named() {
     assert!(!text.contains("Admin-Kerberos-1"), "{text}");
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
+
+#[test]
+fn an_expired_ticket_says_to_kinit_again() {
+    // The KDC accepts a ticket until its end time plus the clock skew.
+    let realm = Realm::start_with(RealmSpec {
+        clockskew_seconds: 1,
+        ..RealmSpec::default()
+    })
+    .unwrap();
+    realm
+        .kinit_with("admin", realm.password("admin").unwrap(), &["-l", "1s"])
+        .unwrap();
+    // Wait for the ticket's own end time, as klist sees it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while realm.command("klist").arg("-s").status().unwrap().success() {
+        assert!(
+            Instant::now() < deadline,
+            "the 1-second ticket never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And past the 1-second skew: nothing observable says when, so wait it.
+    std::thread::sleep(Duration::from_millis(1200));
+    let sim = KerberosSimulator::start(&realm, &[]);
+    let agent = Agent::new(kerberos_connection(sim.port, json!({}))).unwrap();
+    let (out, took) = idconn(&agent, &realm, "export", &[]);
+    let text = describe(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("has expired") && text.contains("kinit again"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
