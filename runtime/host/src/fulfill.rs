@@ -239,7 +239,8 @@ fn run_component(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::fulfill(grants::EXCHANGE_WRITE_CMDLETS),
+            grants: Grants::fulfill(grants::EXCHANGE_WRITE_CMDLETS)
+                .configured(&conn.id, &conn.grants),
             shell,
             reporter,
             output_dir: scratch.output.clone(),
