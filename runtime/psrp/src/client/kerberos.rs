@@ -205,7 +205,7 @@ impl Authenticator for KerberosAuthenticator {
                 }
             }
             return Err(Error::Auth(format!(
-                "the server refused the Kerberos ticket of {} for {}: check that {} is the SPN of the server's account (Server must be its FQDN) and that the account may use the endpoint",
+                "the server refused the Kerberos ticket of {} for {}: check that {} is the SPN of the server's account (Server must be its FQDN), that the clocks of this machine and the server agree, and that the account may use the endpoint",
                 self.credentials.describe(),
                 self.spn,
                 self.spn
