@@ -101,3 +101,55 @@ async fn hundred_thousand_seeded_mailboxes() {
     pool.close().await.unwrap();
     server.abort();
 }
+
+/// Attribution for the benchmark above: the model plus serialization
+/// (server side) and CLIXML decoding (client side), without the network.
+#[test]
+#[ignore = "a release-mode measurement"]
+fn seeded_mailbox_costs_by_stage() {
+    use crate::backend::PipelineEvent;
+    use crate::exchange::rbac::UserStore;
+    use crate::exchange::seed::SeedSpec;
+    use crate::exchange::{ModelFaults, OrgOptions, Organization};
+    use crate::backend::ExchangeBackend as _;
+
+    const COUNT: u64 = 20_000;
+    let org = Organization::open(
+        SeedSpec {
+            mailboxes: COUNT,
+            databases: 10,
+            seed: 1,
+        },
+        OrgOptions {
+            users: UserStore::open(),
+            state_path: None,
+            faults: ModelFaults::default(),
+            server_name: "EXCH01".into(),
+        },
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut run = org.invoke(
+        "admin",
+        vec![Command::new("Get-Mailbox").param("ResultSize", "Unlimited".into())],
+    );
+    let mut bodies = Vec::new();
+    while let Some(event) = run.next_event() {
+        if let PipelineEvent::Output(value) = event {
+            bodies.push(idconn_psrp::clixml::to_string(&value));
+        }
+    }
+    let produced = started.elapsed();
+    let bytes: usize = bodies.iter().map(String::len).sum();
+    let started = Instant::now();
+    for body in &bodies {
+        std::hint::black_box(idconn_psrp::clixml::from_str(body).unwrap());
+    }
+    let decoded = started.elapsed();
+    println!(
+        "{COUNT} mailboxes, {} bytes of CLIXML each: model+serialize {:.2} s, decode {:.2} s",
+        bytes / COUNT as usize,
+        produced.as_secs_f64(),
+        decoded.as_secs_f64()
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use idconn_psrp::client::RunspacePool;
 use idconn_psrp::clixml::Value;
-use idconn_psrp::fragment::Defragmenter;
+use idconn_psrp::fragment::{Defragmenter, Fragmenter};
 use idconn_psrp::message::{self, Message, MessageType};
 use idconn_psrp::wsman::client::{self as ws, RequestContext};
 use idconn_psrp::wsman::SIGNAL_PS_CTRL_C;
@@ -37,11 +37,6 @@ async fn signal_interrupts_a_waiting_receive() {
     let pool = RunspacePool::open(client_config(&server.url))
         .await
         .unwrap();
-    // Output only after 2.5 s: a Receive waits, the Signal must not.
-    let pipeline = pool
-        .invoke(vec![Command::new("Slow").param("Count", Value::I32(2500))])
-        .await
-        .unwrap();
     let ctx = RequestContext {
         to: server.url.clone(),
         resource_uri: "http://schemas.microsoft.com/powershell/Microsoft.Exchange".into(),
@@ -50,19 +45,36 @@ async fn signal_interrupts_a_waiting_receive() {
         locale: "en-US".into(),
         session_id: Uuid::new_v4(),
     };
+    // Started by hand: our client's pipeline would Receive on its own.
+    // Output only after 2.5 s: a Receive waits, the Signal must not.
+    let pid = Uuid::new_v4();
+    let create = message::create_pipeline(
+        Uuid::new_v4(),
+        pid,
+        &[Command::new("Slow").param("Count", Value::I32(2500))],
+        "2.3",
+    );
+    let mut arguments = Vec::new();
+    for fragment in Fragmenter::new().fragment(&create.encode(false), 100_000) {
+        fragment.encode_into(&mut arguments);
+    }
+    let started = exchange(
+        &server.url,
+        &post(
+            &server.url,
+            &ws::command(&ctx, pool.shell_id(), pid, &arguments).body,
+        ),
+    )
+    .await;
+    let command_id =
+        ws::command_id(&ws::parse_response(soap_body(&started).as_bytes()).unwrap()).unwrap();
     let receive = post(
         &server.url,
-        &ws::receive(&ctx, pool.shell_id(), Some(pipeline.command_id())).body,
+        &ws::receive(&ctx, pool.shell_id(), Some(&command_id)).body,
     );
     let signal = post(
         &server.url,
-        &ws::signal(
-            &ctx,
-            pool.shell_id(),
-            Some(pipeline.command_id()),
-            SIGNAL_PS_CTRL_C,
-        )
-        .body,
+        &ws::signal(&ctx, pool.shell_id(), Some(&command_id), SIGNAL_PS_CTRL_C).body,
     );
     let url = server.url.clone();
     let waiting = tokio::spawn(async move { exchange(&url, &receive).await });
@@ -95,6 +107,5 @@ async fn signal_interrupts_a_waiting_receive() {
         }
     }
     assert_eq!(states, vec![3]);
-    drop(pipeline);
     pool.close().await.unwrap();
 }
