@@ -107,11 +107,11 @@ async fn hundred_thousand_seeded_mailboxes() {
 #[test]
 #[ignore = "a release-mode measurement"]
 fn seeded_mailbox_costs_by_stage() {
+    use crate::backend::ExchangeBackend as _;
     use crate::backend::PipelineEvent;
     use crate::exchange::rbac::UserStore;
     use crate::exchange::seed::SeedSpec;
     use crate::exchange::{ModelFaults, OrgOptions, Organization};
-    use crate::backend::ExchangeBackend as _;
 
     const COUNT: u64 = 20_000;
     let org = Organization::open(
