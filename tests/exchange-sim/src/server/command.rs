@@ -17,10 +17,14 @@ use uuid::Uuid;
 
 use super::http::{fault, Server};
 use super::shell::Reply;
-use crate::backend::{PipelineEvent, SimErrorRecord};
+use crate::backend::{InvokeOptions, PipelineEvent, SimErrorRecord};
 
 /// Messages the producer may have ready ahead of the Receives.
 const CHANNEL_DEPTH: usize = 64;
+/// How long a Receive that already holds output waits for more before
+/// answering: far longer than one object takes to produce, far shorter
+/// than a round trip anyone would notice.
+const FILL_WAIT: Duration = Duration::from_millis(5);
 /// Below this much room an envelope is considered full.
 pub(super) const MIN_FRAGMENT_ROOM: usize = FRAGMENT_HEADER_LEN + 256;
 
@@ -33,6 +37,8 @@ struct Produced {
 pub(super) struct CommandRun {
     command_id: String,
     rpid: Uuid,
+    /// The session's options from its Create URL.
+    options: InvokeOptions,
     object_ids: Arc<AtomicU64>,
     incoming: Defragmenter,
     started: bool,
@@ -78,10 +84,16 @@ fn to_record(e: &SimErrorRecord) -> ErrorRecord {
 }
 
 impl CommandRun {
-    pub(super) fn new(command_id: String, rpid: Uuid, object_ids: Arc<AtomicU64>) -> CommandRun {
+    pub(super) fn new(
+        command_id: String,
+        rpid: Uuid,
+        options: InvokeOptions,
+        object_ids: Arc<AtomicU64>,
+    ) -> CommandRun {
         CommandRun {
             command_id,
             rpid,
+            options,
             object_ids,
             incoming: Defragmenter::default(),
             started: false,
@@ -127,8 +139,9 @@ impl CommandRun {
         self.events = Some(rx);
         let backend = server.backend.clone();
         let rpid = self.rpid;
+        let options = self.options;
         tokio::task::spawn_blocking(move || {
-            let mut run = backend.invoke(&user, commands);
+            let mut run = backend.invoke_with_options(&user, commands, options);
             let send = |bytes: Vec<u8>, is_output: bool| {
                 tx.blocking_send(Produced { bytes, is_output }).is_ok()
             };
@@ -268,7 +281,18 @@ pub(super) async fn receive(
             match events.try_recv() {
                 Ok(item) => Next::Item(item),
                 Err(mpsc::error::TryRecvError::Disconnected) => Next::Closed,
-                Err(mpsc::error::TryRecvError::Empty) if pushed_any => break,
+                Err(mpsc::error::TryRecvError::Empty) if pushed_any => {
+                    // The producer is busy with the next object: wait a
+                    // moment for it rather than answering a nearly empty
+                    // envelope (a client would pay a round trip per few
+                    // objects); a pipeline that pauses longer gets what is
+                    // ready.
+                    match tokio::time::timeout(FILL_WAIT, events.recv()).await {
+                        Ok(Some(item)) => Next::Item(item),
+                        Ok(None) => Next::Closed,
+                        Err(_) => break,
+                    }
+                }
                 Err(mpsc::error::TryRecvError::Empty) => {
                     server.waiting_receives.send_modify(|n| *n += 1);
                     let next = tokio::select! {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::command::{self, CommandRun, CommandSlot};
 use super::http::{fault, Server};
+use crate::backend::InvokeOptions;
 
 /// The user of every request when authentication is off.
 pub const ANONYMOUS_USER: &str = "anonymous";
@@ -31,6 +32,8 @@ pub(super) enum Reply {
 pub(super) struct Shell {
     pub(super) id: String,
     pub(super) rpid: Uuid,
+    /// From the Create URL's query (`serializationLevel=Full`).
+    pub(super) options: InvokeOptions,
     pub(super) object_ids: Arc<AtomicU64>,
     outgoing: FragmentQueue,
     commands: HashMap<String, Arc<CommandSlot>>,
@@ -156,6 +159,7 @@ impl Shells {
         let shell = Shell {
             id: id.clone(),
             rpid,
+            options: InvokeOptions::from_query(query),
             object_ids,
             outgoing,
             commands: HashMap::new(),
@@ -188,8 +192,6 @@ impl Shells {
             );
             self.open.send_replace(shells.len());
         }
-        // The backend boundary has no room for URL options yet
-        // (`serializationLevel=Full`): logged for now.
         tracing::debug!(shell = %id, user, query, "shell created");
         Reply::Ok(ws::create_response(
             relates,
@@ -313,7 +315,12 @@ pub(super) async fn handle(
             let command_id = command_id
                 .unwrap_or_else(|| Uuid::new_v4().to_string())
                 .to_ascii_uppercase();
-            let mut run = CommandRun::new(command_id.clone(), shell.rpid, shell.object_ids.clone());
+            let mut run = CommandRun::new(
+                command_id.clone(),
+                shell.rpid,
+                shell.options,
+                shell.object_ids.clone(),
+            );
             if let Err(text) = run.feed(server, user, &arguments) {
                 return fault(&relates, &Fault::invalid_request(machine, &text));
             }

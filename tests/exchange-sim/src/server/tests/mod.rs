@@ -3,6 +3,7 @@
 
 mod e2e;
 mod faults;
+mod options;
 mod perf;
 mod raw_http;
 mod signal;

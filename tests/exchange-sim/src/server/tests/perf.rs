@@ -38,7 +38,6 @@ async fn hundred_thousand_wide_objects() {
         COUNT as f64 / elapsed.as_secs_f64()
     );
     pool.close().await.unwrap();
-    assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
 }
 
 /// The real model behind the protocol: `Get-Mailbox -ResultSize Unlimited`
