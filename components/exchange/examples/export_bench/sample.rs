@@ -47,7 +47,7 @@ pub fn sample_mailbox(i: u64) -> Vec<(&'static str, SampleValue)> {
         format!("smtp:{name}@contoso.onmicrosoft.com"),
         format!("SMTP:{name}@contoso.com"),
     ];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         addresses.push(format!(
             "X500:/o=First Organization/ou=Exchange Administrative Group/cn=Recipients/cn={name}"
         ));
@@ -57,7 +57,7 @@ pub fn sample_mailbox(i: u64) -> Vec<(&'static str, SampleValue)> {
         ("EmailAddresses", List(addresses)),
         ("UseDatabaseRetentionDefaults", Boolean(true)),
         ("RetainDeletedItemsUntilBackup", Boolean(false)),
-        ("DeliverToMailboxAndForward", Boolean(i % 7 == 0)),
+        ("DeliverToMailboxAndForward", Boolean(i.is_multiple_of(7))),
         ("ExchangeGuid", guid(i ^ 0x5a5a_5a5a)),
         ("ExchangeUserAccountControl", text("None")),
         ("ForwardingAddress", Null),
@@ -79,7 +79,7 @@ pub fn sample_mailbox(i: u64) -> Vec<(&'static str, SampleValue)> {
         ("CalendarLoggingQuota", text("6 GB (6,442,450,944 bytes)")),
         ("IsResource", Boolean(false)),
         ("IsLinked", Boolean(false)),
-        ("IsShared", Boolean(i % 11 == 0)),
+        ("IsShared", Boolean(i.is_multiple_of(11))),
         ("SamAccountName", Text(name.clone())),
         ("AntispamBypassEnabled", Boolean(false)),
         ("ServerName", text("exch01")),

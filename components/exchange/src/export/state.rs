@@ -147,7 +147,8 @@ impl Cookie {
 
     /// Writes the cookie to `path` (a temporary name: the caller renames it).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = BufWriter::new(File::create(path)?);
+        // One host call per MiB rather than per 8 KiB (see rows.rs).
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
         writeln!(out, "{MAGIC}")?;
         writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
         for (name, set) in [
