@@ -47,9 +47,15 @@ demo: build
 demo-kerberos: build
     scripts/demo-kerberos.sh
 
-# Benchmarks (release build); writes BENCHMARKS.md.
+# Benchmarks (release build, about 10 minutes on 2 cores once built): the
+# export over HTTP, pypsrp, the drain-only floor, wasm overhead, component
+# start, CLIXML decode; writes BENCHMARKS.md. The release target dir is kept
+# between runs, so only what changed is rebuilt.
 bench: build-components
-    cargo bench -p idconn-psrp --bench clixml_decode -- --quick
+    cargo build --release -p idconn-host -p exchange-sim -p idconn-bench
+    cd components && cargo build --release --example export_bench -p exchange
+    cargo bench -p idconn-psrp --bench clixml_decode -- --warm-up-time 0.5 --measurement-time 1 | tee target/clixml-bench.txt
+    target/release/idconn-bench --runs 3 --clixml-summary target/clixml-bench.txt
 
 # Fuzz a decoder: target clixml or fragment (nightly toolchain; installs cargo-fuzz).
 fuzz target="clixml" seconds="60":

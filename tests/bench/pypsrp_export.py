@@ -39,12 +39,17 @@ def selected(columns):
 def date_text(text):
     """ISO 8601 UTC with a fraction only when it is not zero, as idconn writes."""
     try:
-        head, _, frac = text.rstrip("Z").partition(".")
-        digits = "".join(ch for ch in frac if ch.isdigit())
-        offset = frac[len(digits):]
-        at = datetime.datetime.fromisoformat(head + (offset or "+00:00"))
-        at = at.astimezone(datetime.timezone.utc)
-        out = at.strftime("%Y-%m-%dT%H:%M:%S")
+        head, dot, rest = text.partition(".")
+        digits = ""
+        if dot:
+            digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+            head += rest[len(digits):]
+        if head.endswith("Z"):
+            head = head[:-1] + "+00:00"
+        at = datetime.datetime.fromisoformat(head)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=datetime.timezone.utc)
+        out = at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         digits = digits.rstrip("0")
         if digits:
             size = 3 if len(digits) <= 3 else 6 if len(digits) <= 6 else 9

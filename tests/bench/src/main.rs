@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use export::Tools;
-use report::{Figures, HttpFigures, PeerFigures, SizeFigures, WasmFigures};
+use report::{Figures, HttpFigures, SizeFigures, WasmFigures};
 
 /// Measures idconn and writes BENCHMARKS.md.
 #[derive(Parser)]
@@ -32,12 +32,24 @@ struct Args {
     smaller: Vec<u64>,
     #[arg(long, default_value_t = 50)]
     databases: u64,
+    /// Mailboxes of the pypsrp comparison (one of the sizes above): pypsrp
+    /// needs minutes for 100,000, which would not fit the bench's budget.
+    #[arg(long, default_value_t = 10_000)]
+    peer_mailboxes: u64,
     /// Jobs instantiated to time instantiation (median and p99).
     #[arg(long, default_value_t = 200)]
     instantiations: usize,
     /// The output of `cargo bench -p idconn-psrp --bench clixml_decode`.
     #[arg(long)]
     clixml_summary: Option<PathBuf>,
+    /// Another build of the Exchange component (e.g. one with symbols, to
+    /// profile the guest).
+    #[arg(long)]
+    component: Option<PathBuf>,
+    /// Only the in-process figures (wasm overhead, component start): for
+    /// profiling the guest without the HTTP runs.
+    #[arg(long)]
+    in_process_only: bool,
     /// The repository root (default: this crate's ../..).
     #[arg(long)]
     repo: Option<PathBuf>,
@@ -85,7 +97,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let repo = repo
         .canonicalize()
         .with_context(|| format!("no repository at {}", repo.display()))?;
-    let tools = tools(&repo)?;
+    let mut tools = tools(&repo)?;
+    if let Some(component) = &args.component {
+        tools.component = procs::require(component, "the component given with --component")?;
+    }
     let runs = args.runs.max(1);
     let scratch = tempfile::Builder::new().prefix("idconn-bench-").tempdir()?;
     let cache = scratch.path().join("component-cache");
@@ -98,7 +113,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .filter(|&n| n != args.mailboxes),
     );
     let mut http = HttpFigures::default();
-    for (index, &size) in sizes.iter().enumerate() {
+    for (index, &size) in sizes.iter().enumerate().filter(|_| !args.in_process_only) {
         let simulator = export::simulator(&tools, size, args.databases, scratch.path())?;
         let dir = scratch.path().join(format!("export-{size}"));
         let settings = export::write_settings(&dir, &simulator.url, &cache)?;
@@ -107,11 +122,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             export::idconn_export(&tools, &settings, &dir.join("warm-up"), size)?;
         }
         let main = index == 0;
+        let peer = size == args.peer_mailboxes;
         let mut figures = SizeFigures {
             mailboxes: size,
             ..SizeFigures::default()
         };
-        let mut peer = PeerFigures::default();
         for run in 0..runs {
             progress(&format!(
                 "{size} mailboxes: idconn export, run {}/{runs}",
@@ -121,35 +136,42 @@ fn run(args: Args) -> anyhow::Result<()> {
             let exported = export::idconn_export(&tools, &settings, &run_dir, size)?;
             figures.walls.push(exported.measured.wall);
             figures.max_rss.push(exported.measured.max_rss);
-            if !main {
-                std::fs::remove_dir_all(&run_dir)?;
-                continue;
+            if peer {
+                progress(&format!(
+                    "{size} mailboxes: pypsrp export, run {}/{runs}",
+                    run + 1
+                ));
+                let (measured, csv) =
+                    export::pypsrp_export(&tools, &simulator.url, &run_dir.join("pypsrp"), size)?;
+                http.peer.pypsrp.push(measured.wall);
+                http.peer.pypsrp_rss.push(measured.max_rss);
+                http.peer.idconn.push(exported.measured.wall);
+                http.peer.mailboxes = size;
+                if run == 0 {
+                    http.peer.differing_rows =
+                        Some(export::differing_lines(&exported.mailboxes_csv, &csv)?);
+                }
             }
-            progress(&format!(
-                "{size} mailboxes: pypsrp export, run {}/{runs}",
-                run + 1
-            ));
-            let (measured, csv) =
-                export::pypsrp_export(&tools, &simulator.url, &run_dir.join("pypsrp"), size)?;
-            peer.pypsrp.push(measured.wall);
-            peer.pypsrp_rss.push(measured.max_rss);
-            if run == 0 {
-                peer.differing_rows = Some(export::differing_lines(&exported.mailboxes_csv, &csv)?);
+            if main {
+                progress(&format!(
+                    "{size} mailboxes: drain-only floor, run {}/{runs}",
+                    run + 1
+                ));
+                let drained = drain(&simulator.url)?;
+                http.floor.walls.push(drained.wall);
+                http.floor.response_bytes = drained.response_bytes;
+                http.floor.receives = drained.receives;
             }
-            progress(&format!(
-                "{size} mailboxes: drain-only floor, run {}/{runs}",
-                run + 1
-            ));
-            let drained = drain(&simulator.url)?;
-            peer.floor.push(drained.wall);
-            peer.floor_bytes = drained.response_bytes;
-            peer.floor_receives = drained.receives;
             std::fs::remove_dir_all(&run_dir)?;
         }
-        if main {
-            http.peer = Some(peer);
-        }
         http.sizes.push(figures);
+    }
+    if http.peer.pypsrp.is_empty() && !args.in_process_only {
+        anyhow::bail!(
+            "--peer-mailboxes {} is not one of the export sizes ({:?})",
+            args.peer_mailboxes,
+            sizes
+        );
     }
 
     progress("wasm overhead: native harness");
