@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::stats::{all_secs, median, median_u64, mib, millis, percentile, secs};
+use crate::swap::SwapFigures;
 use crate::wasm::Startup;
 
 #[derive(Default)]
@@ -56,6 +57,7 @@ pub struct Figures {
     pub http: HttpFigures,
     pub wasm: WasmFigures,
     pub startup: Startup,
+    pub swap: SwapFigures,
     pub clixml: Option<String>,
 }
 
@@ -308,10 +310,21 @@ pub fn render(f: &Figures, m: &Machine) -> String {
         millis(percentile(&st.instantiate, 99.0)),
         st.instantiate.len()
     );
+    let sw = &f.swap;
+    let _ = writeln!(s, "| hot swap, new version's code cached (offer -> active: read, hash, load, check, swap) | {} | {} | {} |", millis(median(&sw.offer_cached)), millis(percentile(&sw.offer_cached, 99.0)), sw.offer_cached.len());
     let _ = writeln!(
         s,
-        "| hot swap | not yet measured: no hot-swap registry in the host yet | | |\n"
+        "| hot swap, the write lock held to replace the active version | {} | {} | {} |",
+        millis(median(&sw.swap_lock)),
+        millis(percentile(&sw.swap_lock, 99.0)),
+        sw.swap_lock.len()
     );
+    let _ = writeln!(
+        s,
+        "| hot swap, a version never compiled (compile included) | {} | | 1 |\n",
+        millis(sw.offer_uncached)
+    );
+    let _ = writeln!(s, "Hot swap goes through the host's component registry (`idconn_host::registry::Registry::offer`, what the agent's ComponentPath watcher calls), alternating two versions of the Exchange component that differ by a custom section. A running job keeps the version it started with.\n");
 
     let _ = writeln!(s, "## CLIXML decode (issue 3)\n");
     match &f.clixml {

@@ -32,7 +32,9 @@ pub fn secs(d: Duration) -> String {
 
 pub fn millis(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
+    if ms < 0.1 {
+        format!("{:.1} µs", ms * 1000.0)
+    } else if ms < 10.0 {
         format!("{ms:.3} ms")
     } else {
         format!("{ms:.1} ms")
@@ -72,6 +74,13 @@ mod tests {
         let values: Vec<u64> = (1..=200).collect();
         assert_eq!(percentile(&ms(&values), 99.0), Duration::from_millis(198));
         assert_eq!(percentile(&ms(&[5]), 99.0), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn small_durations_print_in_microseconds() {
+        assert_eq!(millis(Duration::from_nanos(300)), "0.3 µs");
+        assert_eq!(millis(Duration::from_micros(250)), "0.250 ms");
+        assert_eq!(millis(Duration::from_millis(25)), "25.0 ms");
     }
 
     #[test]
