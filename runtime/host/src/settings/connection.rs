@@ -1,0 +1,250 @@
+//! One connection's settings: `Connections.<id>`.
+
+use serde_json::{Map, Value};
+
+use super::reader::{kind, validate_url, Ctx};
+use super::{validate_identifier, AuthType, Connection, Secret, SettingsError};
+use crate::limits::Limits;
+
+impl Ctx<'_> {
+    pub(super) fn connection(&self, id: &str, value: &Value) -> Result<Connection, SettingsError> {
+        let key = |k: &str| format!("Connections.{id}.{k}");
+        validate_identifier(id).map_err(|problem| {
+            self.err(
+                &format!("Connections.{id}"),
+                problem,
+                "rename the connection: start with a letter, use letters, digits, '-' or '.'",
+            )
+        })?;
+        let obj = value.as_object().ok_or_else(|| {
+            self.err(
+                &format!("Connections.{id}"),
+                "must be an object",
+                "write { \"Server\": ..., \"AuthType\": ... }",
+            )
+        })?;
+
+        let auth_text = self
+            .opt_str(obj, "AuthType", &key("AuthType"))?
+            .ok_or_else(|| {
+                self.err(
+                    &key("AuthType"),
+                    "missing",
+                    format!("set it to {}", AuthType::NAMES),
+                )
+            })?;
+        let auth = AuthType::parse(auth_text).ok_or_else(|| {
+            self.err(
+                &key("AuthType"),
+                format!("unknown value '{auth_text}'"),
+                format!("use {}", AuthType::NAMES),
+            )
+        })?;
+
+        let server = self
+            .opt_str(obj, "Server", &key("Server"))?
+            .ok_or_else(|| {
+                let fix = if auth == AuthType::Replay {
+                    "set it to the path of a replay fixture file"
+                } else {
+                    "set it to http://<server FQDN>/PowerShell/"
+                };
+                self.err(&key("Server"), "missing", fix)
+            })?;
+        let server = if auth == AuthType::Replay {
+            self.base.join(server).display().to_string()
+        } else {
+            validate_url(server).map_err(|p| {
+                self.err(
+                    &key("Server"),
+                    p,
+                    "write it as http://<server FQDN>/PowerShell/",
+                )
+            })?;
+            server.to_string()
+        };
+
+        let login = self
+            .opt_str(obj, "Login", &key("Login"))?
+            .map(str::to_string);
+        let password = self
+            .opt_str(obj, "Password", &key("Password"))?
+            .map(Secret::new);
+        let client_keytab = self
+            .opt_str(obj, "ClientKeytab", &key("ClientKeytab"))?
+            .map(|p| self.base.join(p));
+        match (auth, &client_keytab) {
+            (AuthType::Kerberos, Some(_)) if password.is_some() => {
+                return Err(self.err(
+                    &key("Password"),
+                    "set together with ClientKeytab: the ticket comes from one or the other",
+                    "remove Password to use the keytab, or remove ClientKeytab",
+                ))
+            }
+            (AuthType::Kerberos, _) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(self.err(
+                    &key("ClientKeytab"),
+                    "only AuthType Kerberos uses a client keytab",
+                    "set AuthType to Kerberos, or remove ClientKeytab",
+                ))
+            }
+        }
+        match (auth, &login, &password) {
+            (AuthType::Basic, None, _) => {
+                return Err(self.err(
+                    &key("Login"),
+                    "missing (AuthType Basic needs Login and Password)",
+                    "set Login to the account, e.g. CONTOSO\\svc-idconn",
+                ))
+            }
+            (AuthType::Basic, Some(_), None) => {
+                return Err(self.err(
+                    &key("Password"),
+                    "missing (AuthType Basic needs Login and Password)",
+                    "set Password",
+                ))
+            }
+            (AuthType::Kerberos, Some(_), None) if client_keytab.is_none() => {
+                return Err(self.err(
+                    &key("Password"),
+                    "missing: Login is set, so Kerberos gets a ticket with Login and Password",
+                    "set Password, or remove Login to use the ticket cache",
+                ))
+            }
+            (AuthType::Kerberos, None, Some(_)) => {
+                return Err(self.err(
+                    &key("Login"),
+                    "missing: Password is set without Login",
+                    "set Login, or remove Password to use the ticket cache",
+                ))
+            }
+            _ => {}
+        }
+
+        let allow_unencrypted = self.opt_bool(obj, "AllowUnencrypted", &key("AllowUnencrypted"))?;
+        if auth == AuthType::Basic && server.starts_with("http://") && !allow_unencrypted {
+            return Err(self.err(
+                &key("AllowUnencrypted"),
+                "Basic authentication over plain http sends the password in clear text and is refused",
+                "use https:// in Server, or AuthType Kerberos, or set AllowUnencrypted to true (test servers only)",
+            ));
+        }
+        let configuration_name = self
+            .opt_str(obj, "ConfigurationName", &key("ConfigurationName"))?
+            .unwrap_or("Microsoft.Exchange")
+            .to_string();
+        let ca_file = self
+            .opt_str(obj, "CaFile", &key("CaFile"))?
+            .map(|p| self.base.join(p));
+        let component_path = self
+            .opt_str(obj, "ComponentPath", &key("ComponentPath"))?
+            .map(|p| self.base.join(p));
+        let limits = match obj.get("Limits") {
+            None | Some(Value::Null) => Limits::default(),
+            Some(v) => Limits::from_json(v).map_err(|(k, problem)| {
+                self.err(
+                    &key(&format!("Limits.{k}")),
+                    problem,
+                    "see the Limits table in README.md",
+                )
+            })?,
+        };
+
+        let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
+        let grants = match obj.get("Grants") {
+            None | Some(Value::Null) => crate::grants::GrantSettings::default(),
+            Some(v) => crate::grants::GrantSettings::from_json(v).map_err(|(k, problem)| {
+                let at = if k.is_empty() {
+                    key("Grants")
+                } else {
+                    key(&format!("Grants.{k}"))
+                };
+                self.err(
+                    &at,
+                    problem,
+                    "write \"Grants\": { \"export\": [\"Get-Mailbox\", ...], \"fulfill\": [...] }",
+                )
+            })?,
+        };
+        let component_sha256 =
+            match self.opt_str(obj, "ComponentSha256", &key("ComponentSha256"))? {
+                None => None,
+                Some(d) if d.len() == 64 && d.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    Some(d.to_ascii_lowercase())
+                }
+                Some(_) => {
+                    return Err(self.err(
+                        &key("ComponentSha256"),
+                        "must be 64 hexadecimal digits",
+                        "copy the sha256 line of `idconn inspect <component.wasm>`",
+                    ))
+                }
+            };
+
+        Ok(Connection {
+            id: id.to_string(),
+            server,
+            auth,
+            login,
+            password,
+            allow_unencrypted,
+            configuration_name,
+            ca_file,
+            client_keytab,
+            component_path,
+            limits,
+            entity_types,
+            grants,
+            component_sha256,
+        })
+    }
+
+    /// `"EntityTypes": {"MyMailbox": "mailbox", "MyDatabase": "database"}`.
+    fn entity_types(
+        &self,
+        obj: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, SettingsError> {
+        const FIX: &str =
+            "write \"EntityTypes\": { \"<TargetEntityType identifier>\": \"mailbox\" or \"database\" }";
+        let map = match obj.get("EntityTypes") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(self.err(
+                    key,
+                    format!("must be an object, found {}", kind(other)),
+                    FIX,
+                ))
+            }
+        };
+        let mut mapping = Vec::with_capacity(map.len());
+        for (identifier, value) in map {
+            let entity_key = format!("{key}.{identifier}");
+            if identifier.trim().is_empty() {
+                return Err(self.err(key, "holds an empty identifier", FIX));
+            }
+            let entity = match value {
+                Value::String(s) if s.eq_ignore_ascii_case("mailbox") => "mailbox",
+                Value::String(s) if s.eq_ignore_ascii_case("database") => "database",
+                Value::String(s) => {
+                    return Err(self.err(
+                        &entity_key,
+                        format!("unknown entity '{s}'"),
+                        "use \"mailbox\" or \"database\"",
+                    ))
+                }
+                other => {
+                    return Err(self.err(
+                        &entity_key,
+                        format!("must be a string, found {}", kind(other)),
+                        "use \"mailbox\" or \"database\"",
+                    ))
+                }
+            };
+            mapping.push((identifier.clone(), entity.to_string()));
+        }
+        Ok(mapping)
+    }
+}

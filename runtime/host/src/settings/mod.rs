@@ -1,0 +1,309 @@
+//! The agent's settings: Usercube's `appsettings.agent.json` shape plus our
+//! own keys. Every error names the file, the key and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::limits::Limits;
+
+mod connection;
+mod reader;
+
+use reader::Ctx;
+
+/// A settings problem, precise enough for an operator to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {problem}{}", fix.as_ref().map(|f| format!(" Fix: {f}")).unwrap_or_default())]
+pub struct SettingsError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+    pub fix: Option<String>,
+}
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    /// Kerberos through the system's GSSAPI (ambient credentials, or Login +
+    /// Password, or a client keytab).
+    Kerberos,
+    /// Login + Password. Over http only with `AllowUnencrypted`.
+    Basic,
+    /// No authentication: test endpoints only (the simulator's `--auth none`).
+    None,
+    /// A scripted backend: `Server` is a fixture file (see docs/replay.md).
+    Replay,
+}
+
+impl AuthType {
+    const NAMES: &'static str = "Kerberos, Basic, Replay or None";
+
+    fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "kerberos" => Some(AuthType::Kerberos),
+            "basic" => Some(AuthType::Basic),
+            "none" => Some(AuthType::None),
+            "replay" => Some(AuthType::Replay),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: String,
+    /// The endpoint URL (`http://<fqdn>/PowerShell/`) or, for `Replay`, the
+    /// fixture file resolved against the settings file's folder.
+    pub server: String,
+    pub auth: AuthType,
+    pub login: Option<String>,
+    pub password: Option<Secret>,
+    pub allow_unencrypted: bool,
+    pub configuration_name: String,
+    pub ca_file: Option<PathBuf>,
+    /// `ClientKeytab` (Kerberos): a service account's keytab; `Login`
+    /// then picks its principal.
+    pub client_keytab: Option<PathBuf>,
+    /// `None`: the default Exchange component.
+    pub component_path: Option<PathBuf>,
+    pub limits: Limits,
+    /// `EntityTypes`: extra target entity type identifiers of fulfill
+    /// orders, each mapped to `mailbox` or `database` (lower case).
+    pub entity_types: Vec<(String, String)>,
+    /// `Grants`: narrows, per operation, the cmdlets a job may run.
+    pub grants: crate::grants::GrantSettings,
+    /// `ComponentSha256`: the only component digest this connection loads.
+    pub component_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: PathBuf,
+    pub temp_folder: PathBuf,
+    pub work_folder: PathBuf,
+    pub component_cache: PathBuf,
+    pub connections: BTreeMap<String, Connection>,
+}
+
+impl Settings {
+    pub fn export_output(&self) -> PathBuf {
+        self.temp_folder.join("ExportOutput")
+    }
+
+    pub fn export_cookies(&self) -> PathBuf {
+        self.work_folder.join("ExportCookies")
+    }
+
+    pub fn connection(&self, id: &str) -> Result<&Connection, SettingsError> {
+        self.connections.get(id).ok_or_else(|| {
+            let known: Vec<&str> = self.connections.keys().map(String::as_str).collect();
+            SettingsError {
+                file: self.file.display().to_string(),
+                key: format!("Connections.{id}"),
+                problem: "no such connection".into(),
+                fix: Some(if known.is_empty() {
+                    "add it under \"Connections\"".into()
+                } else {
+                    format!("use one of: {}", known.join(", "))
+                }),
+            }
+        })
+    }
+
+    pub fn load(file: &Path) -> Result<Settings, SettingsError> {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| SettingsError {
+            file: name.clone(),
+            key: "(file)".into(),
+            problem: format!("cannot read: {e}"),
+            fix: Some("pass the path of appsettings.agent.json with --settings".into()),
+        })?;
+        let base = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Settings::parse(&text, &name, &base)
+    }
+
+    /// Parses settings text; relative paths resolve against `base`.
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Settings, SettingsError> {
+        let ctx = Ctx { file, base };
+        let root: Value = serde_json::from_str(text).map_err(|e| {
+            ctx.err(
+                "(file)",
+                format!(
+                    "not valid JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+                "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)",
+            )
+        })?;
+        let root = root.as_object().ok_or_else(|| {
+            ctx.err(
+                "(root)",
+                "must be a JSON object",
+                "wrap the settings in { }",
+            )
+        })?;
+
+        let temp_folder = ctx.path_or(root, "TempFolderPath", "Temp")?;
+        let work_folder = ctx.path_or(root, "WorkFolderPath", "Work")?;
+        let component_cache = match ctx.opt_str(root, "ComponentCachePath", "ComponentCachePath")? {
+            Some(p) => base.join(p),
+            None => work_folder.join("ComponentCache"),
+        };
+
+        let conns = match root.get("Connections") {
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(ctx.err(
+                    "Connections",
+                    "must be an object of connections by identifier",
+                    "write \"Connections\": { \"MyExchange\": { ... } }",
+                ))
+            }
+            None => return Err(ctx.err(
+                "Connections",
+                "missing",
+                "add \"Connections\": { \"<identifier>\": { \"Server\": ..., \"AuthType\": ... } }",
+            )),
+        };
+        let mut connections = BTreeMap::new();
+        for (id, value) in conns {
+            let conn = ctx.connection(id, value)?;
+            connections.insert(id.clone(), conn);
+        }
+        Ok(Settings {
+            file: PathBuf::from(file),
+            temp_folder,
+            work_folder,
+            component_cache,
+            connections,
+        })
+    }
+}
+
+/// Usercube's identifier rules: no leading digit, none of `< > : " / \ | ? * _`.
+pub fn validate_identifier(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the connection identifier is empty".into());
+    }
+    if id.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "the connection identifier '{id}' begins with a digit, which Usercube forbids"
+        ));
+    }
+    const FORBIDDEN: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*', '_'];
+    if let Some(c) = id.chars().find(|c| FORBIDDEN.contains(c) || c.is_control()) {
+        return Err(format!(
+            "the connection identifier '{id}' contains '{}', which is not allowed (forbidden: < > : \" / \\ | ? * _)",
+            c.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod entity_types_tests {
+    use super::*;
+
+    fn parse_entity_types(value: &str) -> Result<Vec<(String, String)>, String> {
+        let text = format!(
+            r#"{{ "Connections": {{ "Exchange": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "EntityTypes": {value} }} }} }}"#
+        );
+        Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
+            .map(|s| s.connections["Exchange"].entity_types.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn entity_types_map_identifiers_to_mailbox_or_database() {
+        let mapping =
+            parse_entity_types(r#"{"HR_MailUser": "Mailbox", "Infra_Store": "database"}"#).unwrap();
+        assert_eq!(
+            mapping,
+            [
+                ("HR_MailUser".to_string(), "mailbox".to_string()),
+                ("Infra_Store".to_string(), "database".to_string())
+            ]
+        );
+        assert!(parse_entity_types("null").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_wrong_entity_type_names_the_key_and_the_fix() {
+        let e = parse_entity_types(r#"{"HR_MailUser": "contact"}"#).unwrap_err();
+        assert!(
+            e.contains("Connections.Exchange.EntityTypes.HR_MailUser: unknown entity 'contact'"),
+            "{e}"
+        );
+        assert!(e.contains("\"mailbox\" or \"database\""), "{e}");
+        let e = parse_entity_types(r#"{"HR_MailUser": 1}"#).unwrap_err();
+        assert!(e.contains("must be a string, found a number"), "{e}");
+        let e = parse_entity_types(r#"["HR_MailUser"]"#).unwrap_err();
+        assert!(
+            e.contains("Connections.Exchange.EntityTypes: must be an object"),
+            "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod client_keytab_tests {
+    use super::*;
+
+    fn parse(connection: &str) -> Result<Connection, String> {
+        let text = format!(r#"{{ "Connections": {{ "Exchange": {connection} }} }}"#);
+        Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
+            .map(|s| s.connections["Exchange"].clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_client_keytab_is_resolved_and_login_needs_no_password_with_it() {
+        let c = parse(
+            r#"{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "Login": "svc-idconn", "ClientKeytab": "svc.keytab" }"#,
+        )
+        .unwrap();
+        assert_eq!(c.client_keytab, Some(PathBuf::from("/agent/svc.keytab")));
+        assert_eq!(c.login.as_deref(), Some("svc-idconn"));
+    }
+
+    #[test]
+    fn a_client_keytab_with_a_password_or_without_kerberos_is_refused() {
+        let e = parse(
+            r#"{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("Connections.Exchange.Password"), "{e}");
+        assert!(e.contains("ClientKeytab"), "{e}");
+        let e = parse(
+            r#"{ "Server": "https://mbx.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("only AuthType Kerberos"), "{e}");
+    }
+}
