@@ -36,6 +36,65 @@ pub fn object_from_clixml(value: &clixml::Value) -> PsObject {
     }
 }
 
+/// [`object_from_clixml`] for a value the caller no longer needs: its
+/// strings move into the WIT object instead of being copied, which saves an
+/// allocation and a copy per property on the export's hot path.
+pub fn object_from_clixml_owned(value: clixml::Value) -> PsObject {
+    match value {
+        clixml::Value::Object(obj) => {
+            let obj = *obj;
+            PsObject {
+                type_names: obj.type_names.to_vec(),
+                to_string: obj.to_string,
+                properties: obj
+                    .adapted
+                    .into_iter()
+                    .chain(obj.extended)
+                    .map(|(name, v)| Property {
+                        name,
+                        value: value_from_clixml_owned(v),
+                    })
+                    .collect(),
+            }
+        }
+        other => object_from_clixml(&other),
+    }
+}
+
+fn value_from_clixml_owned(value: clixml::Value) -> Value {
+    match value {
+        clixml::Value::Object(mut obj) => match obj.collection.take() {
+            Some(Collection::List(_, items)) => {
+                Value::List(items.into_iter().map(scalar_from_clixml_owned).collect())
+            }
+            // Dictionaries are rare in output: the borrowing path is enough.
+            Some(dictionary) => {
+                obj.collection = Some(dictionary);
+                value_from_clixml(&clixml::Value::Object(obj))
+            }
+            None => Value::Scalar(nested(&clixml::Value::Object(obj))),
+        },
+        other => Value::Scalar(scalar_from_clixml_owned(other)),
+    }
+}
+
+fn scalar_from_clixml_owned(value: clixml::Value) -> Scalar {
+    use clixml::Value as V;
+    match value {
+        V::String(s)
+        | V::Uri(s)
+        | V::Version(s)
+        | V::XmlDocument(s)
+        | V::ScriptBlock(s)
+        | V::Decimal(s)
+        | V::Duration(s) => Scalar::Text(s),
+        V::DateTime(s) => Scalar::DateTime(s),
+        V::Guid(g) => Scalar::Guid(g),
+        V::Bytes(b) => Scalar::Bytes(b),
+        other => scalar_from_clixml(&other),
+    }
+}
+
 /// A property value: collections become lists or dictionaries, everything
 /// else a scalar.
 pub fn value_from_clixml(value: &clixml::Value) -> Value {
@@ -247,5 +306,40 @@ pub fn value_to_display(value: &Value) -> String {
         format!("{}...", &text[..cut])
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAILBOX: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors/exchange/get-mailbox-exchange2016.clixml"
+    );
+
+    /// Every kind a property can have, as the server serializes them.
+    const KINDS: &str = r#"<Obj RefId="0"><TN RefId="0"><T>Selected.System.Object</T></TN><ToString>x</ToString><MS><S N="Text">a b</S><B N="Flag">true</B><I32 N="Count">7</I32><U64 N="Big">18446744073709551615</U64><Db N="Ratio">0.5</Db><DT N="When">2022-10-31T01:01:36.5Z</DT><G N="Guid">9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G><BA N="Bytes">AQID</BA><Nil N="Empty" /><Obj N="List" RefId="1"><TN RefId="1"><T>System.Object[]</T></TN><LST><S>SMTP:a@contoso.com</S><G>9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G></LST></Obj><Obj N="Dict" RefId="2"><TN RefId="2"><T>System.Collections.Hashtable</T></TN><DCT><En><S N="Key">Add</S><S N="Value">x</S></En></DCT></Obj><Obj N="Nested" RefId="3"><TN RefId="3"><T>Microsoft.Exchange.Data.Directory.ADObjectId</T></TN><ToString>contoso.com/Users/a</ToString><Props><S N="Name">a</S></Props></Obj></MS></Obj>"#;
+
+    fn same(text: &str) {
+        let value = clixml::from_str(text).unwrap();
+        let borrowed = object_from_clixml(&value);
+        let owned = object_from_clixml_owned(value);
+        assert_eq!(format!("{borrowed:?}"), format!("{owned:?}"));
+    }
+
+    #[test]
+    fn moving_maps_like_copying_for_every_kind() {
+        same(KINDS);
+    }
+
+    #[test]
+    fn moving_maps_like_copying_for_a_full_exchange_mailbox() {
+        same(&std::fs::read_to_string(MAILBOX).unwrap());
+    }
+
+    #[test]
+    fn moving_maps_a_primitive_output_like_copying() {
+        same("<S>hello</S>");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use idconn_psrp::client::{self, ClientConfig, Pipeline, RunspacePool};
 
-use super::mapping::{command_to_psrp, object_from_clixml};
+use super::mapping::{command_to_psrp, object_from_clixml_owned};
 use super::{PipelineOutput, PowerShell};
 use crate::bindings::{CallError, Command, ErrorRecord, PsObject};
 use crate::settings::{AuthType, Connection};
@@ -154,7 +154,7 @@ impl PipelineOutput for RemoteOutput {
             return Ok(None);
         };
         let batch = block_on(&self.runtime, self.call_timeout, pipeline.next_batch(max))?;
-        Ok(batch.map(|values| values.iter().map(object_from_clixml).collect()))
+        Ok(batch.map(|values| values.into_iter().map(object_from_clixml_owned).collect()))
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {
