@@ -52,7 +52,7 @@ demo-kerberos: build
 # start, CLIXML decode; writes BENCHMARKS.md. The release target dir is kept
 # between runs, so only what changed is rebuilt.
 bench: build-components
-    cargo build --release -p idconn-host -p exchange-sim -p idconn-bench
+    cargo build --release -p idconn-host -p exchange-sim -p krb5-realm -p idconn-bench
     cd components && cargo build --release --example export_bench -p exchange
     cargo bench -p idconn-psrp --bench clixml_decode -- --warm-up-time 0.5 --measurement-time 1 | tee target/clixml-bench.txt
     target/release/idconn-bench --runs 3 --clixml-summary target/clixml-bench.txt

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::kerberos::Realm;
 use crate::procs::{self, Measured, Simulator};
 
 pub const USER: &str = "admin";
@@ -18,6 +19,7 @@ pub struct Tools {
     pub simulator: PathBuf,
     pub native_harness: PathBuf,
     pub component: PathBuf,
+    pub krb5_realm: Option<PathBuf>,
     pub pypsrp_script: PathBuf,
     pub python: PathBuf,
 }
@@ -34,27 +36,55 @@ pub fn simulator(
     mailboxes: u64,
     databases: u64,
     scratch: &Path,
+    kerberos: Option<&Realm>,
 ) -> anyhow::Result<Simulator> {
-    let args = [
-        "--mailboxes".to_string(),
-        mailboxes.to_string(),
-        "--databases".to_string(),
-        databases.to_string(),
-        "--seed".to_string(),
-        "1".to_string(),
-        "--auth".to_string(),
-        "basic".to_string(),
-    ];
+    let mut args: Vec<String> = [
+        "--mailboxes",
+        &mailboxes.to_string(),
+        "--databases",
+        &databases.to_string(),
+        "--seed",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let env = match kerberos {
+        None => {
+            args.extend(["--auth".to_string(), "basic".to_string()]);
+            Vec::new()
+        }
+        Some(realm) => {
+            args.extend([
+                "--auth".to_string(),
+                "kerberos".to_string(),
+                "--keytab".to_string(),
+                realm.var("KRB5_SERVICE_KEYTAB")?.to_string(),
+            ]);
+            realm.env.clone()
+        }
+    };
+    let auth = if kerberos.is_some() {
+        "kerberos"
+    } else {
+        "basic"
+    };
     Simulator::start(
         &tools.simulator,
         &args,
-        &scratch.join(format!("exchange-sim-{mailboxes}.log")),
+        &env,
+        &scratch.join(format!("exchange-sim-{mailboxes}-{auth}.log")),
     )
 }
 
 /// Writes the agent settings for `url`; the component cache is shared by
 /// every run so only the first one compiles.
-pub fn write_settings(dir: &Path, url: &str, cache: &Path) -> anyhow::Result<PathBuf> {
+pub fn write_settings(
+    dir: &Path,
+    url: &str,
+    cache: &Path,
+    kerberos: bool,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let settings = dir.join("appsettings.agent.json");
     let text = format!(
@@ -63,12 +93,23 @@ pub fn write_settings(dir: &Path, url: &str, cache: &Path) -> anyhow::Result<Pat
   "WorkFolderPath": "Work",
   "ComponentCachePath": {cache},
   "Connections": {{
-    "{CONNECTION}": {{ "AuthType": "Basic", "Server": {url}, "Login": "{USER}", "Password": "{PASSWORD}", "AllowUnencrypted": true }}
+    "{CONNECTION}": {connection}
   }}
 }}
 "#,
         cache = json_string(&cache.display().to_string()),
-        url = json_string(url),
+        // Kerberos: admin's ticket from the realm's kinit, sealed messages.
+        connection = if kerberos {
+            format!(
+                r#"{{ "AuthType": "Kerberos", "Server": {} }}"#,
+                json_string(url)
+            )
+        } else {
+            format!(
+                r#"{{ "AuthType": "Basic", "Server": {}, "Login": "{USER}", "Password": "{PASSWORD}", "AllowUnencrypted": true }}"#,
+                json_string(url)
+            )
+        },
     );
     std::fs::write(&settings, text)?;
     Ok(settings)
@@ -94,6 +135,7 @@ pub fn idconn_export(
     settings: &Path,
     dir: &Path,
     mailboxes: u64,
+    env: &[(String, String)],
 ) -> anyhow::Result<ExportRun> {
     let out = dir.join("out");
     let cookies = dir.join("cookies");
@@ -109,6 +151,7 @@ pub fn idconn_export(
         .arg(&out)
         .arg("--cookie-path")
         .arg(&cookies)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("RUST_LOG");
     let log = dir.join("idconn.log");
     let measured = procs::measure(command, &log)?;

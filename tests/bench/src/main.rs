@@ -3,6 +3,7 @@
 
 mod export;
 mod floor;
+mod kerberos;
 mod procs;
 mod report;
 mod stats;
@@ -86,6 +87,8 @@ fn tools(repo: &Path) -> anyhow::Result<Tools> {
             &repo.join("components/target/wasm32-wasip2/release/exchange.wasm"),
             "the Exchange component (just build-components)",
         )?,
+        // Optional: without it the sealed figure says why it is missing.
+        krb5_realm: Some(bin_dir.join("krb5-realm")).filter(|p| p.is_file()),
         pypsrp_script: procs::require(&repo.join("tests/bench/pypsrp_export.py"), "the pypsrp export script")?,
         python,
     })
@@ -120,12 +123,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     );
     let mut http = HttpFigures::default();
     for (index, &size) in sizes.iter().enumerate().filter(|_| !args.in_process_only) {
-        let simulator = export::simulator(&tools, size, args.databases, scratch.path())?;
+        let simulator = export::simulator(&tools, size, args.databases, scratch.path(), None)?;
         let dir = scratch.path().join(format!("export-{size}"));
-        let settings = export::write_settings(&dir, &simulator.url, &cache)?;
+        let settings = export::write_settings(&dir, &simulator.url, &cache, false)?;
         if index == 0 {
             progress("warm-up export (fills the component cache)");
-            export::idconn_export(&tools, &settings, &dir.join("warm-up"), size)?;
+            export::idconn_export(&tools, &settings, &dir.join("warm-up"), size, &[])?;
         }
         let main = index == 0;
         let peer = size == args.peer_mailboxes;
@@ -139,7 +142,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 run + 1
             ));
             let run_dir = dir.join(format!("run-{run}"));
-            let exported = export::idconn_export(&tools, &settings, &run_dir, size)?;
+            let exported = export::idconn_export(&tools, &settings, &run_dir, size, &[])?;
             figures.walls.push(exported.measured.wall);
             figures.max_rss.push(exported.measured.max_rss);
             if peer {
@@ -179,6 +182,20 @@ fn run(args: Args) -> anyhow::Result<()> {
             sizes
         );
     }
+
+    http.kerberos = match &tools.krb5_realm {
+        None => Err("the krb5-realm binary is not built".into()),
+        Some(realm) => sealed_exports(
+            &tools,
+            realm,
+            args.mailboxes,
+            args.databases,
+            runs,
+            &cache,
+            scratch.path(),
+        )
+        .map_err(|e| format!("{e:#}")),
+    };
 
     progress("wasm overhead: native harness");
     let native_dir = scratch.path().join("native");
@@ -259,4 +276,37 @@ fn drain(url: &str) -> anyhow::Result<floor::Drained> {
         .await
         .context("the drain-only client took more than 10 minutes")?
     })
+}
+
+/// The main export over Kerberos with sealing, `runs` times.
+fn sealed_exports(
+    tools: &Tools,
+    realm_binary: &Path,
+    mailboxes: u64,
+    databases: u64,
+    runs: usize,
+    cache: &Path,
+    scratch: &Path,
+) -> anyhow::Result<SizeFigures> {
+    progress("Kerberos: starting a throwaway realm");
+    let realm = kerberos::Realm::start(realm_binary, &scratch.join("krb5-realm.log"))?;
+    let simulator = export::simulator(tools, mailboxes, databases, scratch, Some(&realm))?;
+    let dir = scratch.join(format!("export-{mailboxes}-kerberos"));
+    let settings = export::write_settings(&dir, &simulator.url, cache, true)?;
+    let mut figures = SizeFigures {
+        mailboxes,
+        ..SizeFigures::default()
+    };
+    for run in 0..runs {
+        progress(&format!(
+            "{mailboxes} mailboxes, Kerberos sealed: idconn export, run {}/{runs}",
+            run + 1
+        ));
+        let run_dir = dir.join(format!("run-{run}"));
+        let exported = export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
+        figures.walls.push(exported.measured.wall);
+        figures.max_rss.push(exported.measured.max_rss);
+        std::fs::remove_dir_all(&run_dir)?;
+    }
+    Ok(figures)
 }

@@ -85,12 +85,18 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn start(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Simulator> {
+    pub fn start(
+        binary: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> anyhow::Result<Simulator> {
         let file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let mut child = command(binary)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file)
