@@ -50,6 +50,21 @@ pub fn component_path(conn: &Connection) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The connection's component (its `ComponentPath`, or the built Exchange
+/// component), pinned, compiled or read from the cache, and checked.
+pub fn load_component(
+    runtime: &Runtime,
+    settings: &Settings,
+    conn: &Connection,
+) -> anyhow::Result<LoadedComponent> {
+    crate::registry::load_for_connection(
+        runtime,
+        conn,
+        &component_path(conn)?,
+        &settings.component_cache,
+    )
+}
+
 /// The PowerShell backend of a connection.
 pub fn open_backend(conn: &Connection) -> anyhow::Result<Box<dyn PowerShell>> {
     match conn.auth {

@@ -133,12 +133,7 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             let settings = Settings::load(&target.settings)?;
             let conn = settings.connection(&target.connection)?;
             let runtime = Runtime::new()?;
-            let component = idconn_host::registry::load_for_connection(
-                &runtime,
-                conn,
-                &jobs::component_path(conn)?,
-                &settings.component_cache,
-            )?;
+            let component = jobs::load_component(&runtime, &settings, conn)?;
             let shell = jobs::open_backend(conn)?;
             let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
             let options = ExportOptions {
@@ -211,12 +206,7 @@ fn run_fulfill(target: &Target, orders: PathBuf, results: PathBuf) -> anyhow::Re
     // Usercube's agent sizes its progress bar from this first line.
     println!("OrdersCount:{}", batch.order_count());
     let runtime = Runtime::new()?;
-    let component = idconn_host::registry::load_for_connection(
-        &runtime,
-        conn,
-        &jobs::component_path(conn)?,
-        &settings.component_cache,
-    )?;
+    let component = jobs::load_component(&runtime, &settings, conn)?;
     let reporter = Arc::new(FulfillCliReporter::new(&conn.id));
     let options = FulfillOptions {
         orders_dir: orders,

@@ -13,6 +13,7 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::bindings::fulfiller::{ChangeType, Field, Order};
+use crate::settings::json_kind as kind;
 
 /// The key of the orders array in a file.
 const ORDERS_KEY: &str = "ProvisioningOrdersList";
@@ -256,17 +257,6 @@ fn leaf_text(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
         _ => None,
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

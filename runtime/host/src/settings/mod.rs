@@ -12,6 +12,7 @@ use crate::limits::Limits;
 mod connection;
 mod reader;
 
+pub(crate) use reader::kind as json_kind;
 use reader::Ctx;
 
 /// A settings problem, precise enough for an operator to fix it.

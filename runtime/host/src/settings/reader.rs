@@ -87,7 +87,8 @@ pub(super) fn validate_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn kind(v: &Value) -> &'static str {
+/// What a JSON value is, for error messages ("found a number").
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
