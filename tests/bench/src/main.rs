@@ -57,6 +57,11 @@ struct Args {
     /// profiling the guest without the HTTP runs.
     #[arg(long)]
     in_process_only: bool,
+    /// Only time the drain-only floor against this running simulator
+    /// (admin/admin), `--runs` times, and print the times: for comparing
+    /// simulator builds.
+    #[arg(long)]
+    floor_only: Option<String>,
     /// The repository root (default: this crate's ../..).
     #[arg(long)]
     repo: Option<PathBuf>,
@@ -99,6 +104,18 @@ fn progress(message: &str) {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(url) = &args.floor_only {
+        for _ in 0..args.runs.max(1) {
+            let drained = drain(url)?;
+            println!(
+                "floor {:.3} s, {} Receives, {} bytes",
+                drained.wall.as_secs_f64(),
+                drained.receives,
+                drained.response_bytes
+            );
+        }
+        return Ok(());
+    }
     let repo = match &args.repo {
         Some(r) => r.clone(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),

@@ -169,7 +169,17 @@ pub fn render(f: &Figures, m: &Machine) -> String {
     let _ = writeln!(s, "| CPU model | {} |", m.cpu_model);
     let _ = writeln!(s, "| memory | {} |", m.memory);
     let _ = writeln!(s, "| date | {} |", m.date);
-    let _ = writeln!(s, "| commit | {} |\n", m.commit);
+    let _ = writeln!(s, "| commit | {} |", m.commit);
+    let _ = writeln!(
+        s,
+        "| load average (1, 5, 15 min) at the end | {} (other work shares this machine: figures move with it) |\n",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let _ = writeln!(s, "## 1-2. Complete export over loopback HTTP\n");
     let _ = writeln!(
