@@ -87,6 +87,24 @@ fn needs_code_escape(c: char) -> bool {
 /// Appends `text` to `out` with `_xHHHH_` and XML entity escaping. In an
 /// attribute, `"` is escaped as well.
 pub(crate) fn write_text(out: &mut String, text: &str, in_attribute: bool) {
+    // Nearly all text (names, addresses, quotas, dates) is printable ASCII
+    // with nothing to escape: one byte scan and one copy instead of a
+    // character-by-character walk (the walk was an eighth of the
+    // simulator's CPU serving 100,000 mailboxes).
+    if text.bytes().all(is_plain) {
+        out.push_str(text);
+        return;
+    }
+    write_text_escaped(out, text, in_attribute);
+}
+
+/// A byte that stands for itself in CLIXML text and attributes (`_` is
+/// left to the full walk, which escapes it only before an `x`).
+fn is_plain(byte: u8) -> bool {
+    matches!(byte, b' '..=b'~') && !matches!(byte, b'<' | b'>' | b'&' | b'"' | b'_')
+}
+
+fn write_text_escaped(out: &mut String, text: &str, in_attribute: bool) {
     let bytes = text.as_bytes();
     let mut copied = 0;
     for (i, c) in text.char_indices() {
@@ -135,6 +153,38 @@ mod tests {
 
     fn dec(text: &str) -> String {
         decode(Cow::Borrowed(text)).into_owned()
+    }
+
+    #[test]
+    fn the_plain_fast_path_writes_what_the_full_walk_writes() {
+        let mut texts: Vec<String> = (0u8..=0x7f)
+            .map(|b| format!("a{}b", char::from(b)))
+            .collect();
+        texts.extend(
+            [
+                "",
+                "user000123@contoso.com",
+                "2 GB (2,147,483,648 bytes)",
+                "_x0041_",
+                "a_b",
+                "_",
+                "x_",
+                "é",
+                "\u{85}",
+                "\u{FFFE}",
+                "😀",
+                "<a href=\"x\">&amp;</a>",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            for in_attribute in [false, true] {
+                let (mut fast, mut full) = (String::new(), String::new());
+                write_text(&mut fast, text, in_attribute);
+                write_text_escaped(&mut full, text, in_attribute);
+                assert_eq!(fast, full, "{text:?} in_attribute={in_attribute}");
+            }
+        }
     }
 
     #[test]
