@@ -250,3 +250,47 @@ pub fn differing_lines(a: &Path, b: &Path) -> anyhow::Result<usize> {
     let differing = a.lines().zip(b.lines()).filter(|(x, y)| x != y).count();
     Ok(differing + a.lines().count().abs_diff(b.lines().count()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_valid_json_for_both_auth_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache \"q\"");
+        for kerberos in [false, true] {
+            let path = write_settings(
+                dir.path(),
+                "http://localhost:1/PowerShell/",
+                &cache,
+                kerberos,
+            )
+            .unwrap();
+            let text = std::fs::read_to_string(path).unwrap();
+            let settings =
+                idconn_host::settings::Settings::load(&dir.path().join("appsettings.agent.json"));
+            assert!(settings.is_ok(), "{text}: {:?}", settings.err());
+            assert_eq!(text.contains("\"Kerberos\""), kerberos, "{text}");
+        }
+    }
+
+    #[test]
+    fn differing_lines_counts_changed_and_missing_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "h\n1\n2\n3\n").unwrap();
+        std::fs::write(&b, "h\n1\nX\n").unwrap();
+        assert_eq!(differing_lines(&a, &b).unwrap(), 2);
+        assert_eq!(differing_lines(&a, &a).unwrap(), 0);
+    }
+
+    #[test]
+    fn check_rows_wants_a_header_and_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("x.csv");
+        std::fs::write(&csv, "h\n1\n2\n").unwrap();
+        assert!(check_rows(&csv, 2).is_ok());
+        assert!(check_rows(&csv, 3).is_err());
+    }
+}

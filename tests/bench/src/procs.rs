@@ -149,3 +149,34 @@ pub fn require(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     }
     Ok(path.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_reports_the_childs_own_peak_rss_and_exit_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        // dd touches its whole 64 MiB block buffer.
+        let mut big = command(Path::new("dd"));
+        big.args(["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+        let measured = measure(big, &log).unwrap();
+        assert!(measured.success);
+        assert!(measured.max_rss >= 64 << 20, "{}", measured.max_rss);
+
+        // A small child right after: its own figure, not the maximum of all
+        // children so far (what RUSAGE_CHILDREN would give).
+        let mut small = command(Path::new("sh"));
+        small.args(["-c", "exit 3"]);
+        let measured = measure(small, &log).unwrap();
+        assert!(!measured.success);
+        assert!(measured.max_rss < 32 << 20, "{}", measured.max_rss);
+    }
+
+    #[test]
+    fn a_missing_binary_says_how_to_build_it() {
+        let error = require(Path::new("/nonexistent/idconn"), "the idconn binary").unwrap_err();
+        assert!(error.to_string().contains("just bench"), "{error}");
+    }
+}
