@@ -47,10 +47,11 @@ demo: build
 demo-kerberos: build
     scripts/demo-kerberos.sh
 
-# Benchmarks (release build, about 10 minutes on 2 cores once built): the
-# export over HTTP, pypsrp, the drain-only floor, wasm overhead, component
-# start, CLIXML decode; writes BENCHMARKS.md. The release target dir is kept
-# between runs, so only what changed is rebuilt.
+# Benchmarks (release build; 2 to 4 minutes on 2 cores once built, the first
+# release build of wasmtime adds about ten): the export over HTTP (Basic and
+# Kerberos), pypsrp, the drain-only floor, wasm overhead, component start and
+# hot swap, CLIXML decode; writes BENCHMARKS.md. The release target dir is
+# kept between runs, so only what changed is rebuilt.
 bench: build-components
     cargo build --release -p idconn-host -p exchange-sim -p krb5-realm -p idconn-bench
     cd components && cargo build --release --example export_bench -p exchange
