@@ -181,13 +181,7 @@ fn many_mailboxes_are_pulled_in_batches_with_progress() {
 
 #[test]
 fn files_land_in_their_own_directories() {
-    let dirs = Dirs::new();
-    run(
-        &first_run_shell(),
-        &RecordingReporter::default(),
-        &dirs.request(COOKIE_TIME, false),
-    )
-    .unwrap();
+    let dirs = Dirs::after_first_export();
     let names: Vec<String> = dirs
         .snapshot()
         .keys()

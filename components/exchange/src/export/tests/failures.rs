@@ -12,13 +12,7 @@ fn remote_error() -> Error {
 
 /// A second run over the first run's files that fails as `failing` says.
 fn assert_failure_leaves_files(failing: FakeShell, expected_error: &str) {
-    let dirs = Dirs::new();
-    run(
-        &first_run_shell(),
-        &RecordingReporter::default(),
-        &dirs.request(COOKIE_TIME, false),
-    )
-    .unwrap();
+    let dirs = Dirs::after_first_export();
     let before = dirs.snapshot();
     assert_eq!(before.len(), 3);
 
@@ -130,13 +124,7 @@ fn non_terminating_errors_fail_the_export_rather_than_invent_deletions() {
 
 #[test]
 fn a_write_failure_leaves_the_previous_files() {
-    let dirs = Dirs::new();
-    run(
-        &first_run_shell(),
-        &RecordingReporter::default(),
-        &dirs.request(COOKIE_TIME, false),
-    )
-    .unwrap();
+    let dirs = Dirs::after_first_export();
     let before = dirs.snapshot();
     // During the last pipeline, a directory appears where the cookie's
     // temporary file goes: writing the cookie fails after both CSVs were

@@ -2,13 +2,7 @@ use super::*;
 
 #[test]
 fn an_incremental_export_writes_inserts_updates_and_deletes_for_both_entities() {
-    let dirs = Dirs::new();
-    run(
-        &first_run_shell(),
-        &RecordingReporter::default(),
-        &dirs.request(COOKIE_TIME, false),
-    )
-    .unwrap();
+    let dirs = Dirs::after_first_export();
 
     let since = COOKIE_TIME;
     let until = "2026-11-27T09:00:00Z";
@@ -174,13 +168,7 @@ fn a_cookie_from_the_future_is_refused() {
 
 #[test]
 fn ignore_cookies_forces_a_complete_export() {
-    let dirs = Dirs::new();
-    run(
-        &first_run_shell(),
-        &RecordingReporter::default(),
-        &dirs.request(COOKIE_TIME, false),
-    )
-    .unwrap();
+    let dirs = Dirs::after_first_export();
     std::fs::write(dirs.cookies.join("ExchangeExport_cookie.bin"), b"garbage").unwrap();
     let shell = first_run_shell();
     let reporter = RecordingReporter::default();

@@ -125,6 +125,19 @@ impl Dirs {
         }
     }
 
+    /// Directories holding the files of a complete export of
+    /// `first_run_shell` at `COOKIE_TIME`: the previous run of most tests.
+    fn after_first_export() -> Self {
+        let dirs = Dirs::new();
+        run(
+            &first_run_shell(),
+            &RecordingReporter::default(),
+            &dirs.request(COOKIE_TIME, false),
+        )
+        .unwrap();
+        dirs
+    }
+
     fn request(&self, started_at: &str, ignore_cookies: bool) -> ExportRequest {
         ExportRequest {
             connection: "ExchangeExport".into(),
