@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::component;
+use crate::common::component;
 use idconn_host::agent::{self, Agent};
 use idconn_host::settings::{Secret, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +12,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use common::component;
+use crate::common::component;
 use idconn_host::backend::replay::{Fixture, Replay};
 use idconn_host::backend::{PipelineOutput, PowerShell};
 use idconn_host::bindings::{CallError, Command as PsCommand};

@@ -1,9 +1,7 @@
 //! Grants and pinning as an operator sees them: the manifest read without
 //! running the component, `ComponentSha256` refusing other bytes.
 
-mod common;
-
-use common::{component, Agent};
+use crate::common::{component, Agent};
 use idconn_host::registry::load_for_connection;
 use idconn_host::runtime::Runtime;
 
@@ -113,7 +111,7 @@ fn a_fulfill_job_cannot_run_a_write_cmdlet_its_manifest_does_not_declare() {
         .join("../../examples/orders/01-new-hires.json");
     std::fs::copy(example, orders.join("01-new-hires.json")).unwrap();
     let results = agent.dir.path().join("results.csv");
-    let before = common::snapshot(&orders);
+    let before = crate::common::snapshot(&orders);
     let batch = idconn_host::orders::OrderBatch::load(&orders).unwrap();
     let outcome = fulfill(
         &runtime,
@@ -140,7 +138,7 @@ fn a_fulfill_job_cannot_run_a_write_cmdlet_its_manifest_does_not_declare() {
     assert!(!results.exists());
     assert_eq!(
         before,
-        common::snapshot(&orders),
+        crate::common::snapshot(&orders),
         "the orders stay in place"
     );
 }

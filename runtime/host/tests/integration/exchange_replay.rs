@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{component, snapshot, Agent};
+use crate::common::{component, snapshot, Agent};
 use idconn_host::jobs::ExportOptions;
 use idconn_host::runtime::Runtime;
 
