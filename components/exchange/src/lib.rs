@@ -41,6 +41,7 @@ const fn manifest_bytes<const N: usize>() -> [u8; N] {
     }
     out
 }
+pub mod batch;
 pub mod shell;
 pub mod values;
 
@@ -52,7 +53,7 @@ mod component {
     use crate::exports::idconn::connector::{exporter, fulfiller};
     use crate::idconn::connector::powershell::{self, Command, Error, ErrorRecord};
     use crate::idconn::connector::report::{self, Level};
-    use crate::idconn::connector::types::PsObject;
+    use crate::idconn::connector::types::Batch;
     use crate::shell::{PipelineOutput, Reporter, Shell};
 
     struct Connector;
@@ -68,7 +69,7 @@ mod component {
     }
 
     impl PipelineOutput for powershell::Output {
-        fn next(&mut self, max: u32) -> Result<Option<Vec<PsObject>>, Error> {
+        fn next(&mut self, max: u32) -> Result<Option<Batch>, Error> {
             powershell::Output::next(self, max)
         }
 

@@ -4,7 +4,7 @@
 
 use crate::idconn::connector::powershell::{Argument, Command, Error, ErrorRecord, Parameter};
 use crate::idconn::connector::report::Level;
-use crate::idconn::connector::types::{Element, Scalar, Value};
+use crate::idconn::connector::types::{Batch, Element, Scalar, Value};
 
 /// Runs pipelines on the connection's server.
 pub trait Shell {
@@ -15,10 +15,7 @@ pub trait Shell {
 /// The output of one running pipeline, pulled in batches.
 pub trait PipelineOutput {
     /// The next batch of at most `max` objects; `None` once complete.
-    fn next(
-        &mut self,
-        max: u32,
-    ) -> Result<Option<Vec<crate::idconn::connector::types::PsObject>>, Error>;
+    fn next(&mut self, max: u32) -> Result<Option<Batch>, Error>;
     fn errors(&self) -> Vec<ErrorRecord>;
     fn warnings(&self) -> Vec<String>;
 }

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 
 use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use crate::idconn::connector::report::Level;
-use crate::idconn::connector::types::{NestedObject, Property, PsObject, Scalar, Value};
+use crate::batch::{batch_of, Property, PsObject};
+use crate::idconn::connector::types::{Batch, NestedObject, Scalar, Value};
 use crate::shell::{pipeline_text, PipelineOutput, Reporter, Shell};
 
 /// What a scripted pipeline answers.
@@ -121,7 +122,7 @@ pub struct FakeOutput {
 }
 
 impl PipelineOutput for FakeOutput {
-    fn next(&mut self, max: u32) -> Result<Option<Vec<PsObject>>, Error> {
+    fn next(&mut self, max: u32) -> Result<Option<Batch>, Error> {
         let mut limit = max as usize;
         if let Some((after, error)) = &self.fail_after {
             if self.sent >= *after {
@@ -134,7 +135,8 @@ impl PipelineOutput for FakeOutput {
         }
         let take = limit.min(self.objects.len());
         self.sent += take;
-        Ok(Some(self.objects.drain(..take).collect()))
+        let objects: Vec<PsObject> = self.objects.drain(..take).collect();
+        Ok(Some(batch_of(&objects)))
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {

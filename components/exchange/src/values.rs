@@ -6,10 +6,12 @@
 //! therefore look exactly like Usercube's, and X500 addresses, which contain
 //! spaces, stay unambiguous.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
+use crate::batch::{ElementRef, ScalarRef, ValueRef};
 use crate::idconn::connector::types::{Element, Scalar, Value};
 
 /// The prefix that marks the primary SMTP address (case matters: `smtp:`
@@ -17,10 +19,10 @@ use crate::idconn::connector::types::{Element, Scalar, Value};
 pub const PRIMARY_SMTP_PREFIX: &str = "SMTP:";
 
 /// Appends the CSV text of a value.
-pub fn write_value(out: &mut String, value: &Value) {
+pub fn write_value(out: &mut String, value: ValueRef<'_>) {
     match value {
-        Value::Scalar(scalar) => write_scalar(out, scalar),
-        Value::List(items) => {
+        ValueRef::Scalar(scalar) => write_scalar(out, scalar),
+        ValueRef::List(items) => {
             let mut item_text = String::new();
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -31,7 +33,7 @@ pub fn write_value(out: &mut String, value: &Value) {
                 encode_item(out, &item_text);
             }
         }
-        Value::Dictionary(entries) => {
+        ValueRef::Dictionary(entries) => {
             let mut item_text = String::new();
             for (i, (key, element)) in entries.iter().enumerate() {
                 if i > 0 {
@@ -41,8 +43,8 @@ pub fn write_value(out: &mut String, value: &Value) {
                 item_text.push_str(key);
                 item_text.push('=');
                 match element {
-                    Element::Scalar(scalar) => write_scalar(&mut item_text, scalar),
-                    Element::List(items) => {
+                    ElementRef::Scalar(scalar) => write_scalar(&mut item_text, scalar),
+                    ElementRef::List(items) => {
                         for (j, item) in items.iter().enumerate() {
                             if j > 0 {
                                 item_text.push(',');
@@ -58,46 +60,51 @@ pub fn write_value(out: &mut String, value: &Value) {
 }
 
 /// Appends the CSV text of a scalar.
-pub fn write_scalar(out: &mut String, scalar: &Scalar) {
+pub fn write_scalar(out: &mut String, scalar: ScalarRef<'_>) {
     match scalar {
-        Scalar::Null => {}
-        Scalar::Text(text) => out.push_str(text),
-        Scalar::Boolean(true) => out.push_str("True"),
-        Scalar::Boolean(false) => out.push_str("False"),
-        Scalar::Integer(n) => {
+        ScalarRef::Null => {}
+        ScalarRef::Text(text) => out.push_str(text),
+        ScalarRef::Boolean(true) => out.push_str("True"),
+        ScalarRef::Boolean(false) => out.push_str("False"),
+        ScalarRef::Integer(n) => {
             let _ = write!(out, "{n}");
         }
-        Scalar::Number(n) => {
+        ScalarRef::Number(n) => {
             let _ = write!(out, "{n}");
         }
-        Scalar::DateTime(text) => match parse_date_time(text) {
+        ScalarRef::DateTime(text) => match parse_date_time(text) {
             Some(utc) => out.push_str(&format_date_time(&utc)),
             // An unexpected form is kept rather than dropped: the operator
             // can still read it.
             None => out.push_str(text),
         },
-        Scalar::Guid(text) => out.push_str(text),
-        Scalar::Bytes(bytes) => {
+        ScalarRef::Guid(text) => out.push_str(text),
+        ScalarRef::Bytes(bytes) => {
             for byte in bytes {
                 let _ = write!(out, "{byte:02x}");
             }
         }
-        Scalar::Object(object) => out.push_str(&object.to_string),
+        ScalarRef::Object(object) => out.push_str(&object.to_string),
     }
 }
 
 /// Appends `EmailAddresses`: every address, the primary (`SMTP:`) first, the
 /// others in the server's order, encoded as a multi-valued text.
-pub fn write_email_addresses(out: &mut String, value: &Value) {
+pub fn write_email_addresses(out: &mut String, value: ValueRef<'_>) {
     match value {
-        Value::List(items) => {
-            let mut texts: Vec<String> = items
+        ValueRef::List(items) => {
+            // Addresses are text: borrowed as they are, so only their order
+            // costs anything.
+            let mut texts: Vec<Cow<'_, str>> = items
                 .iter()
-                .filter(|item| !matches!(item, Scalar::Null))
-                .map(|item| {
-                    let mut text = String::new();
-                    write_scalar(&mut text, item);
-                    text
+                .filter(|item| !matches!(item, ScalarRef::Null))
+                .map(|item| match item {
+                    ScalarRef::Text(text) => Cow::Borrowed(text),
+                    other => {
+                        let mut text = String::new();
+                        write_scalar(&mut text, other);
+                        Cow::Owned(text)
+                    }
                 })
                 .collect();
             if let Some(primary) = texts
@@ -107,9 +114,9 @@ pub fn write_email_addresses(out: &mut String, value: &Value) {
                 let primary = texts.remove(primary);
                 texts.insert(0, primary);
             }
-            write_encoded_list(out, texts.iter().map(String::as_str));
+            write_encoded_list(out, texts.iter().map(|t| t.as_ref()));
         }
-        Value::Scalar(Scalar::Text(text)) => encode_item(out, text),
+        ValueRef::Scalar(ScalarRef::Text(text)) => encode_item(out, text),
         other => write_value(out, other),
     }
 }
@@ -183,10 +190,10 @@ pub fn format_date_time(utc: &DateTime<Utc>) -> String {
 }
 
 /// A date of a scalar that may hold it as a date or as text.
-pub fn scalar_date_time(scalar: &Scalar) -> Option<DateTime<Utc>> {
+pub fn scalar_date_time(scalar: ScalarRef<'_>) -> Option<DateTime<Utc>> {
     match scalar {
-        Scalar::DateTime(text) | Scalar::Text(text) => parse_date_time(text),
-        Scalar::Object(object) => parse_date_time(&object.to_string),
+        ScalarRef::DateTime(text) | ScalarRef::Text(text) => parse_date_time(text),
+        ScalarRef::Object(object) => parse_date_time(&object.to_string),
         _ => None,
     }
 }
@@ -226,10 +233,10 @@ fn write_scalar_literal(out: &mut String, scalar: &Scalar) {
         Scalar::Null => out.push_str("$null"),
         Scalar::Boolean(true) => out.push_str("$true"),
         Scalar::Boolean(false) => out.push_str("$false"),
-        Scalar::Integer(_) | Scalar::Number(_) => write_scalar(out, scalar),
+        Scalar::Integer(_) | Scalar::Number(_) => write_scalar(out, scalar.into()),
         other => {
             let mut text = String::new();
-            write_scalar(&mut text, other);
+            write_scalar(&mut text, other.into());
             out.push('\'');
             out.push_str(&text.replace('\'', "''"));
             out.push('\'');
@@ -270,7 +277,7 @@ mod tests {
         ];
         for (scalar, expected) in cases {
             let mut out = String::new();
-            write_scalar(&mut out, &scalar);
+            write_scalar(&mut out, (&scalar).into());
             assert_eq!(out, expected, "{scalar:?}");
         }
     }
@@ -284,7 +291,7 @@ mod tests {
             text("smtp:100%@contoso.com"),
         ]);
         let mut out = String::new();
-        write_email_addresses(&mut out, &value);
+        write_email_addresses(&mut out, (&value).into());
         assert_eq!(
             out,
             "SMTP:a@contoso.com smtp:b@contoso.com \

@@ -7,6 +7,7 @@ wasmtime::component::bindgen!({
         "idconn:connector/powershell.output": crate::sandbox::OutputHandle,
     },
     imports: { default: trappable },
+    additional_derives: [PartialEq],
 });
 
 pub use exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
@@ -15,4 +16,6 @@ pub use idconn::connector::powershell::{
     Argument, Command, Error as CallError, ErrorRecord, Parameter,
 };
 pub use idconn::connector::report::Level;
-pub use idconn::connector::types::{Element, NestedObject, Property, PsObject, Scalar, Value};
+pub use idconn::connector::types::{
+    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+};

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 
 use crate::backend::describe;
 use crate::bindings::idconn::connector::{powershell, report, types};
-use crate::bindings::{CallError, Command, ErrorRecord, Level, PsObject};
+use crate::bindings::{Batch, CallError, Command, ErrorRecord, Level};
 use crate::sandbox::{JobState, OutputHandle};
 
 /// Pipelines longer than this are refused: no real connector needs more,
@@ -115,7 +115,7 @@ impl powershell::HostOutput for JobState {
         &mut self,
         output: Resource<OutputHandle>,
         max: u32,
-    ) -> wasmtime::Result<Result<Option<Vec<PsObject>>, CallError>> {
+    ) -> wasmtime::Result<Result<Option<Batch>, CallError>> {
         let max = max.clamp(1, self.limits.max_batch_objects) as usize;
         self.table().get(&output)?;
         self.timed(|s| match s.table().get_mut(&output) {

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use wit_parser::{Resolve, WorldItem, WorldKey};
 
 /// The world this host provides, as `package/world@version`.
-pub const HOST_WORLD: &str = "idconn:connector/connector@0.1.0";
-const HOST_PACKAGE: &str = "idconn:connector@0.1.0";
+pub const HOST_WORLD: &str = "idconn:connector/connector@0.2.0";
+const HOST_PACKAGE: &str = "idconn:connector@0.2.0";
 
 #[derive(Debug)]
 pub struct Inspection {
@@ -19,7 +19,7 @@ pub struct Inspection {
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     /// The connector package the component was built against, e.g.
-    /// `idconn:connector@0.1.0`.
+    /// `idconn:connector@0.2.0`.
     pub package: Option<String>,
     /// `Some(world)` when the component targets this host's world.
     pub world: Option<String>,
@@ -68,14 +68,14 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
         pkg.starts_with("idconn:")
             .then(|| format!("{pkg}@{version}"))
     });
-    let ours = |name: &str| name.starts_with("idconn:connector/") && name.ends_with("@0.1.0");
+    let ours = |name: &str| name.starts_with("idconn:connector/") && name.ends_with("@0.2.0");
     let fits = package.as_deref() == Some(HOST_PACKAGE)
         && exports
             .iter()
-            .any(|e| e == "idconn:connector/exporter@0.1.0")
+            .any(|e| e == "idconn:connector/exporter@0.2.0")
         && exports
             .iter()
-            .any(|e| e == "idconn:connector/fulfiller@0.1.0")
+            .any(|e| e == "idconn:connector/fulfiller@0.2.0")
         && imports.iter().all(|i| ours(i) || i.starts_with("wasi:"));
     Ok(Inspection {
         path: path.display().to_string(),
@@ -112,7 +112,7 @@ impl Inspection {
             out,
             "world:     {}",
             self.world.as_deref().unwrap_or(
-                "(does not implement this host's world idconn:connector/connector@0.1.0)"
+                "(does not implement this host's world idconn:connector/connector@0.2.0)"
             )
         );
         let _ = writeln!(

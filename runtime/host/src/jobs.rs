@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::backend::replay::{Fixture, Replay};
 use crate::backend::PowerShell;
-use crate::bindings::{Command, ExportRequest, ExportSummary, Parameter, Scalar, Value};
+use crate::bindings::{Command, ExportRequest, ExportSummary, Parameter};
 use crate::grants::{Grants, Operation};
 use crate::report::Reporter;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -176,20 +176,10 @@ pub fn check(shell: &mut dyn PowerShell) -> anyhow::Result<(usize, Vec<String>)>
             crate::backend::call_error_text(&e)
         )
     })? {
-        for db in batch {
-            count += 1;
-            let server = db
-                .properties
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case("Server"));
-            if let Some(server) = server.and_then(|p| match &p.value {
-                Value::Scalar(Scalar::Text(s)) => Some(s.clone()),
-                Value::Scalar(Scalar::Object(o)) => Some(o.to_string.clone()),
-                _ => None,
-            }) {
-                if !servers.contains(&server) {
-                    servers.push(server);
-                }
+        count += batch.objects.len();
+        for server in crate::backend::batch::property_texts(&batch, "Server").flatten() {
+            if !servers.contains(&server) {
+                servers.push(server);
             }
         }
     }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use idconn_host::backend::batch::{BatchBuilder, OutputObject};
 use idconn_host::backend::{PipelineOutput, PowerShell};
 use idconn_host::bindings::{
-    CallError, Command, ErrorRecord, ExportRequest, Level, Property, PsObject, Scalar, Value,
+    Batch, CallError, Command, ErrorRecord, ExportRequest, Level, Scalar, Value,
 };
 use idconn_host::grants::{Grants, Operation};
 use idconn_host::limits::Limits;
@@ -35,8 +36,8 @@ fn value(sample: SampleValue) -> Value {
     Value::Scalar(scalar)
 }
 
-fn object(type_name: &str, properties: Vec<(&'static str, SampleValue)>) -> PsObject {
-    PsObject {
+fn object(type_name: &str, properties: Vec<(&'static str, SampleValue)>) -> OutputObject {
+    OutputObject {
         type_names: vec![
             type_name.to_owned(),
             "System.Management.Automation.PSCustomObject".to_owned(),
@@ -44,45 +45,60 @@ fn object(type_name: &str, properties: Vec<(&'static str, SampleValue)>) -> PsOb
         to_string: None,
         properties: properties
             .into_iter()
-            .map(|(name, v)| Property {
-                name: name.to_owned(),
-                value: value(v),
-            })
+            .map(|(name, v)| (name.to_owned(), value(v)))
             .collect(),
     }
 }
 
-/// The same replay as the native harness: objects generated before the
-/// clock starts, each list handed out once.
+/// What the Exchange component asks per `next` (its `BATCH_SIZE`): the
+/// batches are built in advance at that size, like the native harness's.
+const GUEST_BATCH: usize = 512;
+
+/// The same replay as the native harness: batches built before the clock
+/// starts, each list handed out once. What is timed is the export itself,
+/// with every batch copied into the guest as a remote one would be.
 pub struct MemoryBackend {
-    databases: Vec<PsObject>,
-    mailboxes: Vec<PsObject>,
+    databases: Vec<Batch>,
+    mailboxes: Vec<Batch>,
+}
+
+fn batches(objects: Vec<OutputObject>) -> anyhow::Result<Vec<Batch>> {
+    objects
+        .chunks(GUEST_BATCH)
+        .map(|chunk| {
+            let mut builder = BatchBuilder::new();
+            for object in chunk {
+                builder.push_object(object);
+            }
+            Ok(builder.finish()?)
+        })
+        .collect()
 }
 
 impl MemoryBackend {
-    pub fn new(mailboxes: u64, databases: u64) -> MemoryBackend {
-        MemoryBackend {
-            databases: (0..databases)
+    pub fn new(mailboxes: u64, databases: u64) -> anyhow::Result<MemoryBackend> {
+        Ok(MemoryBackend {
+            databases: batches((0..databases)
                 .map(|i| {
                     object(
                         "Selected.Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
                         sample_database(i),
                     )
                 })
-                .collect(),
-            mailboxes: (0..mailboxes)
+                .collect())?,
+            mailboxes: batches((0..mailboxes)
                 .map(|i| {
                     object(
                         "Selected.Microsoft.Exchange.Data.Directory.Management.Mailbox",
                         sample_mailbox(i),
                     )
                 })
-                .collect(),
-        }
+                .collect())?,
+        })
     }
 }
 
-struct MemoryOutput(std::vec::IntoIter<PsObject>);
+struct MemoryOutput(std::vec::IntoIter<Batch>);
 
 impl PowerShell for MemoryBackend {
     fn invoke(&mut self, pipeline: &[Command]) -> Result<Box<dyn PipelineOutput>, CallError> {
@@ -100,9 +116,14 @@ impl PowerShell for MemoryBackend {
 }
 
 impl PipelineOutput for MemoryOutput {
-    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<PsObject>>, CallError> {
-        let batch: Vec<PsObject> = self.0.by_ref().take(max.max(1)).collect();
-        Ok((!batch.is_empty()).then_some(batch))
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, CallError> {
+        match self.0.next() {
+            Some(batch) if batch.objects.len() > max => Err(CallError::Transport(format!(
+                "the benchmark built batches of {} objects, the component asked for {max}",
+                batch.objects.len()
+            ))),
+            other => Ok(other),
+        }
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {
@@ -161,7 +182,7 @@ pub fn export_in_wasm(
     };
     let mut times = Vec::new();
     for _ in 0..runs {
-        let backend = MemoryBackend::new(mailboxes, databases);
+        let backend = MemoryBackend::new(mailboxes, databases)?;
         let mut job = job(runtime, component, backend, dir)?;
         let started = Instant::now();
         let summary = job
@@ -215,7 +236,7 @@ pub fn startup(
     std::fs::create_dir_all(&dir)?;
     let mut instantiate = Vec::new();
     for _ in 0..instantiations {
-        let backend = MemoryBackend::new(0, 0);
+        let backend = MemoryBackend::new(0, 0)?;
         let started = Instant::now();
         let job = job(runtime, &component, backend, &dir)?;
         instantiate.push(started.elapsed());

@@ -16,7 +16,9 @@ use std::time::Instant;
 use exchange::exports::idconn::connector::exporter::ExportRequest;
 use exchange::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use exchange::idconn::connector::report::Level;
-use exchange::idconn::connector::types::{Property, PsObject, Scalar, Value};
+use exchange::batch::{batch_of, Property, PsObject};
+use exchange::export::BATCH_SIZE;
+use exchange::idconn::connector::types::{Batch, Scalar, Value};
 use exchange::shell::{PipelineOutput, Reporter, Shell};
 use sample::{sample_database, sample_mailbox, SampleValue, SAMPLE_CONNECTION, SAMPLE_STARTED_AT};
 
@@ -51,23 +53,28 @@ fn object(type_name: &str, properties: Vec<(&'static str, SampleValue)>) -> PsOb
     }
 }
 
-/// Answers `Get-MailboxDatabase` and `Get-Mailbox` pipelines from objects
-/// generated before the clock starts; each list is handed out once.
+/// Answers `Get-MailboxDatabase` and `Get-Mailbox` pipelines from batches
+/// built before the clock starts (as the host's are, `BATCH_SIZE` objects
+/// each); each list is handed out once.
 struct ReplayShell {
-    databases: RefCell<Vec<PsObject>>,
-    mailboxes: RefCell<Vec<PsObject>>,
+    databases: RefCell<Vec<Batch>>,
+    mailboxes: RefCell<Vec<Batch>>,
+}
+
+fn batches(objects: Vec<PsObject>) -> Vec<Batch> {
+    objects.chunks(BATCH_SIZE as usize).map(batch_of).collect()
 }
 
 impl ReplayShell {
     fn new(mailboxes: u64, databases: u64) -> Self {
         ReplayShell {
-            databases: RefCell::new((0..databases).map(|i| object("Selected.Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase", sample_database(i))).collect()),
-            mailboxes: RefCell::new((0..mailboxes).map(|i| object("Selected.Microsoft.Exchange.Data.Directory.Management.Mailbox", sample_mailbox(i))).collect()),
+            databases: RefCell::new(batches((0..databases).map(|i| object("Selected.Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase", sample_database(i))).collect())),
+            mailboxes: RefCell::new(batches((0..mailboxes).map(|i| object("Selected.Microsoft.Exchange.Data.Directory.Management.Mailbox", sample_mailbox(i))).collect())),
         }
     }
 }
 
-struct ReplayOutput(std::vec::IntoIter<PsObject>);
+struct ReplayOutput(std::vec::IntoIter<Batch>);
 
 impl Shell for ReplayShell {
     type Output = ReplayOutput;
@@ -83,9 +90,14 @@ impl Shell for ReplayShell {
 }
 
 impl PipelineOutput for ReplayOutput {
-    fn next(&mut self, max: u32) -> Result<Option<Vec<PsObject>>, Error> {
-        let batch: Vec<PsObject> = self.0.by_ref().take(max.max(1) as usize).collect();
-        Ok((!batch.is_empty()).then_some(batch))
+    fn next(&mut self, max: u32) -> Result<Option<Batch>, Error> {
+        match self.0.next() {
+            Some(batch) if batch.objects.len() > max as usize => Err(Error::Transport(format!(
+                "the harness built batches of {} objects, the export asked for {max}",
+                batch.objects.len()
+            ))),
+            other => Ok(other),
+        }
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use crate::exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
 use crate::idconn::connector::powershell::Command;
 use crate::idconn::connector::report::Level;
-use crate::idconn::connector::types::{PsObject, Value};
+use crate::batch::{objects, ObjectRef, ValueRef};
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 use crate::values::parse_date_time;
 use rows::{guid_of, RowFacts, RowWriter};
@@ -308,7 +308,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         &mut self,
         what: &str,
         pipeline: &[Command],
-        mut each: impl FnMut(&PsObject) -> Result<(), String>,
+        mut each: impl FnMut(&ObjectRef<'_>) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut output = self
             .shell
@@ -318,10 +318,10 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             .next(BATCH_SIZE)
             .map_err(|e| describe_error(what, &e))?
         {
-            for object in &batch {
-                each(object)?;
+            for object in objects(&batch) {
+                each(&object)?;
             }
-            self.done += batch.len() as u64;
+            self.done += batch.objects.len() as u64;
             self.reporter.progress(self.done, None);
         }
         for warning in output.warnings() {
@@ -386,13 +386,9 @@ fn insert_or_update(facts: &RowFacts, since: DateTime<Utc>, known: &GuidSet) -> 
     }
 }
 
-fn guid_property(object: &PsObject) -> Option<u128> {
-    object
-        .properties
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(GUID))
-        .and_then(|p| match &p.value {
-            Value::Scalar(scalar) => guid_of(scalar),
-            _ => None,
-        })
+fn guid_property(object: &ObjectRef<'_>) -> Option<u128> {
+    match object.get(GUID)? {
+        ValueRef::Scalar(scalar) => guid_of(scalar),
+        _ => None,
+    }
 }

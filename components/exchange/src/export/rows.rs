@@ -11,7 +11,7 @@ use super::schema::{
     WHEN_CREATED_UTC,
 };
 use super::state::{format_guid, parse_guid};
-use crate::idconn::connector::types::{PsObject, Scalar, Value};
+use crate::batch::{ObjectRef, ScalarRef, ValueRef};
 use crate::values::{scalar_date_time, write_email_addresses, write_value};
 
 /// Bytes of CSV gathered before each write to the file. In the sandbox
@@ -64,13 +64,13 @@ impl RowWriter {
     }
 
     /// Fills the row's columns from an object's properties; `write` sends it.
-    pub fn fill(&mut self, object: &PsObject) -> RowFacts {
+    pub fn fill(&mut self, object: &ObjectRef<'_>) -> RowFacts {
         for field in &mut self.fields {
             field.clear();
         }
         let mut facts = RowFacts::default();
-        for (i, property) in object.properties.iter().enumerate() {
-            let Some(column) = self.column_of(i, &property.name) else {
+        for (i, (property, value)) in object.properties().enumerate() {
+            let Some(column) = self.column_of(i, property) else {
                 continue;
             };
             let name = self.columns[column];
@@ -80,11 +80,11 @@ impl RowWriter {
             let field = &mut self.fields[column];
             field.clear();
             if name == EMAIL_ADDRESSES {
-                write_email_addresses(field, &property.value);
+                write_email_addresses(field, value);
             } else {
-                write_value(field, &property.value);
+                write_value(field, value);
             }
-            if let Value::Scalar(scalar) = &property.value {
+            if let ValueRef::Scalar(scalar) = value {
                 match name {
                     GUID => facts.guid = guid_of(scalar),
                     WHEN_CHANGED_UTC => facts.changed = scalar_date_time(scalar),
@@ -137,10 +137,10 @@ impl RowWriter {
 }
 
 /// A guid sent as a guid, as text, or (full serialization) as an object.
-pub fn guid_of(scalar: &Scalar) -> Option<u128> {
+pub fn guid_of(scalar: ScalarRef<'_>) -> Option<u128> {
     match scalar {
-        Scalar::Guid(text) | Scalar::Text(text) => parse_guid(text),
-        Scalar::Object(object) => parse_guid(&object.to_string),
+        ScalarRef::Guid(text) | ScalarRef::Text(text) => parse_guid(text),
+        ScalarRef::Object(object) => parse_guid(&object.to_string),
         _ => None,
     }
 }

@@ -2,7 +2,8 @@
 //! same shape so both can be compared.
 
 use crate::exports::idconn::connector::fulfiller::Field;
-use crate::idconn::connector::types::{PsObject, Scalar, Value};
+use crate::batch::PsObject;
+use crate::idconn::connector::types::{Scalar, Value};
 use crate::values::{decode_list, write_scalar};
 
 /// Named fields, looked up case-insensitively as PowerShell and Usercube do.
@@ -113,6 +114,6 @@ fn scalar_field(scalar: &Scalar) -> Field {
 
 fn scalar_text(scalar: &Scalar) -> String {
     let mut text = String::new();
-    write_scalar(&mut text, scalar);
+    write_scalar(&mut text, scalar.into());
     text
 }

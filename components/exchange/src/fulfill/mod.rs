@@ -18,7 +18,7 @@ use crate::exports::idconn::connector::fulfiller::{
 };
 use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use crate::idconn::connector::report::Level;
-use crate::idconn::connector::types::PsObject;
+use crate::batch::{objects as batch_objects, PsObject};
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 
 /// The two entity types of the connector.
@@ -172,7 +172,7 @@ impl<S: Shell> Calls<'_, S> {
         let mut output = self.shell.invoke(pipeline).map_err(|e| failed(&e))?;
         let mut objects = Vec::new();
         while let Some(batch) = output.next(64).map_err(|e| failed(&e))? {
-            objects.extend(batch);
+            objects.extend(batch_objects(&batch).map(|o| o.to_owned_object()));
         }
         if let Some(first) = output.errors().first() {
             return Err(CallError {

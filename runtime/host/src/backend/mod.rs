@@ -1,11 +1,12 @@
 //! Where the `powershell` capability's pipelines run: a remote Exchange
 //! server (`remote`) or a scripted fixture (`replay`).
 
+pub mod batch;
 pub mod mapping;
 pub mod remote;
 pub mod replay;
 
-use crate::bindings::{CallError, Command, ErrorRecord, PsObject};
+use crate::bindings::{Batch, CallError, Command, ErrorRecord};
 
 /// Runs pipelines for one job. Grants are checked before a backend sees a
 /// pipeline.
@@ -16,7 +17,7 @@ pub trait PowerShell: Send {
 /// A running pipeline's output, pulled in batches.
 pub trait PipelineOutput: Send {
     /// The next batch of at most `max` objects; `None` once complete.
-    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<PsObject>>, CallError>;
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, CallError>;
     fn errors(&self) -> Vec<ErrorRecord>;
     fn warnings(&self) -> Vec<String>;
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use idconn_psrp::client::{self, ClientConfig, Pipeline, RunspacePool};
 
-use super::mapping::{command_to_psrp, object_from_clixml_owned};
+use super::batch::BatchBuilder;
+use super::mapping::command_to_psrp;
 use super::{PipelineOutput, PowerShell};
-use crate::bindings::{CallError, Command, ErrorRecord, PsObject};
+use crate::bindings::{Batch, CallError, Command, ErrorRecord};
 use crate::settings::{AuthType, Connection};
 
 /// How long closing a session may take before the host gives up on it.
@@ -149,12 +150,22 @@ struct RemoteOutput {
 }
 
 impl PipelineOutput for RemoteOutput {
-    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<PsObject>>, CallError> {
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, CallError> {
         let Some(pipeline) = self.pipeline.as_mut() else {
             return Ok(None);
         };
         let batch = block_on(&self.runtime, self.call_timeout, pipeline.next_batch(max))?;
-        Ok(batch.map(|values| values.into_iter().map(object_from_clixml_owned).collect()))
+        let Some(values) = batch else {
+            return Ok(None);
+        };
+        let mut builder = BatchBuilder::new();
+        for value in &values {
+            builder.push_clixml(value);
+        }
+        builder
+            .finish()
+            .map(Some)
+            .map_err(|e| CallError::Limit(e.to_string()))
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {

@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use serde_json::{Map, Value as Json};
 
 use super::{PipelineOutput, PowerShell};
+use super::batch::{BatchBuilder, OutputObject};
 use crate::bindings::{
-    Argument, CallError, Command, Element, ErrorRecord, NestedObject, Property, PsObject, Scalar,
-    Value,
+    Argument, Batch, CallError, Command, Element, ErrorRecord, NestedObject, Scalar, Value,
 };
 
 /// A parsed fixture: the calls in the order they are matched.
@@ -22,7 +22,7 @@ pub struct Fixture {
 #[derive(Debug, Clone)]
 struct Call {
     pipeline: Vec<CommandMatch>,
-    output: Vec<PsObject>,
+    output: Vec<OutputObject>,
     errors: Vec<ErrorRecord>,
     warnings: Vec<String>,
     /// Fail after this many objects (all of `output` when absent).
@@ -114,7 +114,7 @@ struct ReplayOutput {
 }
 
 impl PipelineOutput for ReplayOutput {
-    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<PsObject>>, CallError> {
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, CallError> {
         let end = self
             .call
             .fail_after
@@ -128,9 +128,15 @@ impl PipelineOutput for ReplayOutput {
             };
         }
         let take = max.max(1).min(end - self.position);
-        let batch = self.call.output[self.position..self.position + take].to_vec();
+        let mut builder = BatchBuilder::new();
+        for object in &self.call.output[self.position..self.position + take] {
+            builder.push_object(object);
+        }
         self.position += take;
-        Ok(Some(batch))
+        builder
+            .finish()
+            .map(Some)
+            .map_err(|e| CallError::Limit(e.to_string()))
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {
@@ -285,7 +291,7 @@ fn parse_error_record(e: &Json) -> anyhow::Result<ErrorRecord> {
     })
 }
 
-fn parse_object(o: &Json) -> anyhow::Result<PsObject> {
+fn parse_object(o: &Json) -> anyhow::Result<OutputObject> {
     let obj = o.as_object().context("an object must be a JSON object")?;
     let type_names = match obj.get("TypeNames") {
         None => Vec::new(),
@@ -300,15 +306,15 @@ fn parse_object(o: &Json) -> anyhow::Result<PsObject> {
         Some(Json::Object(props)) => props
             .iter()
             .map(|(name, v)| {
-                Ok(Property {
-                    name: name.clone(),
-                    value: parse_value(v).with_context(|| format!("Properties.{name}"))?,
-                })
+                Ok((
+                    name.clone(),
+                    parse_value(v).with_context(|| format!("Properties.{name}"))?,
+                ))
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
         Some(_) => bail!("\"Properties\" must be an object"),
     };
-    Ok(PsObject {
+    Ok(OutputObject {
         type_names,
         to_string,
         properties,

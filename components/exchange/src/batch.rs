@@ -1,0 +1,563 @@
+//! Reading pipeline output batches without copying them: the contract sends
+//! a batch's text once, and values are spans of it. These views give the
+//! connector logic borrowed scalars and values, so a 43-property mailbox
+//! costs no allocation to read.
+//!
+//! The owned [`PsObject`] and the [`BatchBuilder`] serve the cold paths:
+//! fulfill (a few objects per order), tests and the native benchmark
+//! harness, which build batches as a host would.
+
+use crate::idconn::connector::types::{
+    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+};
+
+/// A leaf value, borrowed from a batch or from an owned [`Scalar`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScalarRef<'a> {
+    Null,
+    Text(&'a str),
+    Boolean(bool),
+    Integer(i64),
+    Number(f64),
+    DateTime(&'a str),
+    Guid(&'a str),
+    Bytes(&'a [u8]),
+    Object(&'a NestedObject),
+}
+
+/// A property value, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    Scalar(ScalarRef<'a>),
+    List(Items<'a>),
+    Dictionary(Entries<'a>),
+}
+
+/// The items of a list value.
+#[derive(Debug, Clone, Copy)]
+pub enum Items<'a> {
+    Cells(&'a Batch, &'a [Cell]),
+    Owned(&'a [Scalar]),
+}
+
+/// The entries of a hashtable value.
+#[derive(Debug, Clone, Copy)]
+pub enum Entries<'a> {
+    Cells(&'a Batch, &'a [Entry]),
+    Owned(&'a [(String, Element)]),
+}
+
+/// A hashtable entry's value.
+#[derive(Debug, Clone, Copy)]
+pub enum ElementRef<'a> {
+    Scalar(ScalarRef<'a>),
+    List(Items<'a>),
+}
+
+impl<'a> Items<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Items::Cells(_, cells) => cells.len(),
+            Items::Owned(scalars) => scalars.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ScalarRef<'a>> + 'a {
+        let (cells, owned): (&'a [Cell], &'a [Scalar]) = match *self {
+            Items::Cells(_, cells) => (cells, &[]),
+            Items::Owned(scalars) => (&[], scalars),
+        };
+        let batch = match *self {
+            Items::Cells(batch, _) => Some(batch),
+            Items::Owned(_) => None,
+        };
+        cells
+            .iter()
+            .filter_map(move |cell| batch.map(|b| scalar_of(b, cell)))
+            .chain(owned.iter().map(ScalarRef::from))
+    }
+}
+
+impl<'a> Entries<'a> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&'a str, ElementRef<'a>)> + 'a> {
+        match *self {
+            Entries::Cells(batch, entries) => Box::new(entries.iter().map(move |entry| {
+                let key = text(batch, entry.key);
+                let element = match &entry.value {
+                    Cell::List(span) => ElementRef::List(Items::Cells(batch, items(batch, *span))),
+                    other => ElementRef::Scalar(scalar_of(batch, other)),
+                };
+                (key, element)
+            })),
+            Entries::Owned(entries) => Box::new(entries.iter().map(|(key, element)| {
+                let element = match element {
+                    Element::Scalar(scalar) => ElementRef::Scalar(scalar.into()),
+                    Element::List(items) => ElementRef::List(Items::Owned(items)),
+                };
+                (key.as_str(), element)
+            })),
+        }
+    }
+}
+
+impl<'a> From<&'a Scalar> for ScalarRef<'a> {
+    fn from(scalar: &'a Scalar) -> Self {
+        match scalar {
+            Scalar::Null => ScalarRef::Null,
+            Scalar::Text(t) => ScalarRef::Text(t),
+            Scalar::Boolean(b) => ScalarRef::Boolean(*b),
+            Scalar::Integer(n) => ScalarRef::Integer(*n),
+            Scalar::Number(n) => ScalarRef::Number(*n),
+            Scalar::DateTime(t) => ScalarRef::DateTime(t),
+            Scalar::Guid(t) => ScalarRef::Guid(t),
+            Scalar::Bytes(b) => ScalarRef::Bytes(b),
+            Scalar::Object(o) => ScalarRef::Object(o),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Scalar(scalar) => ValueRef::Scalar(scalar.into()),
+            Value::List(items) => ValueRef::List(Items::Owned(items)),
+            Value::Dictionary(entries) => ValueRef::Dictionary(Entries::Owned(entries)),
+        }
+    }
+}
+
+impl ScalarRef<'_> {
+    pub fn to_owned_scalar(self) -> Scalar {
+        match self {
+            ScalarRef::Null => Scalar::Null,
+            ScalarRef::Text(t) => Scalar::Text(t.to_owned()),
+            ScalarRef::Boolean(b) => Scalar::Boolean(b),
+            ScalarRef::Integer(n) => Scalar::Integer(n),
+            ScalarRef::Number(n) => Scalar::Number(n),
+            ScalarRef::DateTime(t) => Scalar::DateTime(t.to_owned()),
+            ScalarRef::Guid(t) => Scalar::Guid(t.to_owned()),
+            ScalarRef::Bytes(b) => Scalar::Bytes(b.to_vec()),
+            ScalarRef::Object(o) => Scalar::Object(o.clone()),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub fn to_owned_value(self) -> Value {
+        match self {
+            ValueRef::Scalar(scalar) => Value::Scalar(scalar.to_owned_scalar()),
+            ValueRef::List(items) => {
+                Value::List(items.iter().map(ScalarRef::to_owned_scalar).collect())
+            }
+            ValueRef::Dictionary(entries) => Value::Dictionary(
+                entries
+                    .iter()
+                    .map(|(key, element)| {
+                        let element = match element {
+                            ElementRef::Scalar(s) => Element::Scalar(s.to_owned_scalar()),
+                            ElementRef::List(items) => {
+                                Element::List(items.iter().map(ScalarRef::to_owned_scalar).collect())
+                            }
+                        };
+                        (key.to_owned(), element)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// One object of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRef<'a> {
+    batch: &'a Batch,
+    object: &'a BatchObject,
+}
+
+/// The objects of a batch, in the server's order.
+pub fn objects(batch: &Batch) -> impl Iterator<Item = ObjectRef<'_>> {
+    batch
+        .objects
+        .iter()
+        .map(move |object| ObjectRef { batch, object })
+}
+
+const NO_NAMES: &[String] = &[];
+
+impl<'a> ObjectRef<'a> {
+    /// The index of the object's shape: objects with the same index have
+    /// the same type names and property names, in the same order.
+    pub fn shape_index(&self) -> u32 {
+        self.object.shape
+    }
+
+    fn shape(&self) -> Option<&'a Shape> {
+        self.batch.shapes.get(self.object.shape as usize)
+    }
+
+    pub fn type_names(&self) -> &'a [String] {
+        self.shape().map_or(NO_NAMES, |s| &s.type_names)
+    }
+
+    pub fn property_names(&self) -> &'a [String] {
+        self.shape().map_or(NO_NAMES, |s| &s.property_names)
+    }
+
+    pub fn to_string(&self) -> Option<&'a str> {
+        self.object.to_string.map(|span| text(self.batch, span))
+    }
+
+    /// The properties, in the server's order.
+    pub fn properties(&self) -> impl Iterator<Item = (&'a str, ValueRef<'a>)> + 'a {
+        let batch = self.batch;
+        let cells = span_of(&batch.values, self.object.values);
+        self.property_names()
+            .iter()
+            .zip(cells)
+            .map(move |(name, cell)| (name.as_str(), value_of(batch, cell)))
+    }
+
+    /// The `i`-th property's value, in the order of [`Self::property_names`].
+    pub fn value(&self, i: usize) -> Option<ValueRef<'a>> {
+        span_of(&self.batch.values, self.object.values)
+            .get(i)
+            .map(|cell| value_of(self.batch, cell))
+    }
+
+    /// A property by name, case-insensitively as PowerShell does.
+    pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {
+        let i = self
+            .property_names()
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))?;
+        self.value(i)
+    }
+
+    pub fn to_owned_object(&self) -> PsObject {
+        PsObject {
+            type_names: self.type_names().to_vec(),
+            to_string: self.to_string().map(str::to_owned),
+            properties: self
+                .properties()
+                .map(|(name, value)| Property {
+                    name: name.to_owned(),
+                    value: value.to_owned_value(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Out-of-range spans read as empty: a batch is the host's, and a bad one
+/// must not bring the connector down.
+fn span_of<T>(list: &[T], span: Span) -> &[T] {
+    let start = span.start as usize;
+    let end = start.saturating_add(span.len as usize);
+    list.get(start..end).unwrap_or(&[])
+}
+
+fn text(batch: &Batch, span: Span) -> &str {
+    let start = span.start as usize;
+    let end = start.saturating_add(span.len as usize);
+    batch.text.get(start..end).unwrap_or("")
+}
+
+fn items(batch: &Batch, span: Span) -> &[Cell] {
+    span_of(&batch.items, span)
+}
+
+fn value_of<'a>(batch: &'a Batch, cell: &'a Cell) -> ValueRef<'a> {
+    match cell {
+        Cell::List(span) => ValueRef::List(Items::Cells(batch, items(batch, *span))),
+        Cell::Dictionary(span) => {
+            ValueRef::Dictionary(Entries::Cells(batch, span_of(&batch.entries, *span)))
+        }
+        other => ValueRef::Scalar(scalar_of(batch, other)),
+    }
+}
+
+fn scalar_of<'a>(batch: &'a Batch, cell: &'a Cell) -> ScalarRef<'a> {
+    match cell {
+        Cell::Null | Cell::List(_) | Cell::Dictionary(_) => ScalarRef::Null,
+        Cell::Text(span) => ScalarRef::Text(text(batch, *span)),
+        Cell::Boolean(b) => ScalarRef::Boolean(*b),
+        Cell::Integer(n) => ScalarRef::Integer(*n),
+        Cell::Number(n) => ScalarRef::Number(*n),
+        Cell::DateTime(span) => ScalarRef::DateTime(text(batch, *span)),
+        Cell::Guid(span) => ScalarRef::Guid(text(batch, *span)),
+        Cell::Bytes(span) => ScalarRef::Bytes(span_of(&batch.binary, *span)),
+        Cell::Object(i) => match batch.nested.get(*i as usize) {
+            Some(object) => ScalarRef::Object(object),
+            None => ScalarRef::Null,
+        },
+    }
+}
+
+/// An output object, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PsObject {
+    pub type_names: Vec<String>,
+    pub to_string: Option<String>,
+    pub properties: Vec<Property>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    pub name: String,
+    pub value: Value,
+}
+
+/// Builds a batch as a host does: one shape per distinct set of type names
+/// and property names, text appended to one string.
+#[derive(Default)]
+pub struct BatchBuilder {
+    batch: Option<Batch>,
+}
+
+fn empty_batch() -> Batch {
+    Batch {
+        shapes: Vec::new(),
+        objects: Vec::new(),
+        values: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
+        nested: Vec::new(),
+        text: String::new(),
+        binary: Vec::new(),
+    }
+}
+
+fn span(start: usize, len: usize) -> Span {
+    // Batches are far below 4 GiB (the host bounds them); saturate rather
+    // than wrap if a test ever builds a bigger one.
+    Span {
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+    }
+}
+
+impl BatchBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, object: &PsObject) {
+        let batch = self.batch.get_or_insert_with(empty_batch);
+        let shape = batch
+            .shapes
+            .iter()
+            .position(|s| {
+                s.type_names == object.type_names
+                    && s.property_names.len() == object.properties.len()
+                    && s.property_names
+                        .iter()
+                        .zip(&object.properties)
+                        .all(|(n, p)| *n == p.name)
+            })
+            .unwrap_or_else(|| {
+                batch.shapes.push(Shape {
+                    type_names: object.type_names.clone(),
+                    property_names: object.properties.iter().map(|p| p.name.clone()).collect(),
+                });
+                batch.shapes.len() - 1
+            });
+        let to_string = object.to_string.as_deref().map(|t| push_text(batch, t));
+        let cells: Vec<Cell> = object
+            .properties
+            .iter()
+            .map(|p| push_value(batch, &p.value))
+            .collect();
+        let first = batch.values.len();
+        batch.values.extend(cells);
+        batch.objects.push(BatchObject {
+            shape: u32::try_from(shape).unwrap_or(u32::MAX),
+            to_string,
+            values: span(first, object.properties.len()),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.as_ref().map_or(0, |b| b.objects.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn finish(self) -> Batch {
+        self.batch.unwrap_or_else(empty_batch)
+    }
+}
+
+/// A batch of `objects`.
+pub fn batch_of<'a>(objects: impl IntoIterator<Item = &'a PsObject>) -> Batch {
+    let mut builder = BatchBuilder::new();
+    for object in objects {
+        builder.push(object);
+    }
+    builder.finish()
+}
+
+fn push_text(batch: &mut Batch, text: &str) -> Span {
+    let start = batch.text.len();
+    batch.text.push_str(text);
+    span(start, text.len())
+}
+
+fn push_value(batch: &mut Batch, value: &Value) -> Cell {
+    match value {
+        Value::Scalar(scalar) => push_scalar(batch, scalar),
+        Value::List(scalars) => Cell::List(push_items(batch, scalars)),
+        Value::Dictionary(entries) => {
+            let list: Vec<Entry> = entries
+                .iter()
+                .map(|(key, element)| Entry {
+                    key: push_text(batch, key),
+                    value: match element {
+                        Element::Scalar(scalar) => push_scalar(batch, scalar),
+                        Element::List(scalars) => Cell::List(push_items(batch, scalars)),
+                    },
+                })
+                .collect();
+            let first = batch.entries.len();
+            let len = list.len();
+            batch.entries.extend(list);
+            Cell::Dictionary(span(first, len))
+        }
+    }
+}
+
+fn push_items(batch: &mut Batch, scalars: &[Scalar]) -> Span {
+    let cells: Vec<Cell> = scalars.iter().map(|s| push_scalar(batch, s)).collect();
+    let first = batch.items.len();
+    batch.items.extend(cells);
+    span(first, scalars.len())
+}
+
+fn push_scalar(batch: &mut Batch, scalar: &Scalar) -> Cell {
+    match scalar {
+        Scalar::Null => Cell::Null,
+        Scalar::Text(t) => Cell::Text(push_text(batch, t)),
+        Scalar::Boolean(b) => Cell::Boolean(*b),
+        Scalar::Integer(n) => Cell::Integer(*n),
+        Scalar::Number(n) => Cell::Number(*n),
+        Scalar::DateTime(t) => Cell::DateTime(push_text(batch, t)),
+        Scalar::Guid(t) => Cell::Guid(push_text(batch, t)),
+        Scalar::Bytes(b) => {
+            let start = batch.binary.len();
+            batch.binary.extend_from_slice(b);
+            Cell::Bytes(span(start, b.len()))
+        }
+        Scalar::Object(o) => {
+            batch.nested.push(o.clone());
+            Cell::Object(u32::try_from(batch.nested.len() - 1).unwrap_or(u32::MAX))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> PsObject {
+        PsObject {
+            type_names: vec!["A".into(), "B".into()],
+            to_string: Some("shown".into()),
+            properties: vec![
+                Property {
+                    name: "Name".into(),
+                    value: Value::Scalar(Scalar::Text("Ada".into())),
+                },
+                Property {
+                    name: "Addresses".into(),
+                    value: Value::List(vec![
+                        Scalar::Text("SMTP:a@x".into()),
+                        Scalar::Null,
+                        Scalar::Integer(3),
+                    ]),
+                },
+                Property {
+                    name: "Table".into(),
+                    value: Value::Dictionary(vec![
+                        ("k".into(), Element::Scalar(Scalar::Boolean(true))),
+                        (
+                            "l".into(),
+                            Element::List(vec![Scalar::Guid("g".into())]),
+                        ),
+                    ]),
+                },
+                Property {
+                    name: "Blob".into(),
+                    value: Value::Scalar(Scalar::Bytes(vec![1, 2, 3])),
+                },
+                Property {
+                    name: "Nested".into(),
+                    value: Value::Scalar(Scalar::Object(NestedObject {
+                        type_names: vec!["N".into()],
+                        to_string: "n".into(),
+                    })),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn objects_round_trip_through_a_batch() {
+        let mut other = sample();
+        other.properties.pop();
+        let objects = vec![sample(), other.clone(), sample()];
+        let batch = batch_of(&objects);
+        assert_eq!(batch.shapes.len(), 2, "same shapes are shared");
+        let back: Vec<PsObject> = objects_of(&batch);
+        assert_eq!(back, objects);
+    }
+
+    fn objects_of(batch: &Batch) -> Vec<PsObject> {
+        objects(batch).map(|o| o.to_owned_object()).collect()
+    }
+
+    #[test]
+    fn lookups_ignore_case_and_shapes_are_shared() {
+        let batch = batch_of(&[sample(), sample()]);
+        let all: Vec<ObjectRef> = objects(&batch).collect();
+        assert_eq!(all[0].shape_index(), all[1].shape_index());
+        assert!(matches!(
+            all[1].get("name"),
+            Some(ValueRef::Scalar(ScalarRef::Text("Ada")))
+        ));
+        assert!(all[1].get("Missing").is_none());
+        assert_eq!(all[0].to_string(), Some("shown"));
+    }
+
+    #[test]
+    fn out_of_range_spans_read_as_empty_not_a_panic() {
+        let mut batch = batch_of(&[sample()]);
+        batch.objects[0].values = Span {
+            start: 3,
+            len: u32::MAX,
+        };
+        batch.objects[0].shape = 7;
+        batch.objects[0].to_string = Some(Span {
+            start: u32::MAX,
+            len: 2,
+        });
+        batch.items.clear();
+        batch.text = "é".into();
+        let object = objects(&batch).next().unwrap();
+        assert_eq!(object.properties().count(), 0);
+        assert_eq!(object.to_string(), Some(""));
+        assert!(object.type_names().is_empty());
+        let mut batch = batch_of(&[sample()]);
+        batch.text = "é".into();
+        batch.items.clear();
+        batch.nested.clear();
+        let object = objects(&batch).next().unwrap();
+        for (_, value) in object.properties() {
+            let _ = value.to_owned_value();
+        }
+    }
+}
