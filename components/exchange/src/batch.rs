@@ -159,9 +159,9 @@ impl ValueRef<'_> {
                     .map(|(key, element)| {
                         let element = match element {
                             ElementRef::Scalar(s) => Element::Scalar(s.to_owned_scalar()),
-                            ElementRef::List(items) => {
-                                Element::List(items.iter().map(ScalarRef::to_owned_scalar).collect())
-                            }
+                            ElementRef::List(items) => Element::List(
+                                items.iter().map(ScalarRef::to_owned_scalar).collect(),
+                            ),
                         };
                         (key.to_owned(), element)
                     })
@@ -484,10 +484,7 @@ mod tests {
                     name: "Table".into(),
                     value: Value::Dictionary(vec![
                         ("k".into(), Element::Scalar(Scalar::Boolean(true))),
-                        (
-                            "l".into(),
-                            Element::List(vec![Scalar::Guid("g".into())]),
-                        ),
+                        ("l".into(), Element::List(vec![Scalar::Guid("g".into())])),
                     ]),
                 },
                 Property {

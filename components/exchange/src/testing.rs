@@ -3,9 +3,9 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use crate::batch::{batch_of, Property, PsObject};
 use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use crate::idconn::connector::report::Level;
-use crate::batch::{batch_of, Property, PsObject};
 use crate::idconn::connector::types::{Batch, NestedObject, Scalar, Value};
 use crate::shell::{pipeline_text, PipelineOutput, Reporter, Shell};
 

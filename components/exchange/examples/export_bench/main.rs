@@ -13,11 +13,11 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use exchange::batch::{batch_of, Property, PsObject};
+use exchange::export::BATCH_SIZE;
 use exchange::exports::idconn::connector::exporter::ExportRequest;
 use exchange::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use exchange::idconn::connector::report::Level;
-use exchange::batch::{batch_of, Property, PsObject};
-use exchange::export::BATCH_SIZE;
 use exchange::idconn::connector::types::{Batch, Scalar, Value};
 use exchange::shell::{PipelineOutput, Reporter, Shell};
 use sample::{sample_database, sample_mailbox, SampleValue, SAMPLE_CONNECTION, SAMPLE_STARTED_AT};

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 
+use crate::batch::{objects, ObjectRef, ValueRef};
 use crate::exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
 use crate::idconn::connector::powershell::Command;
 use crate::idconn::connector::report::Level;
-use crate::batch::{objects, ObjectRef, ValueRef};
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 use crate::values::parse_date_time;
 use rows::{guid_of, RowFacts, RowWriter};

@@ -1,8 +1,8 @@
 //! Reading an order's `Changes` and `Resource`, and a server object in the
 //! same shape so both can be compared.
 
-use crate::exports::idconn::connector::fulfiller::Field;
 use crate::batch::PsObject;
+use crate::exports::idconn::connector::fulfiller::Field;
 use crate::idconn::connector::types::{Scalar, Value};
 use crate::values::{decode_list, write_scalar};
 

@@ -13,12 +13,12 @@ mod mailbox;
 #[cfg(test)]
 mod tests;
 
+use crate::batch::{objects as batch_objects, PsObject};
 use crate::exports::idconn::connector::fulfiller::{
     ChangeType, FulfillRequest, Order, OrderResult, ProvisioningState,
 };
 use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
 use crate::idconn::connector::report::Level;
-use crate::batch::{objects as batch_objects, PsObject};
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 
 /// The two entity types of the connector.

@@ -80,8 +80,17 @@ impl BatchBuilder {
     pub fn push_clixml(&mut self, value: &clixml::Value) {
         match value {
             clixml::Value::Object(obj) => {
-                let names = || obj.adapted.iter().chain(obj.extended.iter()).map(|(n, _)| n);
-                let shape = self.shape(&obj.type_names, names(), obj.adapted.len() + obj.extended.len());
+                let names = || {
+                    obj.adapted
+                        .iter()
+                        .chain(obj.extended.iter())
+                        .map(|(n, _)| n)
+                };
+                let shape = self.shape(
+                    &obj.type_names,
+                    names(),
+                    obj.adapted.len() + obj.extended.len(),
+                );
                 let to_string = obj.to_string.as_deref().map(|t| self.text(t));
                 let first = self.batch.values.len();
                 for (_, v) in obj.adapted.iter().chain(obj.extended.iter()) {
@@ -132,7 +141,11 @@ impl BatchBuilder {
         let matches = |shape: &Shape| {
             shape.property_names.len() == count
                 && *shape.type_names == *type_names
-                && shape.property_names.iter().zip(names.clone()).all(|(a, b)| a == b)
+                && shape
+                    .property_names
+                    .iter()
+                    .zip(names.clone())
+                    .all(|(a, b)| a == b)
         };
         let found = match self.last_shape {
             Some(i) if self.batch.shapes.get(i).is_some_and(matches) => Some(i),
@@ -296,17 +309,17 @@ impl BatchBuilder {
 
 /// Reading a batch on the host (`idconn check`): the objects' properties by
 /// name, as owned values.
-pub fn property_texts<'a>(batch: &'a Batch, name: &'a str) -> impl Iterator<Item = Option<String>> + 'a {
+pub fn property_texts<'a>(
+    batch: &'a Batch,
+    name: &'a str,
+) -> impl Iterator<Item = Option<String>> + 'a {
     batch.objects.iter().map(move |object| {
         let shape = batch.shapes.get(object.shape as usize)?;
         let i = shape
             .property_names
             .iter()
             .position(|n| n.eq_ignore_ascii_case(name))?;
-        let cell = batch
-            .values
-            .get(object.values.start as usize..)?
-            .get(i)?;
+        let cell = batch.values.get(object.values.start as usize..)?.get(i)?;
         let text = |span: &Span| {
             let start = span.start as usize;
             batch

@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_json::{Map, Value as Json};
 
-use super::{PipelineOutput, PowerShell};
 use super::batch::{BatchBuilder, OutputObject};
+use super::{PipelineOutput, PowerShell};
 use crate::bindings::{
     Argument, Batch, CallError, Command, Element, ErrorRecord, NestedObject, Scalar, Value,
 };
