@@ -10,13 +10,15 @@ use std::ffi::CString;
 use std::path::Path;
 use std::ptr;
 
-use libgssapi::credential::Cred;
 use libgssapi::error::{Error as GssError, MajorFlags};
 use libgssapi_sys::{
     gss_acquire_cred_from, gss_buffer_desc, gss_cred_id_t, gss_import_name,
     gss_key_value_element_desc, gss_key_value_set_desc, gss_name_t, gss_release_name, OM_uint32,
     GSS_C_ACCEPT, GSS_C_INITIATE, GSS_C_NT_USER_NAME,
 };
+
+use crate::krb5::context::failure;
+use crate::krb5::{Credential, TargetName};
 
 /// Where the initiator's ticket comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -73,7 +75,7 @@ impl ClientCredentials {
 }
 
 /// Acquires initiator credentials.
-pub fn acquire_initiator(credentials: &ClientCredentials) -> Result<Cred, GssError> {
+pub fn acquire_initiator(credentials: &ClientCredentials) -> Result<Credential, GssError> {
     match credentials {
         ClientCredentials::Ambient => acquire_from(None, GSS_C_INITIATE, &[]),
         ClientCredentials::Password {
@@ -98,7 +100,7 @@ pub fn acquire_initiator(credentials: &ClientCredentials) -> Result<Cred, GssErr
 }
 
 /// Acceptor credentials for every service key in `keytab`.
-pub fn acquire_acceptor(keytab: &Path) -> Result<Cred, GssError> {
+pub fn acquire_acceptor(keytab: &Path) -> Result<Credential, GssError> {
     acquire_from(
         None,
         GSS_C_ACCEPT,
@@ -113,23 +115,17 @@ fn private_ccache() -> String {
 
 /// The GSS host-based name of the HTTP service on `host` (`HTTP@host`,
 /// the SPN `HTTP/host`).
-pub fn http_service_name(host: &str) -> Result<libgssapi::name::Name, GssError> {
-    libgssapi::name::Name::new(
-        format!("HTTP@{host}").as_bytes(),
-        Some(libgssapi::oid::GSS_NT_HOSTBASED_SERVICE),
-    )
-}
-
-fn failure(major: u32, minor: u32) -> GssError {
-    GssError {
-        major: MajorFlags::from_bits_retain(major),
-        minor,
-    }
+pub fn http_service_name(host: &str) -> Result<TargetName, GssError> {
+    TargetName::host_based_service(&format!("HTTP@{host}"))
 }
 
 /// `gss_acquire_cred_from` with a credential store of key/value pairs
 /// (`ccache`, `password`, `client_keytab`, `keytab`).
-fn acquire_from(user: Option<&str>, usage: u32, store: &[(&str, &str)]) -> Result<Cred, GssError> {
+fn acquire_from(
+    user: Option<&str>,
+    usage: u32,
+    store: &[(&str, &str)],
+) -> Result<Credential, GssError> {
     // A NUL inside a value cannot cross the C API; GSS_S_BAD_NAME-like
     // failure (major 0x20000 = GSS_S_FAILURE) keeps the value out of the
     // message.
@@ -197,7 +193,7 @@ fn acquire_from(user: Option<&str>, usage: u32, store: &[(&str, &str)]) -> Resul
         return Err(failure(major, minor));
     }
     // SAFETY: gss_acquire_cred_from returned a new credential we now own.
-    Ok(unsafe { Cred::from_c(cred) })
+    Ok(unsafe { Credential::from_raw(cred) })
 }
 
 /// What went wrong, in the operator's terms.

@@ -8,6 +8,7 @@ pub mod clixml;
 mod command;
 pub mod fragment;
 pub mod gss;
+pub mod krb5;
 pub mod message;
 pub mod sealing;
 pub mod state;

@@ -1,7 +1,9 @@
 //! WinRM message sealing over http: each SOAP body is encrypted with the
 //! Kerberos session key (`gss_wrap_iov` with HEADER, DATA, PADDING buffers)
 //! and framed as `multipart/encrypted`, exactly as Windows and pypsrp do.
-//! Used by the client and by the simulator's acceptor.
+//! Used by the client and by the simulator's acceptor. An AES session is
+//! sealed by our own RFC 4121 code ([`crate::krb5::cfx`]), any other by
+//! MIT's `gss_wrap_iov` / `gss_unwrap` ([`Sealer`]).
 //!
 //! ```text
 //! --Encrypted Boundary\r\n
@@ -12,8 +14,10 @@
 //! <u32 LE header length><header><encrypted data>--Encrypted Boundary--\r\n
 //! ```
 
-use libgssapi::context::SecurityContext;
-use libgssapi::util::{GssIov, GssIovType};
+use std::ops::Range;
+
+use crate::krb5::cfx::SEND_HEADER_LEN;
+use crate::krb5::Sealer;
 
 pub const BOUNDARY: &str = "Encrypted Boundary";
 const ORIGINAL_TYPE: &str = "application/soap+xml;charset=UTF-8";
@@ -110,30 +114,68 @@ pub struct SealedParts<'a> {
 
 /// Frames an already wrapped message.
 pub fn frame(protocol: Protocol, original_length: usize, header: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(header.len() + data.len() + 256);
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\n\tContent-Type: {}\r\n\tOriginalContent: type={ORIGINAL_TYPE};Length={original_length}\r\n--{BOUNDARY}\r\n",
-            protocol.mime()
-        )
-        .as_bytes(),
+    let mut body = frame_start(protocol, original_length, header.len(), data.len());
+    body.extend_from_slice(header);
+    body.extend_from_slice(data);
+    frame_end(&mut body);
+    body
+}
+
+/// Everything before the wrap token, with room for the token and the
+/// closing boundary.
+fn frame_start(
+    protocol: Protocol,
+    original_length: usize,
+    header_length: usize,
+    data_length: usize,
+) -> Vec<u8> {
+    let opening = format!(
+        "--{BOUNDARY}\r\n\tContent-Type: {}\r\n\tOriginalContent: type={ORIGINAL_TYPE};Length={original_length}\r\n--{BOUNDARY}\r\n",
+        protocol.mime()
     );
+    let mut body = Vec::with_capacity(
+        opening.len() + OCTET_STREAM_LINE.len() + 4 + header_length + data_length + 64,
+    );
+    body.extend_from_slice(opening.as_bytes());
     body.extend_from_slice(OCTET_STREAM_LINE);
     // A GSS header is tens of bytes; it always fits.
     body.extend_from_slice(
-        &u32::try_from(header.len())
+        &u32::try_from(header_length)
             .unwrap_or(u32::MAX)
             .to_le_bytes(),
     );
-    body.extend_from_slice(header);
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     body
+}
+
+fn frame_end(body: &mut Vec<u8>) {
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
 }
 
 /// Parses a sealed body. Accepts `--Encrypted Boundary` and the variant
 /// `-- Encrypted Boundary` some Exchange builds send.
 pub fn parse(body: &[u8]) -> Result<SealedParts<'_>, SealingError> {
+    let located = locate(body)?;
+    let (header, data) = body[located.token.clone()].split_at(located.header_length);
+    Ok(SealedParts {
+        protocol: located.protocol,
+        original_type: located.original_type,
+        original_length: located.original_length,
+        header,
+        data,
+    })
+}
+
+/// A sealed body's fields, with the wrap token (header then data) as a
+/// range of the body, so it can be decrypted in place.
+struct Located {
+    protocol: Protocol,
+    original_type: String,
+    original_length: usize,
+    token: Range<usize>,
+    header_length: usize,
+}
+
+fn locate(body: &[u8]) -> Result<Located, SealingError> {
     let bad = |what: &str| SealingError::Framing(what.to_string());
     let rest = strip_boundary_line(body).ok_or_else(|| bad("no opening boundary"))?;
     // The first part's headers run up to the second boundary line.
@@ -186,13 +228,15 @@ pub fn parse(body: &[u8]) -> Result<SealedParts<'_>, SealingError> {
     if header_length > wrapped.len() {
         return Err(bad("the GSS header length exceeds the payload"));
     }
-    let (header, data) = wrapped.split_at(header_length);
-    Ok(SealedParts {
+    // `wrapped` is a subslice of `body`: its offset is a difference of
+    // addresses within one allocation.
+    let start = wrapped.as_ptr() as usize - body.as_ptr() as usize;
+    Ok(Located {
         protocol,
         original_type,
         original_length,
-        header,
-        data,
+        token: start..start + wrapped.len(),
+        header_length,
     })
 }
 
@@ -222,62 +266,75 @@ fn strip_closing(payload: &[u8]) -> Option<&[u8]> {
     .find_map(|end| payload.strip_suffix(*end))
 }
 
-/// Encrypts `plaintext` with the context and frames it.
-pub fn seal<C: SecurityContext>(
-    context: &mut C,
+fn gss_error(action: &'static str) -> impl Fn(libgssapi::error::Error) -> SealingError {
+    move |e| SealingError::Gss {
+        action,
+        detail: e.to_string(),
+    }
+}
+
+/// Encrypts `plaintext` with the session's sealing and frames it.
+pub fn seal(
+    sealer: &mut Sealer,
     protocol: Protocol,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealingError> {
-    let mut data = plaintext.to_vec();
-    let gss = |e: libgssapi::error::Error| SealingError::Gss {
-        action: "seal",
-        detail: e.to_string(),
-    };
-    let mut iovs = [
-        GssIov::new_alloc(GssIovType::Header),
-        GssIov::new(GssIovType::Data, &mut data),
-        GssIov::new_alloc(GssIovType::Padding),
-    ];
-    context.wrap_iov(true, &mut iovs).map_err(gss)?;
-    let header = iovs[0].to_vec();
-    let mut encrypted = iovs[1].to_vec();
-    // Padding is empty for AES (CTS) but not for every enctype.
-    encrypted.extend_from_slice(&iovs[2]);
-    Ok(frame(protocol, plaintext.len(), &header, &encrypted))
+    match sealer {
+        Sealer::Native(context) => {
+            let mut body = frame_start(protocol, plaintext.len(), SEND_HEADER_LEN, plaintext.len());
+            context
+                .wrap_into(plaintext, &mut body)
+                .map_err(|e| SealingError::Gss {
+                    action: "seal",
+                    detail: e.to_string(),
+                })?;
+            frame_end(&mut body);
+            Ok(body)
+        }
+        Sealer::Mit(context) => {
+            let (header, encrypted) = context.wrap_iov(plaintext).map_err(gss_error("seal"))?;
+            Ok(frame(protocol, plaintext.len(), &header, &encrypted))
+        }
+    }
 }
 
 /// Parses, decrypts and checks a sealed body; `expected` is the protocol
-/// of the context's scheme.
-pub fn unseal<C: SecurityContext>(
-    context: &mut C,
+/// of the context's scheme. Our own sealing decrypts in the body's memory.
+pub fn unseal(
+    sealer: &mut Sealer,
     expected: Protocol,
-    body: &[u8],
+    mut body: Vec<u8>,
 ) -> Result<Vec<u8>, SealingError> {
-    let parts = parse(body)?;
-    if parts.protocol != expected {
+    let located = locate(&body)?;
+    if located.protocol != expected {
         return Err(SealingError::Framing(format!(
             "sealed with {} but the session uses {}",
-            parts.protocol.mime(),
+            located.protocol.mime(),
             expected.mime()
         )));
     }
-    // header || data is the complete (rotated) wrap token; gss_unwrap
-    // handles the RRC rotation whatever the peer's layout.
-    let mut token = Vec::with_capacity(parts.header.len() + parts.data.len());
-    token.extend_from_slice(parts.header);
-    token.extend_from_slice(parts.data);
-    let plaintext = context
-        .unwrap(&token)
-        .map_err(|e| SealingError::Gss {
-            action: "unseal",
-            detail: e.to_string(),
-        })?
-        .to_vec();
-    if plaintext.len() != parts.original_length {
+    // header || data is the complete (rotated) wrap token, whatever the
+    // peer's split between the two.
+    let token = located.token;
+    let plaintext = match sealer {
+        Sealer::Native(context) => {
+            let range = context
+                .unwrap_in_place(&mut body[token.clone()])
+                .map_err(|e| SealingError::Gss {
+                    action: "unseal",
+                    detail: e.to_string(),
+                })?;
+            body.truncate(token.start + range.end);
+            body.drain(..token.start + range.start);
+            body
+        }
+        Sealer::Mit(context) => context.unwrap(&body[token]).map_err(gss_error("unseal"))?,
+    };
+    if plaintext.len() != located.original_length {
         return Err(SealingError::Framing(format!(
             "decrypted {} bytes where OriginalContent says {}",
             plaintext.len(),
-            parts.original_length
+            located.original_length
         )));
     }
     Ok(plaintext)

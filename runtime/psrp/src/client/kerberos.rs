@@ -7,15 +7,12 @@
 //! exists); the real request follows, sealed, once the server's
 //! mutual-authentication token has completed the context.
 
-use base64::Engine as _;
-use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext};
-use libgssapi::credential::Cred;
-use libgssapi::oid::{GSS_MECH_KRB5, GSS_MECH_SPNEGO};
-
 use super::auth::{Authenticator, SealedBody, SOAP_CONTENT_TYPE};
 use super::error::Error;
 use crate::gss::{self, ClientCredentials};
+use crate::krb5::{Context, Credential, Mechanism, Sealer};
 use crate::sealing::{self, Protocol};
+use base64::Engine as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -34,8 +31,11 @@ pub struct KerberosAuthenticator {
     credentials: ClientCredentials,
     /// Acquired once and reused by every connection's context (a password
     /// or keytab ticket is not fetched again per connection).
-    cred: Option<Cred>,
-    context: Option<ClientCtx>,
+    cred: Option<Credential>,
+    /// The handshake of this connection.
+    context: Option<Context>,
+    /// The established context's sealing (over http).
+    sealer: Option<Sealer>,
     stage: Stage,
     seal: bool,
     /// The scheme was switched once after the server offered only the
@@ -71,6 +71,7 @@ impl KerberosAuthenticator {
             credentials,
             cred: None,
             context: None,
+            sealer: None,
             stage: Stage::Idle,
             seal,
             switched: false,
@@ -92,17 +93,13 @@ impl KerberosAuthenticator {
             }
         };
         let target = gss::http_service_name(&self.host).map_err(|e| self.explain(&e))?;
-        let mech = match self.protocol {
-            Protocol::Spnego => GSS_MECH_SPNEGO,
-            Protocol::Kerberos => GSS_MECH_KRB5,
+        let mechanism = match self.protocol {
+            Protocol::Spnego => Mechanism::Spnego,
+            Protocol::Kerberos => Mechanism::Kerberos,
         };
-        let flags = CtxFlags::GSS_C_MUTUAL_FLAG
-            | CtxFlags::GSS_C_CONF_FLAG
-            | CtxFlags::GSS_C_INTEG_FLAG
-            | CtxFlags::GSS_C_SEQUENCE_FLAG;
-        let mut context = ClientCtx::new(Some(cred), target, flags, Some(mech));
-        let token = match context.step(None, None) {
-            Ok(Some(token)) => token.to_vec(),
+        let mut context = Context::initiator(Some(cred), target, mechanism);
+        let token = match context.step(None) {
+            Ok(Some(token)) => token,
             Ok(None) => {
                 return Err(Error::Auth(
                     "Kerberos produced no initial token".to_string(),
@@ -116,6 +113,7 @@ impl KerberosAuthenticator {
             }
         };
         self.context = Some(context);
+        self.sealer = None;
         self.stage = Stage::Sent;
         Ok(token)
     }
@@ -160,6 +158,7 @@ impl Authenticator for KerberosAuthenticator {
 
     fn on_new_connection(&mut self) {
         self.context = None;
+        self.sealer = None;
         self.stage = Stage::Idle;
     }
 
@@ -199,7 +198,7 @@ impl Authenticator for KerberosAuthenticator {
             // GSSAPI say what it is.
             if let Some(token) = self.server_token(challenges)? {
                 if let Some(context) = self.context.as_mut() {
-                    if let Err(e) = context.step(Some(&token), None) {
+                    if let Err(e) = context.step(Some(&token)) {
                         return Err(self.explain(&e));
                     }
                 }
@@ -222,19 +221,25 @@ impl Authenticator for KerberosAuthenticator {
             return Ok(());
         }
         let token = self.server_token(challenges)?;
-        let Some(context) = self.context.as_mut() else {
+        let Some(mut context) = self.context.take() else {
             return Err(Error::Auth("no Kerberos context for the answer".into()));
         };
         if let Some(token) = token {
-            if let Err(e) = context.step(Some(&token), None) {
+            if let Err(e) = context.step(Some(&token)) {
                 return Err(self.explain(&e));
             }
         }
-        if !context.is_complete() {
+        if !context.is_mutual() {
             return Err(Error::Auth(format!(
                 "the server did not prove its identity (no mutual-authentication token from {}): refusing to continue",
                 self.spn
             )));
+        }
+        if self.seal {
+            // An AES context goes to our own sealing from here on.
+            let sealer = context.into_sealer().map_err(|e| self.explain(&e))?;
+            tracing::debug!(native = sealer.is_native(), "Kerberos session established");
+            self.sealer = Some(sealer);
         }
         self.stage = Stage::Established;
         Ok(())
@@ -247,8 +252,8 @@ impl Authenticator for KerberosAuthenticator {
                 body: soap,
             });
         }
-        let Some(context) = self
-            .context
+        let Some(sealer) = self
+            .sealer
             .as_mut()
             .filter(|_| self.stage == Stage::Established)
         else {
@@ -257,7 +262,7 @@ impl Authenticator for KerberosAuthenticator {
             ));
         };
         let body =
-            sealing::seal(context, self.protocol, &soap).map_err(|e| Error::Auth(e.to_string()))?;
+            sealing::seal(sealer, self.protocol, &soap).map_err(|e| Error::Auth(e.to_string()))?;
         Ok(SealedBody {
             content_type: self.protocol.content_type(),
             body,
@@ -267,10 +272,9 @@ impl Authenticator for KerberosAuthenticator {
     fn unseal(&mut self, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, Error> {
         let sealed =
             sealing::sealed_protocol(content_type).map_err(|e| Error::Protocol(e.to_string()))?;
-        match (sealed, self.context.as_mut()) {
-            (Some(protocol), Some(context)) if self.stage == Stage::Established => {
-                sealing::unseal(context, protocol, &body)
-                    .map_err(|e| Error::Protocol(e.to_string()))
+        match (sealed, self.sealer.as_mut()) {
+            (Some(protocol), Some(sealer)) if self.stage == Stage::Established => {
+                sealing::unseal(sealer, protocol, body).map_err(|e| Error::Protocol(e.to_string()))
             }
             (Some(_), _) => Err(Error::Protocol(
                 "a sealed answer arrived before Kerberos authentication completed".into(),

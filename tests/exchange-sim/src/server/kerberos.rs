@@ -13,15 +13,14 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Request, StatusCode};
+use idconn_psrp::krb5::{Context, Credential, Sealer};
 use idconn_psrp::sealing::{self, Protocol};
-use libgssapi::context::{SecurityContext, ServerCtx};
-use libgssapi::credential::Cred;
 
 use super::http::{read_body, respond, DropConnection, HttpResponse, Server};
 
 /// The acceptor's credentials: every service key of the keytab.
 pub(super) struct Acceptor {
-    cred: Cred,
+    cred: Credential,
 }
 
 impl Acceptor {
@@ -38,10 +37,12 @@ impl Acceptor {
     }
 }
 
-/// The Kerberos state of one connection.
+/// The Kerberos state of one connection: the handshake's context until it
+/// completes, then its sealing (our own for AES, MIT's otherwise).
 #[derive(Default)]
 pub(super) struct ConnectionAuth {
-    context: Option<ServerCtx>,
+    context: Option<Context>,
+    sealer: Option<Sealer>,
     protocol: Option<Protocol>,
     user: Option<String>,
 }
@@ -89,7 +90,7 @@ impl ConnectionAuth {
         }
         let context = self
             .context
-            .get_or_insert_with(|| ServerCtx::new(Some(acceptor.cred.clone())));
+            .get_or_insert_with(|| Context::acceptor(Some(acceptor.cred.clone())));
         self.protocol = Some(protocol);
         let header = |token: &[u8]| {
             format!(
@@ -98,7 +99,7 @@ impl ConnectionAuth {
                 base64::engine::general_purpose::STANDARD.encode(token)
             )
         };
-        match context.step(&token, None) {
+        match context.step(Some(&token)) {
             Err(e) => {
                 tracing::info!("Kerberos authentication refused: {e}");
                 *self = ConnectionAuth::default();
@@ -106,15 +107,28 @@ impl ConnectionAuth {
             }
             Ok(out) if !context.is_complete() => Outcome::Challenge(out.map(|t| header(&t))),
             Ok(out) => {
-                let principal = context
-                    .source_name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
+                let principal = context.source_name().unwrap_or_default();
                 // alice@IDCONN.TEST is the simulator's user `alice`.
                 let user = principal.split('@').next().unwrap_or_default().to_string();
                 if user.is_empty() {
                     *self = ConnectionAuth::default();
                     return Outcome::Challenge(None);
+                }
+                let Some(context) = self.context.take() else {
+                    return Outcome::Challenge(None);
+                };
+                // The name is read first: handing an AES context to our
+                // own sealing ends MIT's context.
+                match context.into_sealer() {
+                    Ok(sealer) => {
+                        tracing::debug!(native = sealer.is_native(), "Kerberos context accepted");
+                        self.sealer = Some(sealer);
+                    }
+                    Err(e) => {
+                        tracing::info!("cannot seal with the Kerberos context: {e}");
+                        *self = ConnectionAuth::default();
+                        return Outcome::Challenge(None);
+                    }
                 }
                 self.user = Some(user.clone());
                 Outcome::Authenticated {
@@ -208,9 +222,9 @@ pub(super) async fn handle(
         let mut auth = lock(connection);
         let protocol = auth.protocol;
         let sealed = sealing::sealed_protocol(&content_type);
-        match (sealed, auth.context.as_mut(), protocol) {
-            (Ok(Some(sealed_with)), Some(context), Some(protocol)) if sealed_with == protocol => {
-                match sealing::unseal(context, protocol, &body) {
+        match (sealed, auth.sealer.as_mut(), protocol) {
+            (Ok(Some(sealed_with)), Some(sealer), Some(protocol)) if sealed_with == protocol => {
+                match sealing::unseal(sealer, protocol, Vec::from(body)) {
                     Ok(plaintext) => plaintext,
                     Err(e) => {
                         tracing::info!("refused a sealed message: {e}");
@@ -240,10 +254,10 @@ pub(super) async fn handle(
     };
     let mut auth = lock(connection);
     let protocol = auth.protocol.unwrap_or(Protocol::Spnego);
-    let Some(context) = auth.context.as_mut() else {
+    let Some(sealer) = auth.sealer.as_mut() else {
         return Ok(respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", ""));
     };
-    match sealing::seal(context, protocol, &body) {
+    match sealing::seal(sealer, protocol, &body) {
         Ok(sealed) => {
             if let Ok(value) = HeaderValue::from_str(&protocol.content_type()) {
                 parts.headers.insert(CONTENT_TYPE, value);
