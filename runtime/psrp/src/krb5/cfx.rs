@@ -158,9 +158,8 @@ impl CfxContext {
         out.extend_from_slice(&header);
 
         let mut mac = self.send.mac()?;
-        mac.update(&out[body..]);
+        self.send.encrypt_cts(&mut out[body..], Some(&mut mac))?;
         let checksum = mac.finalize().into_bytes();
-        self.send.encrypt_cts(&mut out[body..])?;
         let end = out.len();
         let (front, last_block) = out.split_at_mut(end - TOKEN_HEADER_LEN);
         let slot = &mut front[start + TOKEN_HEADER_LEN..body];
@@ -210,17 +209,20 @@ impl CfxContext {
         // Plain CBC blocks decrypted where they lie.
         let in_place = bulk.min((len - rrc) / AES_BLOCK * AES_BLOCK);
         let cipher = self.receive.cipher();
-        let chain = cbc_decrypt_chained(cipher, &[0; AES_BLOCK], &mut rest[rrc..rrc + in_place]);
+        let mut mac = self.receive.mac()?;
+        let chain = cbc_decrypt_chained(
+            cipher,
+            &[0; AES_BLOCK],
+            &mut rest[rrc..rrc + in_place],
+            Some(&mut mac),
+        );
         // The rest of U (the last blocks and the checksum), gathered.
         let mut tail: Vec<u8> = (in_place..len).map(|i| rest[(i + rrc) % len]).collect();
         let (tail_text, checksum) = tail.split_at_mut(cipher_len - in_place);
         let (middle, last_two) = tail_text.split_at_mut(bulk - in_place);
-        let chain = cbc_decrypt_chained(cipher, &chain, middle);
+        let chain = cbc_decrypt_chained(cipher, &chain, middle, Some(&mut mac));
         cts_decrypt_tail(cipher, &chain, last_two)?;
-
-        let mut mac = self.receive.mac()?;
-        mac.update(&rest[rrc..rrc + in_place]);
-        mac.update(tail_text);
+        mac.update(last_two);
         mac.verify_truncated_left(checksum)
             .map_err(|_| WrapError::Integrity)?;
         // The copy's RRC is not compared (it is rotated after sealing);

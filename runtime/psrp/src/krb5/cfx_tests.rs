@@ -44,10 +44,12 @@ fn foreign_token(ctx: &mut CfxContext, plaintext: &[u8], ec: usize, rrc: usize) 
     text.extend_from_slice(plaintext);
     text.extend(std::iter::repeat_n(0xFF, ec));
     text.extend_from_slice(&header);
+    // MACed in one pass and encrypted in another: the same result as the
+    // interleaved passes of wrap_into.
     let mut mac = ctx.send.mac().unwrap();
     mac.update(&text);
     let checksum = mac.finalize().into_bytes();
-    ctx.send.encrypt_cts(&mut text).unwrap();
+    ctx.send.encrypt_cts(&mut text, None).unwrap();
     text.extend_from_slice(&checksum[..CHECKSUM_LEN]);
     let shift = rrc % text.len();
     text.rotate_right(shift);
@@ -98,6 +100,12 @@ fn any_rotation_and_filler_is_accepted() {
             let plain = unwrap(&mut acceptor, token);
             assert_eq!(plain.as_deref(), Ok(&message[..]), "ec {ec} rrc {rrc}");
         }
+    }
+    // Longer than a chunk of the interleaved MAC and cipher passes.
+    let long: Vec<u8> = (0..100_003u32).map(|i| (i % 253) as u8).collect();
+    for rrc in [0, 28, 50_000] {
+        let token = foreign_token(&mut initiator, &long, 0, rrc);
+        assert_eq!(unwrap(&mut acceptor, token).as_deref(), Ok(&long[..]), "{rrc}");
     }
 }
 

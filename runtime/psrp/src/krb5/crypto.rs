@@ -14,6 +14,9 @@ use sha1::Sha1;
 use zeroize::Zeroizing;
 
 const BLOCK: usize = 16;
+/// Bytes MACed and then encrypted (or decrypted and then MACed) at a time:
+/// the second pass over a chunk finds it in cache. A multiple of BLOCK.
+const CHUNK: usize = 16 * 1024;
 /// HMAC-SHA1 truncated to 96 bits.
 pub const CHECKSUM_LEN: usize = 12;
 /// The random confounder that starts every encrypted message.
@@ -251,9 +254,14 @@ impl UsageKeys {
         <Hmac<Sha1> as Mac>::new_from_slice(&self.ki).map_err(|_| CryptoError::MacKey)
     }
 
-    /// CBC-CS3 encryption in place of `buf` (more than one block).
-    pub(crate) fn encrypt_cts(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
-        cts_encrypt(&self.ke, buf)
+    /// CBC-CS3 encryption in place of `buf` (more than one block),
+    /// feeding the plaintext to `mac` on the way.
+    pub(crate) fn encrypt_cts(
+        &self,
+        buf: &mut [u8],
+        mac: Option<&mut Hmac<Sha1>>,
+    ) -> Result<(), CryptoError> {
+        cts_encrypt(&self.ke, buf, mac)
     }
 
     pub(crate) fn cipher(&self) -> &Cipher {
@@ -262,19 +270,30 @@ impl UsageKeys {
 }
 
 /// CBC-CS3 (RFC 3962): CBC with a zero IV whose last two blocks are
-/// swapped and the last one truncated to the message length.
-pub(crate) fn cts_encrypt(cipher: &Cipher, buf: &mut [u8]) -> Result<(), CryptoError> {
+/// swapped and the last one truncated to the message length. The
+/// plaintext goes to `mac` (if any) before it is encrypted.
+pub(crate) fn cts_encrypt(
+    cipher: &Cipher,
+    buf: &mut [u8],
+    mut mac: Option<&mut Hmac<Sha1>>,
+) -> Result<(), CryptoError> {
     let len = buf.len();
     if len <= BLOCK {
         return Err(CryptoError::TooShort(len));
     }
     let (bulk, last) = cts_split(len);
-    cipher.cbc_encrypt(&[0; BLOCK], &mut buf[..bulk]);
     let mut chain = [0u8; BLOCK];
-    if bulk > 0 {
-        chain.copy_from_slice(&buf[bulk - BLOCK..bulk]);
+    for chunk in buf[..bulk].chunks_mut(CHUNK) {
+        if let Some(mac) = mac.as_mut() {
+            mac.update(chunk);
+        }
+        cipher.cbc_encrypt(&chain, chunk);
+        chain.copy_from_slice(&chunk[chunk.len() - BLOCK..]);
     }
     let tail = &mut buf[bulk..];
+    if let Some(mac) = mac {
+        mac.update(tail);
+    }
     // X = E(P[n-1] ^ C[n-2]); Y = E((P[n] || 0) ^ X); out: Y || X[..last].
     let mut x = Block::default();
     for ((o, p), c) in x.iter_mut().zip(&tail[..BLOCK]).zip(&chain) {
@@ -299,19 +318,26 @@ pub(crate) fn cts_split(len: usize) -> (usize, usize) {
     (bulk, len - bulk - BLOCK)
 }
 
-/// Decrypts, in place, whole CBC blocks chained from `iv`; returns the
-/// last ciphertext block (the chaining value for what follows).
+/// Decrypts, in place, whole CBC blocks chained from `iv`, feeding the
+/// plaintext to `mac` (if any); returns the last ciphertext block (the
+/// chaining value for what follows).
 pub(crate) fn cbc_decrypt_chained(
     cipher: &Cipher,
     iv: &[u8; BLOCK],
     blocks: &mut [u8],
+    mut mac: Option<&mut Hmac<Sha1>>,
 ) -> [u8; BLOCK] {
-    let mut next = *iv;
-    if blocks.len() >= BLOCK {
-        next.copy_from_slice(&blocks[blocks.len() - BLOCK..]);
-        cipher.cbc_decrypt(iv, blocks);
+    let mut chain = *iv;
+    for chunk in blocks.chunks_mut(CHUNK) {
+        let mut next = [0u8; BLOCK];
+        next.copy_from_slice(&chunk[chunk.len() - BLOCK..]);
+        cipher.cbc_decrypt(&chain, chunk);
+        if let Some(mac) = mac.as_mut() {
+            mac.update(chunk);
+        }
+        chain = next;
     }
-    next
+    chain
 }
 
 /// Decrypts the last two CS3 blocks (`tail`: one whole block, then 1..=16
@@ -353,7 +379,7 @@ pub(crate) fn cts_decrypt(cipher: &Cipher, buf: &mut [u8]) -> Result<(), CryptoE
     }
     let (bulk, _) = cts_split(buf.len());
     let (head, tail) = buf.split_at_mut(bulk);
-    let chain = cbc_decrypt_chained(cipher, &[0; BLOCK], head);
+    let chain = cbc_decrypt_chained(cipher, &[0; BLOCK], head, None);
     cts_decrypt_tail(cipher, &chain, tail)
 }
 

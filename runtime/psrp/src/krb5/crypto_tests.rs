@@ -143,7 +143,7 @@ fn cts_matches_rfc_3962_appendix_b_both_ways() {
     let cipher = cipher_for_tests(Enctype::Aes128CtsHmacSha196, b"chicken teriyaki");
     for (len, expected) in cts_vectors() {
         let mut buf = CHICKEN.as_bytes()[..len].to_vec();
-        cts_encrypt(&cipher, &mut buf).unwrap();
+        cts_encrypt(&cipher, &mut buf, None).unwrap();
         assert_eq!(buf, expected, "encrypt {len}");
         cts_decrypt(&cipher, &mut buf).unwrap();
         assert_eq!(buf, CHICKEN.as_bytes()[..len], "decrypt {len}");
@@ -160,7 +160,7 @@ fn cts_round_trips_every_length_for_both_key_sizes() {
         for len in 17..=200 {
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let mut buf = plain.clone();
-            cts_encrypt(&cipher, &mut buf).unwrap();
+            cts_encrypt(&cipher, &mut buf, None).unwrap();
             assert_ne!(buf, plain);
             cts_decrypt(&cipher, &mut buf).unwrap();
             assert_eq!(buf, plain, "{enctype:?} {len}");
@@ -173,7 +173,7 @@ fn one_block_or_less_is_an_error_not_a_panic() {
     let cipher = cipher_for_tests(Enctype::Aes128CtsHmacSha196, &[1; 16]);
     for len in 0..=16 {
         let mut buf = vec![0u8; len];
-        assert!(cts_encrypt(&cipher, &mut buf).is_err());
+        assert!(cts_encrypt(&cipher, &mut buf, None).is_err());
         assert!(cts_decrypt(&cipher, &mut buf).is_err());
     }
     assert!(cts_decrypt_tail(&cipher, &[0; 16], &mut [0u8; 33]).is_err());
