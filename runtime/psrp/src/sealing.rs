@@ -248,11 +248,25 @@ fn strip_boundary_line(bytes: &[u8]) -> Option<&[u8]> {
         .find_map(|b| bytes.strip_prefix(*b))
 }
 
+/// The first part's headers are two short lines: the second boundary is
+/// looked for only this far, not through megabytes of ciphertext.
+const MAX_FIRST_PART: usize = 8 * 1024;
+
 fn find_boundary(bytes: &[u8]) -> Option<usize> {
-    BOUNDARY_VARIANTS
-        .iter()
-        .filter_map(|b| bytes.windows(b.len()).position(|w| w == *b))
-        .min()
+    let mut first: Option<usize> = None;
+    for variant in BOUNDARY_VARIANTS {
+        // Past an earlier match, a later one cannot be the first.
+        let limit = first
+            .map_or(MAX_FIRST_PART, |at| at + variant.len())
+            .min(bytes.len());
+        if let Some(at) = bytes[..limit]
+            .windows(variant.len())
+            .position(|w| w == variant)
+        {
+            first = Some(first.map_or(at, |earlier| earlier.min(at)));
+        }
+    }
+    first
 }
 
 fn strip_closing(payload: &[u8]) -> Option<&[u8]> {
@@ -363,6 +377,23 @@ mod tests {
         assert_eq!(parts.protocol, Protocol::Kerberos);
         assert_eq!(parts.header, b"hh");
         assert_eq!(parts.data, b"dd");
+    }
+
+    #[test]
+    fn large_bodies_parse_with_either_boundary_and_long_first_parts_do_not() {
+        let data = vec![b'-'; 1 << 20];
+        let body = frame(Protocol::Kerberos, 7, b"HDR", &data);
+        assert_eq!(parse(&body).unwrap().data.len(), data.len());
+        let spaced: Vec<u8> = String::from_utf8(body)
+            .unwrap()
+            .replace("--Encrypted Boundary", "-- Encrypted Boundary")
+            .into_bytes();
+        assert_eq!(parse(&spaced).unwrap().header, b"HDR");
+        let long = format!(
+            "--Encrypted Boundary\r\n\tX-Padding: {}\r\n--Encrypted Boundary\r\n",
+            "p".repeat(MAX_FIRST_PART)
+        );
+        assert!(parse(long.as_bytes()).is_err());
     }
 
     #[test]
