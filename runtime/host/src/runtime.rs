@@ -32,6 +32,20 @@ impl Runtime {
         // Guest stacks are bounded so deep recursion traps instead of
         // exhausting the host.
         config.max_wasm_stack(1 << 20);
+        // For profiling guests with `perf`: compiled code gets names in
+        // /tmp/perf-<pid>.map (perfmap) or jit-<pid>.dump files (jitdump).
+        match std::env::var("IDCONN_WASM_PROFILER").as_deref() {
+            Ok("perfmap") => {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
+            Ok("jitdump") => {
+                config.profiler(wasmtime::ProfilingStrategy::JitDump);
+            }
+            Ok(other) => anyhow::bail!(
+                "IDCONN_WASM_PROFILER={other} is not a profiler: use perfmap or jitdump"
+            ),
+            Err(_) => {}
+        }
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
         crate::sandbox::add_to_linker(&mut linker)?;
