@@ -333,8 +333,8 @@ pub fn receive_response(root: &Element) -> Result<ReceiveResponse, WsmanError> {
     let mut out = ReceiveResponse::default();
     for stream in response.children_named(NS_SHELL, "Stream") {
         let text = stream.trimmed_text();
-        let data = B64
-            .decode(text)
+        let data = base64_simd::STANDARD
+            .decode_to_vec(text.as_bytes())
             .map_err(|e| WsmanError::Unexpected(format!("Receive stream is not base64: {e}")))?;
         out.streams.push(ReceivedStream {
             name: stream.attr("Name").unwrap_or_default().to_string(),
