@@ -105,7 +105,11 @@ fn any_rotation_and_filler_is_accepted() {
     let long: Vec<u8> = (0..100_003u32).map(|i| (i % 253) as u8).collect();
     for rrc in [0, 28, 50_000] {
         let token = foreign_token(&mut initiator, &long, 0, rrc);
-        assert_eq!(unwrap(&mut acceptor, token).as_deref(), Ok(&long[..]), "{rrc}");
+        assert_eq!(
+            unwrap(&mut acceptor, token).as_deref(),
+            Ok(&long[..]),
+            "{rrc}"
+        );
     }
 }
 

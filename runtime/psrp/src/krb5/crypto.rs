@@ -313,9 +313,11 @@ pub(crate) fn cts_encrypt(
 /// Where CS3 leaves plain CBC: (bytes of whole blocks before the last
 /// two, length of the final partial-or-whole block).
 pub(crate) fn cts_split(len: usize) -> (usize, usize) {
+    // Callers pass more than one block; saturating keeps anything else
+    // from underflowing.
     let blocks = len.div_ceil(BLOCK);
-    let bulk = (blocks - 2) * BLOCK;
-    (bulk, len - bulk - BLOCK)
+    let bulk = blocks.saturating_sub(2) * BLOCK;
+    (bulk, len.saturating_sub(bulk + BLOCK))
 }
 
 /// Decrypts, in place, whole CBC blocks chained from `iv`, feeding the
