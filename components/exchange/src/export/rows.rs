@@ -35,7 +35,32 @@ pub struct RowWriter {
     /// in the order Select-Object was given, so this guess is nearly always right.
     expected: Vec<usize>,
     guid_column: usize,
+    /// What each column needs beyond its text, decided once rather than by
+    /// comparing names for every property of every row.
+    kinds: Vec<Kind>,
     fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Not read from the object (`Command`, or a column the export fills itself).
+    Skipped,
+    EmailAddresses,
+    Guid,
+    Changed,
+    Created,
+    Plain,
+}
+
+fn kind_of(column: &str) -> Kind {
+    match column {
+        COMMAND | ACCOUNT_DISABLED_IS_DIR_SYNCED => Kind::Skipped,
+        EMAIL_ADDRESSES => Kind::EmailAddresses,
+        GUID => Kind::Guid,
+        WHEN_CHANGED_UTC => Kind::Changed,
+        WHEN_CREATED_UTC => Kind::Created,
+        _ => Kind::Plain,
+    }
 }
 
 impl RowWriter {
@@ -59,6 +84,7 @@ impl RowWriter {
             columns,
             expected,
             guid_column,
+            kinds: columns.iter().map(|c| kind_of(c)).collect(),
             fields: vec![String::new(); columns.len()],
         })
     }
@@ -73,22 +99,22 @@ impl RowWriter {
             let Some(column) = self.column_of(i, property) else {
                 continue;
             };
-            let name = self.columns[column];
-            if name == COMMAND || name == ACCOUNT_DISABLED_IS_DIR_SYNCED {
+            let kind = self.kinds[column];
+            if kind == Kind::Skipped {
                 continue;
             }
             let field = &mut self.fields[column];
             field.clear();
-            if name == EMAIL_ADDRESSES {
+            if kind == Kind::EmailAddresses {
                 write_email_addresses(field, value);
             } else {
                 write_value(field, value);
             }
             if let ValueRef::Scalar(scalar) = value {
-                match name {
-                    GUID => facts.guid = guid_of(scalar),
-                    WHEN_CHANGED_UTC => facts.changed = scalar_date_time(scalar),
-                    WHEN_CREATED_UTC => facts.created = scalar_date_time(scalar),
+                match kind {
+                    Kind::Guid => facts.guid = guid_of(scalar),
+                    Kind::Changed => facts.changed = scalar_date_time(scalar),
+                    Kind::Created => facts.created = scalar_date_time(scalar),
                     _ => {}
                 }
             }
