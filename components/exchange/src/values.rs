@@ -137,7 +137,11 @@ fn encode_item(out: &mut String, item: &str) {
     let mut rest = item;
     while let Some(at) = rest.bytes().position(|b| b == b'%' || b == b' ') {
         out.push_str(&rest[..at]);
-        out.push_str(if rest.as_bytes()[at] == b'%' { "%25" } else { "%20" });
+        out.push_str(if rest.as_bytes()[at] == b'%' {
+            "%25"
+        } else {
+            "%20"
+        });
         rest = &rest[at + 1..];
     }
     out.push_str(rest);
