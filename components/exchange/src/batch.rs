@@ -67,13 +67,10 @@ impl<'a> Items<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = ScalarRef<'a>> + 'a {
-        let (cells, owned): (&'a [Cell], &'a [Scalar]) = match *self {
-            Items::Cells(_, cells) => (cells, &[]),
-            Items::Owned(scalars) => (&[], scalars),
-        };
-        let batch = match *self {
-            Items::Cells(batch, _) => Some(batch),
-            Items::Owned(_) => None,
+        // One of the two halves is empty: a chain keeps a single iterator type.
+        let (batch, cells, owned): (Option<&'a Batch>, &'a [Cell], &'a [Scalar]) = match *self {
+            Items::Cells(batch, cells) => (Some(batch), cells, &[]),
+            Items::Owned(scalars) => (None, &[], scalars),
         };
         cells
             .iter()
