@@ -218,6 +218,15 @@ impl<'a> ObjectRef<'a> {
             .map(move |(name, cell)| (name.as_str(), value_of(batch, cell)))
     }
 
+    /// The properties' values, in the order of [`Self::property_names`].
+    pub fn values(&self) -> impl Iterator<Item = ValueRef<'a>> + 'a {
+        let batch = self.batch;
+        span_of(&batch.values, self.object.values)
+            .iter()
+            .take(self.property_names().len())
+            .map(move |cell| value_of(batch, cell))
+    }
+
     /// The `i`-th property's value, in the order of [`Self::property_names`].
     pub fn value(&self, i: usize) -> Option<ValueRef<'a>> {
         span_of(&self.batch.values, self.object.values)

@@ -73,7 +73,7 @@ pub fn write_scalar(out: &mut String, scalar: ScalarRef<'_>) {
             let _ = write!(out, "{n}");
         }
         ScalarRef::DateTime(text) => match parse_date_time(text) {
-            Some(utc) => out.push_str(&format_date_time(&utc)),
+            Some(utc) => write_date_time(out, &utc),
             // An unexpected form is kept rather than dropped: the operator
             // can still read it.
             None => out.push_str(text),
@@ -193,6 +193,11 @@ pub fn parse_date_time(text: &str) -> Option<DateTime<Utc>> {
 /// ISO 8601 UTC: `2022-10-31T01:01:36Z`; a fraction only when not zero.
 pub fn format_date_time(utc: &DateTime<Utc>) -> String {
     utc.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Appends [`format_date_time`]'s text.
+pub fn write_date_time(out: &mut String, utc: &DateTime<Utc>) {
+    out.push_str(&format_date_time(utc));
 }
 
 /// A date of a scalar that may hold it as a date or as text.

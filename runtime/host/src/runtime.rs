@@ -23,6 +23,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<JobState>,
     ticker_stop: Arc<AtomicBool>,
+    /// A profiler names code only in memory the compiler wrote; code mapped
+    /// from a cache file is attributed to that file, nameless.
+    profiling: bool,
 }
 
 impl Runtime {
@@ -34,7 +37,9 @@ impl Runtime {
         config.max_wasm_stack(1 << 20);
         // For profiling guests with `perf`: compiled code gets names in
         // /tmp/perf-<pid>.map (perfmap) or jit-<pid>.dump files (jitdump).
-        match std::env::var("IDCONN_WASM_PROFILER").as_deref() {
+        let profiler = std::env::var("IDCONN_WASM_PROFILER");
+        let profiling = profiler.is_ok();
+        match profiler.as_deref() {
             Ok("perfmap") => {
                 config.profiler(wasmtime::ProfilingStrategy::PerfMap);
             }
@@ -66,6 +71,7 @@ impl Runtime {
             engine,
             linker,
             ticker_stop,
+            profiling,
         })
     }
 
@@ -109,7 +115,12 @@ impl Runtime {
         }
         let started = Instant::now();
         let cached = cache_dir.join(format!("{sha256}-{}.cwasm", self.engine_key()));
-        let (component, from_cache) = match self.read_cached(&cached) {
+        let reused = if self.profiling {
+            None
+        } else {
+            self.read_cached(&cached)
+        };
+        let (component, from_cache) = match reused {
             Some(c) => (c, true),
             None => {
                 let component = Component::new(&self.engine, bytes)

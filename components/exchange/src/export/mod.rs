@@ -5,6 +5,7 @@
 //! are `Insert` (created in the window, or not seen by the last export) or
 //! `Update`; objects the last export saw that are gone are `Delete`.
 
+pub mod output_file;
 pub mod rows;
 pub mod schema;
 pub mod staging;
@@ -23,7 +24,7 @@ use crate::idconn::connector::powershell::Command;
 use crate::idconn::connector::report::Level;
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 use crate::values::parse_date_time;
-use rows::{guid_of, RowFacts, RowWriter};
+use rows::{guid_of, BatchNo, RowFacts, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
 use state::{Cookie, GuidSet};
@@ -205,8 +206,8 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         self.pull(
             "Get-MailboxDatabase",
             &schema::databases_pipeline(),
-            |object| {
-                let facts = writer.fill(object);
+            |batch, object| {
+                let facts = writer.fill(batch, object);
                 seen.extend(facts.guid);
                 let command = match previous {
                     None => Some(INSERT),
@@ -257,8 +258,8 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 &filter_date(&previous.window.until),
             ),
         };
-        self.pull("Get-Mailbox", &pipeline, |object| {
-            let facts = writer.fill(object);
+        self.pull("Get-Mailbox", &pipeline, |batch, object| {
+            let facts = writer.fill(batch, object);
             let command = match previous {
                 None => {
                     seen.extend(facts.guid);
@@ -288,10 +289,14 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// The guids of every mailbox on the server.
     fn current_mailboxes(&mut self) -> Result<GuidSet, String> {
         let mut guids = Vec::new();
-        self.pull("Get-Mailbox", &schema::mailbox_guids_pipeline(), |object| {
-            guids.extend(guid_property(object));
-            Ok(())
-        })?;
+        self.pull(
+            "Get-Mailbox",
+            &schema::mailbox_guids_pipeline(),
+            |_, object| {
+                guids.extend(guid_property(object));
+                Ok(())
+            },
+        )?;
         Ok(GuidSet::from_unsorted(guids))
     }
 
@@ -308,18 +313,20 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         &mut self,
         what: &str,
         pipeline: &[Command],
-        mut each: impl FnMut(&ObjectRef<'_>) -> Result<(), String>,
+        mut each: impl FnMut(BatchNo, &ObjectRef<'_>) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut output = self
             .shell
             .invoke(pipeline)
             .map_err(|e| describe_error(what, &e))?;
+        let mut batch_no = BatchNo(0);
         while let Some(batch) = output
             .next(BATCH_SIZE)
             .map_err(|e| describe_error(what, &e))?
         {
+            batch_no.0 += 1;
             for object in objects(&batch) {
-                each(&object)?;
+                each(batch_no, &object)?;
             }
             self.done += batch.objects.len() as u64;
             self.reporter.progress(self.done, None);

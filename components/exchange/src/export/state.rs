@@ -63,17 +63,25 @@ impl GuidSet {
 
 /// A guid in any common text form (hyphens and braces optional).
 pub fn parse_guid(text: &str) -> Option<u128> {
-    let hex: String = text
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .chars()
-        .filter(|c| *c != '-')
-        .collect();
-    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
+    let text = text.trim();
+    let text = text.strip_prefix('{').unwrap_or(text);
+    let text = text.strip_suffix('}').unwrap_or(text);
+    // Shifts, not `from_str_radix`: a u128 multiply is a library call in
+    // wasm, and this runs for every exported object.
+    let mut guid = 0u128;
+    let mut digits = 0;
+    for byte in text.bytes() {
+        if byte == b'-' {
+            continue;
+        }
+        let digit = char::from(byte).to_digit(16)?;
+        digits += 1;
+        if digits > 32 {
+            return None;
+        }
+        guid = guid << 4 | u128::from(digit);
     }
-    u128::from_str_radix(&hex, 16).ok()
+    (digits == 32).then_some(guid)
 }
 
 /// Lower-case hyphenated, as Exchange sends guids.
@@ -260,5 +268,12 @@ mod tests {
         );
         assert_eq!(parse_guid("9b9387fe"), None);
         assert_eq!(parse_guid("+b9387fe-e1b1-4695-97bd-b0a0bebe7ce2"), None);
+        assert_eq!(parse_guid(" 9b9387fee1b1469597bdb0a0bebe7ce2 "), Some(guid));
+        assert_eq!(parse_guid("9b9387fe-e1b1-4695-97bd-b0a0bebe7ce20"), None);
+        assert_eq!(parse_guid("9b9387fe-e1b1-4695-97bd-b0a0bebe7cé"), None);
+        assert_eq!(
+            parse_guid("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            Some(u128::MAX)
+        );
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn decode(text: Cow<'_, str>) -> Cow<'_, str> {
 fn first_escape(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut at = from;
-    while let Some(offset) = text.get(at..)?.find('_') {
+    while let Some(offset) = memchr::memchr(b'_', text.get(at..)?.as_bytes()) {
         let start = at + offset;
         if code_unit_at(bytes, start).is_some() {
             return Some(start);

@@ -180,6 +180,43 @@ fn many_mailboxes_are_pulled_in_batches_with_progress() {
 }
 
 #[test]
+fn each_batch_is_read_by_its_own_property_order() {
+    // Both batches hold one shape, numbered 0 in each; the second batch's
+    // properties arrive in reverse order, as another server might send them.
+    let dirs = Dirs::new();
+    let mut many: Vec<PsObject> = (0..513u32)
+        .map(|i| {
+            mailbox(
+                &format!("00000000-0000-0000-0001-{i:012x}"),
+                &format!("user{i}"),
+                COOKIE_TIME,
+                COOKIE_TIME,
+            )
+        })
+        .collect();
+    if let Some(last) = many.last_mut() {
+        last.properties.reverse();
+    }
+    let shell = FakeShell::new()
+        .on(databases_pipeline(), Answer::nothing())
+        .on(all_mailboxes_pipeline(), Answer::objects(many));
+    let reporter = RecordingReporter::default();
+    run(&shell, &reporter, &dirs.request(COOKIE_TIME, false)).unwrap();
+    let rows = rows(&dirs.mailboxes_csv());
+    assert_eq!(rows.len(), 513);
+    for (i, row) in [(0usize, &rows[0]), (511, &rows[511]), (512, &rows[512])] {
+        assert_eq!(row["SamAccountName"], format!("user{i}"));
+        assert_eq!(row["Guid"], format!("00000000-0000-0000-0001-{i:012x}"));
+        assert_eq!(row["Database"], "DB01");
+        assert_eq!(row["WhenChangedUTC"], COOKIE_TIME);
+        assert_eq!(
+            row["EmailAddresses"],
+            format!("SMTP:user{i}@contoso.com smtp:user{i}.alias@contoso.com")
+        );
+    }
+}
+
+#[test]
 fn files_land_in_their_own_directories() {
     let dirs = Dirs::after_first_export();
     let names: Vec<String> = dirs

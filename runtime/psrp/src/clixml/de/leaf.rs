@@ -37,7 +37,9 @@ impl<'a> Decoder<'a> {
             let piece: Cow<'a, str> = match event {
                 Event::End(_) => return Ok(text.unwrap_or(Cow::Borrowed(""))),
                 Event::Text(t) => match self.input_str(&t) {
-                    Some(raw) if !raw.contains('\r') => Cow::Borrowed(raw),
+                    Some(raw) if memchr::memchr(b'\r', raw.as_bytes()).is_none() => {
+                        Cow::Borrowed(raw)
+                    }
                     // Line ends need XML normalization.
                     _ => t
                         .xml10_content()
