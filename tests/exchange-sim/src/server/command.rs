@@ -1,7 +1,9 @@
 //! One command (pipeline) of a shell. The backend's pipeline runs on a
 //! blocking thread that serializes each event into a PSRP message and hands
-//! it over a small bounded channel: the model never runs far ahead of the
-//! Receives, and a 100k-object result is never built whole.
+//! it over a bounded channel: like Exchange's, the pipeline goes on while a
+//! client is busy with the last envelope, yet never runs more than a few
+//! envelopes ahead of the Receives, and a 100k-object result is never built
+//! whole.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,8 +21,11 @@ use super::http::{fault, Server};
 use super::shell::Reply;
 use crate::backend::{InvokeOptions, PipelineEvent, SimErrorRecord};
 
-/// Messages the producer may have ready ahead of the Receives.
-const CHANNEL_DEPTH: usize = 64;
+/// Messages the producer may have ready ahead of the Receives: about three
+/// envelopes of mailboxes (a megabyte or so). At 64, less than one envelope,
+/// the pipeline stalled during every client's decoding, and a 100,000-mailbox
+/// export took half as long again as the simulator could serve it.
+const CHANNEL_DEPTH: usize = 256;
 /// How long a Receive that already holds output waits for more before
 /// answering: far longer than one object takes to produce, far shorter
 /// than a round trip anyone would notice.
