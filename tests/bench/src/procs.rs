@@ -1,6 +1,12 @@
 //! Child processes of the benchmark: each dies with the benchmark
 //! (PR_SET_PDEATHSIG), and each is reaped with `wait4` so its own peak RSS
 //! is known (RUSAGE_CHILDREN would mix every child's).
+//!
+//! A measured command is started by a launcher, a fresh `idconn-bench`
+//! process: Linux keeps a process's peak RSS across `exec`, so a child
+//! spawned by this benchmark (which holds tens of MiB by then) would report
+//! at least the benchmark's own size. The launcher, freshly exec'd, is a few
+//! MiB, and what it starts gets a figure of its own.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -37,14 +43,88 @@ pub fn command(program: &Path) -> Command {
     command
 }
 
-/// Runs `command` to its end; stdout and stderr go to `log`.
-pub fn measure(mut command: Command, log: &Path) -> anyhow::Result<Measured> {
+/// The first argument that makes `idconn-bench` a launcher ([`launch`]).
+pub const LAUNCH: &str = "__launch";
+
+/// Runs `command` to its end through a launcher (see the module's notes);
+/// stdout and stderr go to `log`. Its environment changes and working
+/// directory are passed on; the wall time is the command's own.
+pub fn measure(command: Command, log: &Path) -> anyhow::Result<Measured> {
     let file =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    command
+    let launcher_exe = std::env::current_exe().context("cannot find this binary's path")?;
+    let result = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+    let mut launcher = self::command(&launcher_exe);
+    launcher
+        .arg(LAUNCH)
+        .arg(result.path())
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => launcher.env(name, value),
+            None => launcher.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    launcher
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file);
+    let status = launcher
+        .status()
+        .with_context(|| format!("cannot start {}", launcher_exe.display()))?;
+    if !status.success() {
+        bail!(
+            "could not run {:?}: {}",
+            command.get_program(),
+            std::fs::read_to_string(log).unwrap_or_default().trim()
+        );
+    }
+    let text = std::fs::read_to_string(result.path())?;
+    parse_result(&text).with_context(|| format!("the launcher reported {text:?}"))
+}
+
+fn parse_result(text: &str) -> anyhow::Result<Measured> {
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(nanos)), Some(Ok(max_rss)), Some(Ok(success))) =
+        (fields.next(), fields.next(), fields.next())
+    else {
+        bail!("not three numbers");
+    };
+    Ok(Measured {
+        wall: Duration::from_nanos(nanos),
+        max_rss,
+        success: success == 1,
+    })
+}
+
+/// The launcher: `idconn-bench __launch <result file> <program> [args...]`
+/// runs the program (stdio, environment and directory inherited), then
+/// writes `<wall ns> <peak RSS bytes> <1 if it exited 0>` to the result file.
+pub fn launch(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
+    let [result, program, rest @ ..] = args else {
+        bail!("usage: idconn-bench {LAUNCH} <result file> <program> [args...]");
+    };
+    let mut child = command(Path::new(program));
+    child.args(rest);
+    let measured = run_measured(child)?;
+    std::fs::write(
+        result,
+        format!(
+            "{} {} {}",
+            measured.wall.as_nanos(),
+            measured.max_rss,
+            u8::from(measured.success)
+        ),
+    )?;
+    Ok(())
+}
+
+/// Spawns `command` from this process and reaps it with `wait4`.
+fn run_measured(mut command: Command) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let child = command
         .spawn()
@@ -155,13 +235,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn measure_reports_the_childs_own_peak_rss_and_exit_status() {
+    fn run_measured_reports_the_childs_own_peak_rss_and_exit_status() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         // dd touches its whole 64 MiB block buffer.
         let mut big = command(Path::new("dd"));
         big.args(["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
-        let measured = measure(big, &log).unwrap();
+        big.stderr(std::fs::File::create(&log).unwrap());
+        let measured = run_measured(big).unwrap();
         assert!(measured.success);
         assert!(measured.max_rss >= 64 << 20, "{}", measured.max_rss);
 
@@ -169,9 +250,21 @@ mod tests {
         // children so far (what RUSAGE_CHILDREN would give).
         let mut small = command(Path::new("sh"));
         small.args(["-c", "exit 3"]);
-        let measured = measure(small, &log).unwrap();
+        let measured = run_measured(small).unwrap();
         assert!(!measured.success);
         assert!(measured.max_rss < 32 << 20, "{}", measured.max_rss);
+    }
+
+    #[test]
+    fn launcher_results_are_read_strictly() {
+        let measured = parse_result("1500000 52428800 1").unwrap();
+        assert_eq!(measured.wall, Duration::from_micros(1500));
+        assert_eq!(measured.max_rss, 50 << 20);
+        assert!(measured.success);
+        assert!(!parse_result("1 2 0").unwrap().success);
+        assert!(parse_result("1 2").is_err());
+        assert!(parse_result("").is_err());
+        assert!(parse_result("a 2 1").is_err());
     }
 
     #[test]
