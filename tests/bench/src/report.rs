@@ -306,7 +306,7 @@ pub fn render(f: &Figures, m: &Machine) -> String {
     );
     let _ = writeln!(
         s,
-        "The same export logic (components/exchange) on the same generated objects: natively (`components/target/release/examples/export_bench`, same release profile as the component) and as the component in wasmtime (an in-memory `PowerShell` backend, `Job::export`). Both get the objects as batches of 512 built before the clock starts; natively the batches are moved to the logic, in wasmtime each is copied into the guest as a remote one would be. The two mailbox CSVs are {}.\n",
+        "The same export logic (components/exchange) on the same generated objects: natively (`components/target/release/examples/export_bench`, same release profile as the component) and as the component in wasmtime (an in-memory `PowerShell` backend, `Job::export`). Both get the objects as batches of 512 built before the clock starts; natively the batches are moved to the logic, in wasmtime each is copied into the guest as a remote one would be. Each side first runs once untimed (a process's first export pays for growing its heap and page tables: natively it takes about four times as long as the next); every timed wasm run is still a fresh job, Store and instance. The two mailbox CSVs are {}.\n",
         if f.wasm.same_output { "byte-identical" } else { "**different**" }
     );
     let _ = writeln!(s, "| | export time | runs (s) |\n|---|---|---|");
