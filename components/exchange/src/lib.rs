@@ -42,6 +42,7 @@ const fn manifest_bytes<const N: usize>() -> [u8; N] {
     out
 }
 pub mod batch;
+pub mod dates;
 pub mod shell;
 pub mod values;
 

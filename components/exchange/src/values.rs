@@ -9,7 +9,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+
+pub use crate::dates::{format_date_time, parse_date_time, write_date_time};
 
 use crate::batch::{ElementRef, ScalarRef, ValueRef};
 use crate::idconn::connector::types::{Element, Scalar, Value};
@@ -176,28 +178,6 @@ fn decode_item(item: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A date as the server sent it (RFC 3339 with `Z` or an offset; a form
-/// without an offset is taken as UTC, as Exchange's `*UTC` properties are).
-pub fn parse_date_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
-        return Some(with_offset.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|naive| naive.and_utc())
-}
-
-/// ISO 8601 UTC: `2022-10-31T01:01:36Z`; a fraction only when not zero.
-pub fn format_date_time(utc: &DateTime<Utc>) -> String {
-    utc.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// Appends [`format_date_time`]'s text.
-pub fn write_date_time(out: &mut String, utc: &DateTime<Utc>) {
-    out.push_str(&format_date_time(utc));
 }
 
 /// A date of a scalar that may hold it as a date or as text.

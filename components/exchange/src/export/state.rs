@@ -24,6 +24,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::output_file::OutputFile;
 use crate::values::{format_date_time, parse_date_time};
 
 const MAGIC: &str = "idconn-exchange-cookie 1";
@@ -86,15 +87,27 @@ pub fn parse_guid(text: &str) -> Option<u128> {
 
 /// Lower-case hyphenated, as Exchange sends guids.
 pub fn format_guid(guid: u128) -> String {
-    let hex = format!("{guid:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    guid_text(guid)
+        .iter()
+        .map(|&byte| char::from(byte))
+        .collect()
+}
+
+/// [`format_guid`]'s text as bytes, without allocating: the cookie holds
+/// one per mailbox.
+fn guid_text(guid: u128) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut nibbles = (0..32).rev();
+    for (at, byte) in text.iter_mut().enumerate() {
+        if matches!(at, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        if let Some(nibble) = nibbles.next() {
+            *byte = HEX[((guid >> (nibble * 4)) & 0xf) as usize];
+        }
+    }
+    text
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,7 +169,7 @@ impl Cookie {
     /// Writes the cookie to `path` (a temporary name: the caller renames it).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         // One host call per MiB rather than per 8 KiB (see rows.rs).
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        let mut out = BufWriter::with_capacity(1 << 20, OutputFile::new(File::create(path)?));
         writeln!(out, "{MAGIC}")?;
         writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
         for (name, set) in [
@@ -165,11 +178,12 @@ impl Cookie {
         ] {
             writeln!(out, "{name} {}", set.len())?;
             for guid in set.iter() {
-                writeln!(out, "{}", format_guid(guid))?;
+                out.write_all(&guid_text(guid))?;
+                out.write_all(b"\n")?;
             }
         }
         writeln!(out, "end")?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner().map_err(|e| e.into_error())?.into_file();
         file.sync_all()
     }
 }
