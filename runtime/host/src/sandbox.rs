@@ -195,9 +195,9 @@ impl Job {
         let stderr = CappedLog::new(spec.limits.max_log_bytes);
         let mut wasi = WasiCtxBuilder::new();
         // Each job runs the guest synchronously on a thread of its own, so
-        // file I/O may block it: otherwise every 4 KiB a guest writes is
-        // handed to a tokio blocking thread and waited for, which cost a
-        // quarter of the wasm export's time.
+        // file I/O may block it: otherwise every WASI write is handed to a
+        // tokio blocking thread and waited for, a thread handoff per 4 KiB
+        // of stream writes.
         wasi.allow_blocking_current_thread(true);
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
