@@ -151,10 +151,9 @@ fn a_complete_export_writes_every_column_type_exactly() {
     assert_eq!(reporter.progress.borrow().last(), Some(&(3, None)));
 }
 
-#[test]
-fn many_mailboxes_are_pulled_in_batches_with_progress() {
-    let dirs = Dirs::new();
-    let many: Vec<PsObject> = (0..1100u32)
+/// Mailboxes `user0`, `user1`, ... with guids numbered the same way.
+fn numbered_mailboxes(count: u32) -> Vec<PsObject> {
+    (0..count)
         .map(|i| {
             mailbox(
                 &format!("00000000-0000-0000-0001-{i:012x}"),
@@ -163,7 +162,13 @@ fn many_mailboxes_are_pulled_in_batches_with_progress() {
                 COOKIE_TIME,
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn many_mailboxes_are_pulled_in_batches_with_progress() {
+    let dirs = Dirs::new();
+    let many = numbered_mailboxes(1100);
     let shell = FakeShell::new()
         .on(databases_pipeline(), Answer::nothing())
         .on(all_mailboxes_pipeline(), Answer::objects(many));
@@ -184,16 +189,7 @@ fn each_batch_is_read_by_its_own_property_order() {
     // Both batches hold one shape, numbered 0 in each; the second batch's
     // properties arrive in reverse order, as another server might send them.
     let dirs = Dirs::new();
-    let mut many: Vec<PsObject> = (0..513u32)
-        .map(|i| {
-            mailbox(
-                &format!("00000000-0000-0000-0001-{i:012x}"),
-                &format!("user{i}"),
-                COOKIE_TIME,
-                COOKIE_TIME,
-            )
-        })
-        .collect();
+    let mut many = numbered_mailboxes(513);
     if let Some(last) = many.last_mut() {
         last.properties.reverse();
     }
