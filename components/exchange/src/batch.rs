@@ -210,12 +210,10 @@ impl<'a> ObjectRef<'a> {
 
     /// The properties, in the server's order.
     pub fn properties(&self) -> impl Iterator<Item = (&'a str, ValueRef<'a>)> + 'a {
-        let batch = self.batch;
-        let cells = span_of(&batch.values, self.object.values);
         self.property_names()
             .iter()
-            .zip(cells)
-            .map(move |(name, cell)| (name.as_str(), value_of(batch, cell)))
+            .map(String::as_str)
+            .zip(self.values())
     }
 
     /// The properties' values, in the order of [`Self::property_names`].
