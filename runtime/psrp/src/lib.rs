@@ -12,6 +12,7 @@ pub mod krb5;
 pub mod message;
 pub mod sealing;
 pub mod state;
+pub mod untrusted;
 pub mod wsman;
 
 pub use command::{Command, Parameter};
