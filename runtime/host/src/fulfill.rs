@@ -89,6 +89,35 @@ pub fn fulfill(
     batch: OrderBatch,
     options: &FulfillOptions,
 ) -> anyhow::Result<FulfillOutcome> {
+    fulfill_with_backend(
+        runtime,
+        settings,
+        conn,
+        component,
+        reporter,
+        batch,
+        options,
+        &mut crate::jobs::open_backend,
+    )
+}
+
+/// Opens a job's backend for a connection.
+pub type OpenBackend<'a> =
+    dyn FnMut(&Connection) -> anyhow::Result<Box<dyn crate::backend::PowerShell>> + 'a;
+
+/// [`fulfill`] with the backend opened by `open` (`idconn record` wraps
+/// the connection's backend in a recorder).
+#[allow(clippy::too_many_arguments)]
+pub fn fulfill_with_backend(
+    runtime: &Runtime,
+    settings: &Settings,
+    conn: &Connection,
+    component: &LoadedComponent,
+    reporter: Arc<dyn Reporter>,
+    batch: OrderBatch,
+    options: &FulfillOptions,
+    open: &mut OpenBackend<'_>,
+) -> anyhow::Result<FulfillOutcome> {
     let started = Instant::now();
     let total = batch.order_count() as u64;
 
@@ -141,6 +170,7 @@ pub fn fulfill(
             }),
             sent,
             options,
+            open,
         );
         if results.is_err() {
             reporter.finish();
@@ -220,6 +250,7 @@ fn run_component(
     reporter: Arc<dyn Reporter>,
     orders: Vec<Order>,
     options: &FulfillOptions,
+    open: &mut OpenBackend<'_>,
 ) -> anyhow::Result<Vec<crate::bindings::fulfiller::OrderResult>> {
     let count = orders.len();
     let failed = |what: String| {
@@ -229,7 +260,7 @@ fn run_component(
             options.results_file.display()
         )
     };
-    let shell = crate::jobs::open_backend(conn).with_context(|| failed("no session".into()))?;
+    let shell = open(conn).with_context(|| failed("no session".into()))?;
     // A fulfill component needs no files; the sandbox still preopens its
     // two directories, so it gets two empty ones that are removed after.
     let scratch = Scratch::create(&settings.work_folder, &conn.id)?;

@@ -105,6 +105,33 @@ pub fn export(
     reporter: Arc<dyn Reporter>,
     options: &ExportOptions,
 ) -> anyhow::Result<ExportOutcome> {
+    let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    export_at(
+        runtime,
+        settings,
+        conn,
+        component,
+        shell,
+        reporter,
+        options,
+        &started_at,
+    )
+}
+
+/// [`export`] with the job's start time given (ISO 8601 UTC, whole
+/// seconds): a recording keeps it and a replay reuses it, so a replayed
+/// export writes the same window and cookie.
+#[allow(clippy::too_many_arguments)]
+pub fn export_at(
+    runtime: &Runtime,
+    settings: &Settings,
+    conn: &Connection,
+    component: &LoadedComponent,
+    shell: Box<dyn PowerShell>,
+    reporter: Arc<dyn Reporter>,
+    options: &ExportOptions,
+    started_at: &str,
+) -> anyhow::Result<ExportOutcome> {
     let started = Instant::now();
     let output_dir = options
         .output_path
@@ -133,7 +160,7 @@ pub fn export(
         output_dir: GUEST_OUTPUT_DIR.into(),
         cookie_dir: GUEST_COOKIE_DIR.into(),
         ignore_cookies: options.ignore_cookies,
-        started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        started_at: started_at.to_string(),
     };
     let result = job.export(&request);
     reporter.finish();

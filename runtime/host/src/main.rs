@@ -95,11 +95,66 @@ enum Cmd {
         #[arg(long)]
         allow_remote: bool,
     },
+    /// Run a job against the real server as usual and write every pipeline
+    /// the component ran, with the server's answers, as a replay fixture
+    /// (docs/replay.md). No credentials, server address or host paths are
+    /// written.
+    Record {
+        #[command(flatten)]
+        target: Target,
+        /// The job to record.
+        #[arg(long, value_enum)]
+        operation: RecordOperation,
+        /// Fulfill: the folder of order files.
+        #[arg(long)]
+        orders: Option<PathBuf>,
+        /// Fulfill: the results CSV [default: <FIXTURE stem>.results.csv next to it].
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Export: ignore the cookie (a complete export).
+        #[arg(long, alias = "force-complete")]
+        ignore_cookies: bool,
+        /// The fixture file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Mask the values of this property or parameter everywhere in the
+        /// fixture (repeatable), e.g. --redact DisplayName.
+        #[arg(long, alias = "redact-property", value_name = "NAME")]
+        redact: Vec<String>,
+        /// Fail the recording when it would hold more output than this.
+        #[arg(long, default_value_t = 512, value_name = "MIB")]
+        max_fixture_mib: usize,
+    },
+    /// Run a component against a replay fixture in the sandbox and compare
+    /// the files it writes with golden files; exit status 1 on a difference.
+    Test {
+        /// The component (.wasm).
+        component: PathBuf,
+        /// The replay fixture (from `idconn record`, or written by hand).
+        #[arg(long)]
+        fixture: PathBuf,
+        /// The golden directory [default: <FIXTURE stem>.expected next to it].
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Rewrite the golden files from this run instead of comparing.
+        #[arg(long)]
+        update: bool,
+        /// Cache compiled components here [default: none, compile every run].
+        #[arg(long)]
+        component_cache: Option<PathBuf>,
+    },
     /// Show what a component is: world, package version, imports, exports, digest.
     Inspect {
         /// The component (.wasm).
         component: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordOperation {
+    Export,
+    Check,
+    Fulfill,
 }
 
 #[derive(clap::Args)]
@@ -207,11 +262,128 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             listen,
             allow_remote,
         } => idconn_host::agent::run(&settings, listen, allow_remote),
+        Cmd::Record {
+            target,
+            operation,
+            orders,
+            results,
+            ignore_cookies,
+            out,
+            redact,
+            max_fixture_mib,
+        } => {
+            use idconn_host::grants::Operation;
+            let operation = match operation {
+                RecordOperation::Export => Operation::Export,
+                RecordOperation::Check => Operation::Check,
+                RecordOperation::Fulfill => Operation::Fulfill,
+            };
+            let options = idconn_host::record::RecordOptions {
+                operation,
+                orders,
+                results,
+                ignore_cookies,
+                out,
+                redact,
+                max_bytes: max_fixture_mib.saturating_mul(1 << 20),
+            };
+            run_record(&target, &options)
+        }
+        Cmd::Test {
+            component,
+            fixture,
+            expect,
+            update,
+            component_cache,
+        } => run_test(component, fixture, expect, update, component_cache),
         Cmd::Inspect { component } => {
             let inspection = idconn_host::inspect::inspect(&component)?;
             print!("{}", inspection.render());
             Ok(())
         }
+    }
+}
+
+fn run_record(target: &Target, options: &idconn_host::record::RecordOptions) -> anyhow::Result<()> {
+    use idconn_host::grants::Operation;
+    let settings = Settings::load(&target.settings)?;
+    let conn = settings.connection(&target.connection)?;
+    let runtime = Runtime::new()?;
+    let component = match options.operation {
+        Operation::Check => None,
+        _ => Some(jobs::load_component(&runtime, &settings, conn)?),
+    };
+    let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
+    let outcome = idconn_host::record::record(
+        &runtime,
+        &settings,
+        conn,
+        component.as_ref(),
+        reporter,
+        options,
+    )?;
+    println!(
+        "Recorded {} of {}: {} pipelines, {} objects, {} values redacted; fixture {}",
+        outcome.summary,
+        conn.id,
+        outcome.calls,
+        outcome.objects,
+        outcome.redacted_values,
+        outcome.fixture.display()
+    );
+    for file in &outcome.files {
+        println!("  {}", file.display());
+    }
+    Ok(())
+}
+
+fn run_test(
+    component: PathBuf,
+    fixture: PathBuf,
+    expect: Option<PathBuf>,
+    update: bool,
+    component_cache: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use idconn_host::testkit::{self, TestOptions};
+    let expect = expect.unwrap_or_else(|| testkit::default_expect_dir(&fixture));
+    let run = testkit::run_fixture(&TestOptions {
+        component,
+        fixture: fixture.clone(),
+        component_cache,
+    })?;
+    if update {
+        run.update(&expect)?;
+        println!(
+            "Updated {} from {} ({}): {}",
+            expect.display(),
+            fixture.display(),
+            run.summary,
+            run.files
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    let comparison = run.compare(&expect)?;
+    if comparison.is_same() {
+        println!(
+            "ok: {} ({}) matches {}: {}",
+            fixture.display(),
+            run.summary,
+            expect.display(),
+            comparison.same.join(", ")
+        );
+        Ok(())
+    } else {
+        print!("{}", comparison.render());
+        anyhow::bail!(
+            "{} differs from the golden files in {} ({} files); check the differences above, and if they are intended run again with --update",
+            fixture.display(),
+            expect.display(),
+            comparison.differences.len()
+        )
     }
 }
 

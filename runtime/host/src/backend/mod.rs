@@ -2,7 +2,9 @@
 //! server (`remote`) or a scripted fixture (`replay`).
 
 pub mod batch;
+pub(crate) mod fixture_value;
 pub mod mapping;
+pub mod record;
 pub mod remote;
 pub mod replay;
 

@@ -5,13 +5,16 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use super::batch::{BatchBuilder, OutputObject};
+use super::fixture_value::{parse_error_record, parse_object};
 use super::{PipelineOutput, PowerShell};
-use crate::bindings::{
-    Argument, Batch, CallError, Command, Element, ErrorRecord, NestedObject, Scalar, Value,
-};
+use crate::bindings::{Argument, Batch, CallError, Command, Element, ErrorRecord, Scalar, Value};
+
+/// A CLIXML output file a fixture names is read whole: a bound, because a
+/// fixture is input too.
+const MAX_CLIXML_FILE: u64 = 256 << 20;
 
 /// A parsed fixture: the calls in the order they are matched.
 #[derive(Debug, Clone)]
@@ -28,6 +31,13 @@ struct Call {
     /// Fail after this many objects (all of `output` when absent).
     fail_after: Option<usize>,
     fail: Option<Failure>,
+    /// The failure is the answer of `invoke` itself (the server refused the
+    /// pipeline before any output), not of a later `next`.
+    fail_on_invoke: bool,
+    /// Answers one pipeline only, then the next matching entry answers: a
+    /// recorded session replays in order (the same `Get-Mailbox` before and
+    /// after an `Enable-Mailbox` answers as it did then).
+    once: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -45,13 +55,21 @@ struct CommandMatch {
 }
 
 impl Fixture {
+    /// Reads a fixture file; `ClixmlFile` paths are relative to its directory.
     pub fn load(path: &Path) -> anyhow::Result<Fixture> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the replay fixture {}", path.display()))?;
-        Fixture::parse(&text).with_context(|| format!("replay fixture {}", path.display()))
+        let base = path.parent().unwrap_or(Path::new("."));
+        Fixture::parse_in(&text, Some(base))
+            .with_context(|| format!("replay fixture {}", path.display()))
     }
 
+    /// A fixture from text; a `ClixmlFile` entry is refused (no directory).
     pub fn parse(text: &str) -> anyhow::Result<Fixture> {
+        Fixture::parse_in(text, None)
+    }
+
+    fn parse_in(text: &str, base: Option<&Path>) -> anyhow::Result<Fixture> {
         let root: Json = serde_json::from_str(text).context("not valid JSON")?;
         let calls = root
             .get("Calls")
@@ -60,14 +78,17 @@ impl Fixture {
         let calls = calls
             .iter()
             .enumerate()
-            .map(|(i, c)| parse_call(c).with_context(|| format!("Calls[{i}]")))
+            .map(|(i, c)| parse_call(c, base).with_context(|| format!("Calls[{i}]")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Fixture { calls })
     }
 
-    fn find(&self, pipeline: &[Command]) -> Option<&Call> {
-        self.calls.iter().find(|call| {
-            call.pipeline.len() == pipeline.len()
+    /// The first entry that matches and has not answered yet if it answers
+    /// once.
+    fn find(&self, pipeline: &[Command], used: &[bool]) -> Option<usize> {
+        self.calls.iter().enumerate().position(|(i, call)| {
+            !(call.once && used.get(i).copied().unwrap_or(false))
+                && call.pipeline.len() == pipeline.len()
                 && call
                     .pipeline
                     .iter()
@@ -80,20 +101,23 @@ impl Fixture {
 /// Runs pipelines against a fixture.
 pub struct Replay {
     fixture: Fixture,
+    /// Which entries have answered (for entries that answer once).
+    used: Vec<bool>,
 }
 
 impl Replay {
     pub fn new(fixture: Fixture) -> Self {
-        Replay { fixture }
+        let used = vec![false; fixture.calls.len()];
+        Replay { fixture, used }
     }
 }
 
 impl PowerShell for Replay {
     fn invoke(&mut self, pipeline: &[Command]) -> Result<Box<dyn PipelineOutput>, CallError> {
-        let call = self.fixture.find(pipeline).ok_or_else(|| {
+        let index = self.fixture.find(pipeline, &self.used).ok_or_else(|| {
             CallError::Remote(ErrorRecord {
                 message: format!(
-                    "the replay fixture has no entry for: {}",
+                    "the replay fixture has no (more) entries for: {}",
                     super::describe(pipeline)
                 ),
                 fully_qualified_error_id: "ReplayNoMatch".into(),
@@ -101,10 +125,23 @@ impl PowerShell for Replay {
                 target: None,
             })
         })?;
-        Ok(Box::new(ReplayOutput {
-            call: call.clone(),
-            position: 0,
-        }))
+        if let Some(used) = self.used.get_mut(index) {
+            *used = true;
+        }
+        let call = self
+            .fixture
+            .calls
+            .get(index)
+            .cloned()
+            .ok_or_else(|| CallError::Transport("internal: a replay entry vanished".into()))?;
+        if call.fail_on_invoke {
+            match &call.fail {
+                Some(Failure::Remote(e)) => return Err(CallError::Remote(e.clone())),
+                Some(Failure::Transport(m)) => return Err(CallError::Transport(m.clone())),
+                None => {}
+            }
+        }
+        Ok(Box::new(ReplayOutput { call, position: 0 }))
     }
 }
 
@@ -159,7 +196,7 @@ fn command_matches(m: &CommandMatch, c: &Command) -> bool {
 }
 
 /// A parameter's argument in the fixture's JSON terms: a switch is `true`.
-fn argument_to_json(arg: &Argument) -> Json {
+pub(crate) fn argument_to_json(arg: &Argument) -> Json {
     fn scalar(s: &Scalar) -> Json {
         match s {
             Scalar::Null => Json::Null,
@@ -191,7 +228,7 @@ fn argument_to_json(arg: &Argument) -> Json {
     }
 }
 
-fn parse_call(c: &Json) -> anyhow::Result<Call> {
+fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
     let obj = c.as_object().context("must be an object")?;
     let pipeline = obj
         .get("Pipeline")
@@ -204,14 +241,37 @@ fn parse_call(c: &Json) -> anyhow::Result<Call> {
     if pipeline.is_empty() {
         bail!("\"Pipeline\" is empty");
     }
-    let output = match obj.get("Output") {
-        None => Vec::new(),
-        Some(Json::Array(items)) => items
+    let output = match (obj.get("Output"), obj.get("Clixml"), obj.get("ClixmlFile")) {
+        (None, None, None) => Vec::new(),
+        (Some(Json::Array(items)), None, None) => items
             .iter()
             .enumerate()
             .map(|(i, o)| parse_object(o).with_context(|| format!("Output[{i}]")))
             .collect::<anyhow::Result<Vec<_>>>()?,
-        Some(_) => bail!("\"Output\" must be an array of objects"),
+        (Some(_), None, None) => bail!("\"Output\" must be an array of objects"),
+        (None, Some(Json::String(xml)), None) => clixml_output(xml).context("Clixml")?,
+        (None, Some(_), None) => bail!("\"Clixml\" must be a string of CLIXML"),
+        (None, None, Some(Json::String(file))) => {
+            let base = base.context(
+                "\"ClixmlFile\" needs the fixture to be read from a file (its directory is the base)",
+            )?;
+            let path = base.join(file);
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("ClixmlFile: cannot read {}", path.display()))?
+                .len();
+            if size > MAX_CLIXML_FILE {
+                bail!(
+                    "ClixmlFile: {} is larger than {} MiB",
+                    path.display(),
+                    MAX_CLIXML_FILE >> 20
+                );
+            }
+            let xml = std::fs::read_to_string(&path)
+                .with_context(|| format!("ClixmlFile: cannot read {}", path.display()))?;
+            clixml_output(&xml).with_context(|| format!("ClixmlFile {}", path.display()))?
+        }
+        (None, None, Some(_)) => bail!("\"ClixmlFile\" must be a path (text)"),
+        _ => bail!("give one of \"Output\", \"Clixml\" or \"ClixmlFile\", not several"),
     };
     let errors = match obj.get("Errors") {
         None => Vec::new(),
@@ -252,6 +312,15 @@ fn parse_call(c: &Json) -> anyhow::Result<Call> {
     if fail_after.is_some() && fail.is_none() {
         bail!("\"FailAfter\" needs an \"Error\" or a \"TransportError\"");
     }
+    let flag = |key: &str| match obj.get(key) {
+        None => Ok(false),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(_) => Err(anyhow::anyhow!("\"{key}\" must be true or false")),
+    };
+    let fail_on_invoke = flag("FailOnInvoke")?;
+    if fail_on_invoke && (fail.is_none() || !output.is_empty()) {
+        bail!("\"FailOnInvoke\" needs an \"Error\" or a \"TransportError\" and no output");
+    }
     Ok(Call {
         pipeline,
         output,
@@ -259,7 +328,22 @@ fn parse_call(c: &Json) -> anyhow::Result<Call> {
         warnings,
         fail_after,
         fail,
+        fail_on_invoke,
+        once: flag("Once")?,
     })
+}
+
+/// Output given as CLIXML, exactly as a server sent it: one value
+/// (`<Obj>...</Obj>`, as in a PIPELINE_OUTPUT message) or an Export-Clixml
+/// document (`<Objs>` of any number). Mapped by the same rules as a live
+/// server's output.
+fn clixml_output(xml: &str) -> anyhow::Result<Vec<OutputObject>> {
+    let values = idconn_psrp::clixml::from_document(xml)
+        .map_err(|e| anyhow::anyhow!("not valid CLIXML: {e}"))?;
+    Ok(values
+        .iter()
+        .map(super::mapping::object_from_clixml)
+        .collect())
 }
 
 fn parse_command_match(cmd: &Json) -> anyhow::Result<CommandMatch> {
@@ -280,141 +364,73 @@ fn parse_command_match(cmd: &Json) -> anyhow::Result<CommandMatch> {
     Ok(CommandMatch { name, parameters })
 }
 
-fn parse_error_record(e: &Json) -> anyhow::Result<ErrorRecord> {
-    let obj = e.as_object().context("an error record must be an object")?;
-    let text = |k: &str| obj.get(k).and_then(Json::as_str).map(str::to_string);
-    Ok(ErrorRecord {
-        message: text("Message").context("an error record needs \"Message\"")?,
-        fully_qualified_error_id: text("FullyQualifiedErrorId").unwrap_or_default(),
-        category: text("Category").unwrap_or_else(|| "NotSpecified".into()),
-        target: text("Target"),
-    })
-}
 
-fn parse_object(o: &Json) -> anyhow::Result<OutputObject> {
-    let obj = o.as_object().context("an object must be a JSON object")?;
-    let type_names = match obj.get("TypeNames") {
-        None => Vec::new(),
-        Some(v) => string_list(v).context("TypeNames")?,
-    };
-    let to_string = obj
-        .get("ToString")
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    let properties = match obj.get("Properties") {
-        None => Vec::new(),
-        Some(Json::Object(props)) => props
-            .iter()
-            .map(|(name, v)| {
-                Ok((
-                    name.clone(),
-                    parse_value(v).with_context(|| format!("Properties.{name}"))?,
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        Some(_) => bail!("\"Properties\" must be an object"),
-    };
-    Ok(OutputObject {
-        type_names,
-        to_string,
-        properties,
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::Parameter;
 
-fn string_list(v: &Json) -> anyhow::Result<Vec<String>> {
-    v.as_array()
-        .context("must be an array of strings")?
-        .iter()
-        .map(|s| s.as_str().map(str::to_string).context("must be a string"))
-        .collect()
-}
-
-fn parse_value(v: &Json) -> anyhow::Result<Value> {
-    match v {
-        Json::Array(items) => Ok(Value::List(
-            items
-                .iter()
-                .map(parse_scalar)
-                .collect::<anyhow::Result<_>>()?,
-        )),
-        Json::Object(map) if map.len() == 1 && map.contains_key("Dictionary") => {
-            let entries = map
-                .get("Dictionary")
-                .and_then(Json::as_object)
-                .context("\"Dictionary\" must be an object")?;
-            Ok(Value::Dictionary(
-                entries
-                    .iter()
-                    .map(|(k, v)| {
-                        let e = match v {
-                            Json::Array(items) => Element::List(
-                                items
-                                    .iter()
-                                    .map(parse_scalar)
-                                    .collect::<anyhow::Result<_>>()?,
-                            ),
-                            other => Element::Scalar(parse_scalar(other)?),
-                        };
-                        Ok((k.clone(), e))
-                    })
-                    .collect::<anyhow::Result<_>>()?,
-            ))
-        }
-        other => Ok(Value::Scalar(parse_scalar(other)?)),
+    fn get_mailbox(identity: &str) -> Vec<Command> {
+        vec![Command {
+            name: "Get-Mailbox".into(),
+            parameters: vec![Parameter {
+                name: "Identity".into(),
+                argument: Argument::Value(Value::Scalar(Scalar::Text(identity.into()))),
+            }],
+        }]
     }
-}
 
-fn parse_scalar(v: &Json) -> anyhow::Result<Scalar> {
-    Ok(match v {
-        Json::Null => Scalar::Null,
-        Json::Bool(b) => Scalar::Boolean(*b),
-        Json::String(s) => Scalar::Text(s.clone()),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Scalar::Integer(i),
-            None => Scalar::Number(n.as_f64().context("number out of range")?),
-        },
-        Json::Object(map) => typed_scalar(map)?,
-        Json::Array(_) => bail!("a list cannot hold a list"),
-    })
-}
+    fn names(shell: &mut Replay, pipeline: &[Command]) -> Vec<String> {
+        let mut out = shell.invoke(pipeline).unwrap();
+        let mut names = Vec::new();
+        while let Some(batch) = out.next_batch(10).unwrap() {
+            names.extend(super::super::batch::property_texts(&batch, "Name").flatten());
+        }
+        names
+    }
 
-/// `{"DateTime": ...}`, `{"Guid": ...}`, `{"Bytes": base64}`,
-/// `{"Object": {"TypeNames": [...], "ToString": ...}}`.
-fn typed_scalar(map: &Map<String, Json>) -> anyhow::Result<Scalar> {
-    let (kind, v) = match map.iter().next() {
-        Some(entry) if map.len() == 1 => entry,
-        _ => bail!("a typed value is an object with one key: DateTime, Guid, Bytes or Object"),
-    };
-    let text = || {
-        v.as_str()
-            .map(str::to_string)
-            .with_context(|| format!("\"{kind}\" must be a string"))
-    };
-    Ok(match kind.as_str() {
-        "DateTime" => Scalar::DateTime(text()?),
-        "Guid" => Scalar::Guid(text()?.to_ascii_lowercase()),
-        "Bytes" => {
-            use base64::Engine as _;
-            Scalar::Bytes(
-                base64::engine::general_purpose::STANDARD
-                    .decode(text()?)
-                    .context("\"Bytes\" must be base64")?,
-            )
+    /// Entries that answer once answer in order: the state before a change,
+    /// then after it; past the last, the pipeline has no answer.
+    #[test]
+    fn once_entries_answer_in_order_then_no_more() {
+        let fixture = Fixture::parse(
+            r#"{"Calls": [
+              {"Pipeline": [{"Command": "Get-Mailbox", "Parameters": {"Identity": "a"}}], "Once": true,
+               "Output": [{"Properties": {"Name": "before"}}]},
+              {"Pipeline": [{"Command": "Get-Mailbox", "Parameters": {"Identity": "a"}}], "Once": true,
+               "Output": [{"Properties": {"Name": "after"}}]},
+              {"Pipeline": [{"Command": "Get-Mailbox"}], "Output": [{"Properties": {"Name": "any"}}]}
+            ]}"#,
+        )
+        .unwrap();
+        let mut shell = Replay::new(fixture);
+        assert_eq!(names(&mut shell, &get_mailbox("a")), ["before"]);
+        assert_eq!(names(&mut shell, &get_mailbox("b")), ["any"]);
+        assert_eq!(names(&mut shell, &get_mailbox("a")), ["after"]);
+        // The catch-all entry answers every time.
+        assert_eq!(names(&mut shell, &get_mailbox("a")), ["any"]);
+        assert_eq!(names(&mut shell, &get_mailbox("a")), ["any"]);
+    }
+
+    #[test]
+    fn a_failure_on_invoke_and_clixml_output() {
+        let fixture = Fixture::parse(
+            r#"{"Calls": [
+              {"Pipeline": [{"Command": "Get-Mailbox", "Parameters": {"Identity": "x"}}], "FailOnInvoke": true,
+               "Error": {"Message": "not found", "FullyQualifiedErrorId": "E1"}},
+              {"Pipeline": [{"Command": "Get-Mailbox"}],
+               "Clixml": "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj RefId=\"0\"><MS><S N=\"Name\">one</S></MS></Obj><Obj RefId=\"1\"><MS><S N=\"Name\">two</S></MS></Obj></Objs>"}
+            ]}"#,
+        )
+        .unwrap();
+        let mut shell = Replay::new(fixture);
+        match shell.invoke(&get_mailbox("x")) {
+            Err(CallError::Remote(e)) => assert_eq!(e.fully_qualified_error_id, "E1"),
+            other => panic!("{:?}", other.map(|_| ())),
         }
-        "Object" => {
-            let o = v.as_object().context("\"Object\" must be an object")?;
-            Scalar::Object(NestedObject {
-                type_names: match o.get("TypeNames") {
-                    None => Vec::new(),
-                    Some(t) => string_list(t).context("Object.TypeNames")?,
-                },
-                to_string: o
-                    .get("ToString")
-                    .and_then(Json::as_str)
-                    .context("Object needs \"ToString\"")?
-                    .to_string(),
-            })
-        }
-        other => bail!("unknown typed value \"{other}\" (known: DateTime, Guid, Bytes, Object)"),
-    })
+        assert_eq!(names(&mut shell, &get_mailbox("y")), ["one", "two"]);
+        let e = Fixture::parse(r#"{"Calls": [{"Pipeline": [{"Command": "A"}], "ClixmlFile": "x.clixml"}]}"#)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("ClixmlFile"), "{e:#}");
+    }
 }
