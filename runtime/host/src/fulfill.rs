@@ -242,6 +242,7 @@ pub fn fulfill_with_backend(
 }
 
 /// One sandboxed call of `fulfiller::run`: one result per order, in order.
+#[allow(clippy::too_many_arguments)]
 fn run_component(
     runtime: &Runtime,
     settings: &Settings,

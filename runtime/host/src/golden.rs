@@ -59,8 +59,8 @@ pub fn read_dir_files(dir: &Path) -> anyhow::Result<Vec<WrittenFile>> {
         if name.starts_with('.') || !entry.file_type()?.is_file() {
             continue;
         }
-        let bytes =
-            fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
+        let bytes = fs::read(entry.path())
+            .with_context(|| format!("cannot read {}", entry.path().display()))?;
         files.push(WrittenFile { name, bytes });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -108,13 +108,16 @@ pub fn update(actual: &[WrittenFile], expect_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", expect_dir.display()))?;
     for file in actual {
         if file.name.contains(['/', '\\']) || file.name.starts_with('.') {
-            anyhow::bail!("refusing to write a golden file named {}", untrusted::line(&file.name));
+            anyhow::bail!(
+                "refusing to write a golden file named {}",
+                untrusted::line(&file.name)
+            );
         }
         let target = expect_dir.join(&file.name);
         let temp = expect_dir.join(format!(".{}.tmp", file.name));
-        fs::write(&temp, &file.bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-        fs::rename(&temp, &target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
+        fs::write(&temp, &file.bytes)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        fs::rename(&temp, &target).with_context(|| format!("cannot write {}", target.display()))?;
     }
     for old in read_dir_files(expect_dir)? {
         if !actual.iter().any(|a| a.name == old.name) {
@@ -184,9 +187,10 @@ fn csv_difference(expected: &[u8], actual: &[u8]) -> Option<String> {
         .map(|h| h.iter().map(str::to_string).collect())
         .unwrap_or_default();
     let column = |i: usize| {
-        header
-            .get(i)
-            .map_or_else(|| format!("#{}", i + 1), |h| untrusted::for_log(h, VALUE_CAP))
+        header.get(i).map_or_else(
+            || format!("#{}", i + 1),
+            |h| untrusted::for_log(h, VALUE_CAP),
+        )
     };
     let mut out = String::new();
     let mut differing = 0usize;
@@ -233,9 +237,16 @@ fn csv_difference(expected: &[u8], actual: &[u8]) -> Option<String> {
     }
     if differing == 0 {
         // Same records, different bytes (quoting, line endings).
-        let _ = writeln!(out, "  same rows, but the bytes differ (quoting or line endings)");
+        let _ = writeln!(
+            out,
+            "  same rows, but the bytes differ (quoting or line endings)"
+        );
     } else if differing > SHOWN_ROWS {
-        let _ = writeln!(out, "  ... and {} more differing rows", differing - SHOWN_ROWS);
+        let _ = writeln!(
+            out,
+            "  ... and {} more differing rows",
+            differing - SHOWN_ROWS
+        );
     }
     Some(out)
 }
@@ -267,7 +278,10 @@ mod tests {
             text.contains("row 2, column Mail: expected \"b@x\", actual \"B@x\\u{1b}[2J\""),
             "{text}"
         );
-        assert!(text.contains("gone.bin: expected, but the job did not write it"), "{text}");
+        assert!(
+            text.contains("gone.bin: expected, but the job did not write it"),
+            "{text}"
+        );
         assert!(text.contains("new.txt: written by the job"), "{text}");
     }
 

@@ -88,38 +88,38 @@ pub fn record(
             options.out.join("fixture.json").display()
         );
     }
-    let started_at = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut job = Map::new();
     job.insert("Operation".into(), json!(options.operation.name()));
     job.insert("Connection".into(), json!(conn.id));
     if let Some(grants) = conn.grants.for_operation(options.operation) {
         job.insert("Grants".into(), json!(grants));
     }
-    let (recording, summary, files) = match options.operation {
-        Operation::Export => {
-            let component = component.context("internal: an export needs its component")?;
-            let cookies = read_cookies(&settings.export_cookies(), &conn.id)?;
-            job.insert("StartedAt".into(), json!(started_at));
-            job.insert("IgnoreCookies".into(), json!(options.ignore_cookies));
-            job.insert("Cookies".into(), Json::Object(cookies));
-            let (shell, recording) = recorder(conn, options)?;
-            let outcome = crate::jobs::export_at(
-                runtime,
-                settings,
-                conn,
-                component,
-                shell,
-                reporter,
-                &crate::jobs::ExportOptions {
-                    ignore_cookies: options.ignore_cookies,
-                    ..Default::default()
-                },
-                &started_at,
-            )?;
-            let s = &outcome.summary;
-            let summary = format!(
+    let (recording, summary, files) =
+        match options.operation {
+            Operation::Export => {
+                let component = component.context("internal: an export needs its component")?;
+                let cookies = read_cookies(&settings.export_cookies(), &conn.id)?;
+                job.insert("StartedAt".into(), json!(started_at));
+                job.insert("IgnoreCookies".into(), json!(options.ignore_cookies));
+                job.insert("Cookies".into(), Json::Object(cookies));
+                let (shell, recording) = recorder(conn, options)?;
+                let outcome = crate::jobs::export_at(
+                    runtime,
+                    settings,
+                    conn,
+                    component,
+                    shell,
+                    reporter,
+                    &crate::jobs::ExportOptions {
+                        ignore_cookies: options.ignore_cookies,
+                        ..Default::default()
+                    },
+                    &started_at,
+                )?;
+                let s = &outcome.summary;
+                let summary =
+                    format!(
                 "export ({}): {} mailboxes, {} databases; {} inserts, {} updates, {} deletes",
                 if s.complete { "complete" } else { "incremental" },
                 s.mailboxes,
@@ -128,80 +128,81 @@ pub fn record(
                 s.updates,
                 s.deletes
             );
-            (recording, summary, outcome.files)
-        }
-        Operation::Check => {
-            let (mut shell, recording) = recorder(conn, options)?;
-            let (count, servers) = crate::jobs::check(shell.as_mut())
-                .with_context(|| format!("connection {} failed its check", conn.id))?;
-            drop(shell);
-            let summary = format!("check: {count} mailbox databases on {}", servers.join(", "));
-            (recording, summary, Vec::new())
-        }
-        Operation::Fulfill => {
-            let component = component.context("internal: a fulfill needs its component")?;
-            let orders = options
-                .orders
-                .clone()
-                .context("--operation fulfill needs --orders DIR (the order files to apply)")?;
-            let batch = crate::orders::OrderBatch::load(&orders)?;
-            let mut files = Vec::new();
-            for file in &batch.files {
-                let bytes = fs::read(&file.path)
-                    .with_context(|| format!("cannot read {}", file.path.display()))?;
-                let name = file
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let text = String::from_utf8_lossy(&bytes);
-                let text = text.trim_start_matches('\u{feff}');
-                let json: Json = serde_json::from_str(text)
-                    .with_context(|| format!("order file {} is not JSON", file.path.display()))?;
-                files.push(json!({"Name": name, "Json": json}));
+                (recording, summary, outcome.files)
             }
-            job.insert("Orders".into(), Json::Array(files));
-            if !conn.entity_types.is_empty() {
-                let map: Map<String, Json> = conn
-                    .entity_types
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
-                job.insert("EntityTypes".into(), Json::Object(map));
+            Operation::Check => {
+                let (mut shell, recording) = recorder(conn, options)?;
+                let (count, servers) = crate::jobs::check(shell.as_mut())
+                    .with_context(|| format!("connection {} failed its check", conn.id))?;
+                drop(shell);
+                let summary = format!("check: {count} mailbox databases on {}", servers.join(", "));
+                (recording, summary, Vec::new())
             }
-            let results = options
-                .results
-                .clone()
-                .unwrap_or_else(|| default_results(&options.out));
-            let mut handle = None;
-            let outcome = crate::fulfill::fulfill_with_backend(
-                runtime,
-                settings,
-                conn,
-                component,
-                reporter,
-                batch,
-                &crate::fulfill::FulfillOptions {
-                    orders_dir: orders,
-                    results_file: results,
-                },
-                &mut |conn: &Connection| {
-                    let (shell, recording) = recorder(conn, options)?;
-                    handle = Some(recording);
-                    Ok(shell)
-                },
-            )?;
-            let summary = format!(
-                "fulfill: {} orders, {} executed, {} errored",
-                outcome.rows.len(),
-                outcome.executed(),
-                outcome.errored()
-            );
-            let mut files = vec![outcome.results_file.clone()];
-            files.extend(outcome.moved.iter().cloned());
-            (handle.unwrap_or_default(), summary, files)
-        }
-    };
+            Operation::Fulfill => {
+                let component = component.context("internal: a fulfill needs its component")?;
+                let orders = options
+                    .orders
+                    .clone()
+                    .context("--operation fulfill needs --orders DIR (the order files to apply)")?;
+                let batch = crate::orders::OrderBatch::load(&orders)?;
+                let mut files = Vec::new();
+                for file in &batch.files {
+                    let bytes = fs::read(&file.path)
+                        .with_context(|| format!("cannot read {}", file.path.display()))?;
+                    let name = file
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes);
+                    let text = text.trim_start_matches('\u{feff}');
+                    let json: Json = serde_json::from_str(text).with_context(|| {
+                        format!("order file {} is not JSON", file.path.display())
+                    })?;
+                    files.push(json!({"Name": name, "Json": json}));
+                }
+                job.insert("Orders".into(), Json::Array(files));
+                if !conn.entity_types.is_empty() {
+                    let map: Map<String, Json> = conn
+                        .entity_types
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(v)))
+                        .collect();
+                    job.insert("EntityTypes".into(), Json::Object(map));
+                }
+                let results = options
+                    .results
+                    .clone()
+                    .unwrap_or_else(|| default_results(&options.out));
+                let mut handle = None;
+                let outcome = crate::fulfill::fulfill_with_backend(
+                    runtime,
+                    settings,
+                    conn,
+                    component,
+                    reporter,
+                    batch,
+                    &crate::fulfill::FulfillOptions {
+                        orders_dir: orders,
+                        results_file: results,
+                    },
+                    &mut |conn: &Connection| {
+                        let (shell, recording) = recorder(conn, options)?;
+                        handle = Some(recording);
+                        Ok(shell)
+                    },
+                )?;
+                let summary = format!(
+                    "fulfill: {} orders, {} executed, {} errored",
+                    outcome.rows.len(),
+                    outcome.executed(),
+                    outcome.errored()
+                );
+                let mut files = vec![outcome.results_file.clone()];
+                files.extend(outcome.moved.iter().cloned());
+                (handle.unwrap_or_default(), summary, files)
+            }
+        };
     let calls = recording.calls();
     let objects = calls.iter().map(|c| c.output.len()).sum();
     let mut fixture = json!({

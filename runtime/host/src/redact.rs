@@ -244,7 +244,8 @@ fn replace(text: &str, needle: &Needle) -> String {
         let start = from + found;
         let end = start + pat.len();
         let standalone = !needle.whole_words
-            || (!is_word(text[..start].chars().next_back()) && !is_word(text[end..].chars().next()));
+            || (!is_word(text[..start].chars().next_back())
+                && !is_word(text[end..].chars().next()));
         if standalone {
             out.push_str(&text[copied..start]);
             out.push_str(&needle.mask);

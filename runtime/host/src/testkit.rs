@@ -126,7 +126,9 @@ fn parse_job(root: &Json) -> anyhow::Result<FixtureJob> {
         "export" => Operation::Export,
         "fulfill" => Operation::Fulfill,
         "check" => Operation::Check,
-        other => bail!("Job.Operation: unknown operation {other:?} (known: export, fulfill, check)"),
+        other => {
+            bail!("Job.Operation: unknown operation {other:?} (known: export, fulfill, check)")
+        }
     };
     let connection = text("Connection", DEFAULT_CONNECTION)?;
     crate::settings::validate_identifier(&connection)
@@ -141,7 +143,9 @@ fn parse_job(root: &Json) -> anyhow::Result<FixtureJob> {
     };
     let mut cookies = Vec::new();
     if let Some(map) = job.get("Cookies") {
-        let map = map.as_object().context("Job.Cookies must be an object of files by name")?;
+        let map = map
+            .as_object()
+            .context("Job.Cookies must be an object of files by name")?;
         for (name, v) in map {
             plain_file_name(name).with_context(|| format!("Job.Cookies.{name}"))?;
             let bytes = v
@@ -159,7 +163,9 @@ fn parse_job(root: &Json) -> anyhow::Result<FixtureJob> {
     }
     let mut orders = Vec::new();
     if let Some(list) = job.get("Orders") {
-        let list = list.as_array().context("Job.Orders must be a list of order files")?;
+        let list = list
+            .as_array()
+            .context("Job.Orders must be a list of order files")?;
         for (i, file) in list.iter().enumerate() {
             let name = file
                 .get("Name")
@@ -294,7 +300,11 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
             let s = &outcome.summary;
             let summary = format!(
                 "export ({}): {} mailboxes, {} databases; {} inserts, {} updates, {} deletes",
-                if s.complete { "complete" } else { "incremental" },
+                if s.complete {
+                    "complete"
+                } else {
+                    "incremental"
+                },
                 s.mailboxes,
                 s.databases,
                 s.inserts,
@@ -336,8 +346,8 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
                     results_file: results.clone(),
                 },
             )?;
-            let bytes = fs::read(&results)
-                .with_context(|| format!("cannot read {}", results.display()))?;
+            let bytes =
+                fs::read(&results).with_context(|| format!("cannot read {}", results.display()))?;
             (
                 vec![WrittenFile {
                     name: RESULTS_FILE.into(),

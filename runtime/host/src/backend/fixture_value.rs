@@ -150,7 +150,9 @@ fn typed_scalar(map: &Map<String, Json>) -> anyhow::Result<Scalar> {
                     .to_string(),
             })
         }
-        other => bail!("unknown typed value \"{other}\" (known: DateTime, Guid, Bytes, Object, Number)"),
+        other => {
+            bail!("unknown typed value \"{other}\" (known: DateTime, Guid, Bytes, Object, Number)")
+        }
     })
 }
 

@@ -191,7 +191,9 @@ fn approximate_size(o: &OutputObject) -> usize {
         match s {
             Scalar::Text(t) | Scalar::DateTime(t) | Scalar::Guid(t) => t.len() + 8,
             Scalar::Bytes(b) => b.len() * 4 / 3 + 16,
-            Scalar::Object(o) => o.to_string.len() + o.type_names.iter().map(String::len).sum::<usize>() + 32,
+            Scalar::Object(o) => {
+                o.to_string.len() + o.type_names.iter().map(String::len).sum::<usize>() + 32
+            }
             _ => 8,
         }
     }
@@ -247,17 +249,15 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
             Cell::Number(f) => Scalar::Number(*f),
             Cell::DateTime(s) => Scalar::DateTime(text(s)),
             Cell::Guid(s) => Scalar::Guid(text(s)),
-            Cell::Bytes(s) => Scalar::Bytes(batch.binary.get(range(s)).unwrap_or_default().to_vec()),
-            Cell::Object(i) => Scalar::Object(
-                batch
-                    .nested
-                    .get(*i as usize)
-                    .cloned()
-                    .unwrap_or(NestedObject {
-                        type_names: Vec::new(),
-                        to_string: String::new(),
-                    }),
-            ),
+            Cell::Bytes(s) => {
+                Scalar::Bytes(batch.binary.get(range(s)).unwrap_or_default().to_vec())
+            }
+            Cell::Object(i) => Scalar::Object(batch.nested.get(*i as usize).cloned().unwrap_or(
+                NestedObject {
+                    type_names: Vec::new(),
+                    to_string: String::new(),
+                },
+            )),
         }
     };
     let list = |span: &Span| -> Vec<Scalar> {
@@ -295,7 +295,9 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
         .iter()
         .map(|object| {
             let shape = batch.shapes.get(object.shape as usize);
-            let names = shape.map(|s| s.property_names.as_slice()).unwrap_or_default();
+            let names = shape
+                .map(|s| s.property_names.as_slice())
+                .unwrap_or_default();
             let cells = batch.values.get(range(&object.values)).unwrap_or_default();
             OutputObject {
                 type_names: shape.map(|s| s.type_names.clone()).unwrap_or_default(),
@@ -333,9 +335,8 @@ mod tests {
         assert_eq!(decoded, vec![object.clone(), primitive]);
         let json = super::super::fixture_value::object_to_json(&object);
         let text = serde_json::to_string(&json).unwrap();
-        let back =
-            super::super::fixture_value::parse_object(&serde_json::from_str(&text).unwrap())
-                .unwrap();
+        let back = super::super::fixture_value::parse_object(&serde_json::from_str(&text).unwrap())
+            .unwrap();
         assert_eq!(back, object);
     }
 }

@@ -364,7 +364,6 @@ fn parse_command_match(cmd: &Json) -> anyhow::Result<CommandMatch> {
     Ok(CommandMatch { name, parameters })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,8 +428,10 @@ mod tests {
             other => panic!("{:?}", other.map(|_| ())),
         }
         assert_eq!(names(&mut shell, &get_mailbox("y")), ["one", "two"]);
-        let e = Fixture::parse(r#"{"Calls": [{"Pipeline": [{"Command": "A"}], "ClixmlFile": "x.clixml"}]}"#)
-            .unwrap_err();
+        let e = Fixture::parse(
+            r#"{"Calls": [{"Pipeline": [{"Command": "A"}], "ClixmlFile": "x.clixml"}]}"#,
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("ClixmlFile"), "{e:#}");
     }
 }
