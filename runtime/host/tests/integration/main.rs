@@ -11,3 +11,4 @@ mod hostile_grants;
 mod hotswap;
 mod sandbox;
 mod settings;
+mod testkit;
