@@ -253,9 +253,11 @@ mod tests {
     use super::super::batch::BatchBuilder;
     use super::*;
 
+    /// The repository's copy of ../shared/vectors/exchange/get-mailbox-exchange2016.clixml
+    /// (examples/replay/exchange2016/README.md), so the test runs in any checkout.
     const MAILBOX: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/exchange/get-mailbox-exchange2016.clixml"
+        "/../../examples/replay/exchange2016/get-mailbox-exchange2016.clixml"
     );
 
     /// Every kind a property can have, as the server serializes them.
