@@ -95,7 +95,10 @@ pub fn record(
     if let Some(grants) = conn.grants.for_operation(options.operation) {
         job.insert("Grants".into(), json!(grants));
     }
-    let (recording, summary, files) =
+    // Set as soon as the recorder exists: a job that fails after it ran
+    // pipelines still leaves its fixture.
+    let mut handle: Option<RecordingHandle> = None;
+    let result = (|| -> anyhow::Result<(String, Vec<PathBuf>)> {
         match options.operation {
             Operation::Export => {
                 let component = component.context("internal: an export needs its component")?;
@@ -104,6 +107,7 @@ pub fn record(
                 job.insert("IgnoreCookies".into(), json!(options.ignore_cookies));
                 job.insert("Cookies".into(), Json::Object(cookies));
                 let (shell, recording) = recorder(conn, options)?;
+                handle = Some(recording);
                 let outcome = crate::jobs::export_at(
                     runtime,
                     settings,
@@ -128,15 +132,16 @@ pub fn record(
                 s.updates,
                 s.deletes
             );
-                (recording, summary, outcome.files)
+                Ok((summary, outcome.files))
             }
             Operation::Check => {
                 let (mut shell, recording) = recorder(conn, options)?;
+                handle = Some(recording);
                 let (count, servers) = crate::jobs::check(shell.as_mut())
                     .with_context(|| format!("connection {} failed its check", conn.id))?;
                 drop(shell);
                 let summary = format!("check: {count} mailbox databases on {}", servers.join(", "));
-                (recording, summary, Vec::new())
+                Ok((summary, Vec::new()))
             }
             Operation::Fulfill => {
                 let component = component.context("internal: a fulfill needs its component")?;
@@ -174,7 +179,6 @@ pub fn record(
                     .results
                     .clone()
                     .unwrap_or_else(|| default_results(&options.out));
-                let mut handle = None;
                 let outcome = crate::fulfill::fulfill_with_backend(
                     runtime,
                     settings,
@@ -200,9 +204,18 @@ pub fn record(
                 );
                 let mut files = vec![outcome.results_file.clone()];
                 files.extend(outcome.moved.iter().cloned());
-                (handle.unwrap_or_default(), summary, files)
+                Ok((summary, files))
             }
-        };
+        }
+    })();
+    // No recorder: nothing reached the server (a failure before the
+    // session, or a fulfill with no order for the component).
+    if handle.is_none() {
+        if let Err(e) = result {
+            return Err(e);
+        }
+    }
+    let recording = handle.unwrap_or_default();
     let calls = recording.calls();
     let objects = calls.iter().map(|c| c.output.len()).sum();
     let mut fixture = json!({
@@ -218,16 +231,28 @@ pub fn record(
     scrub_secrets(&mut redactor, settings, conn, options);
     redactor.collect(&fixture);
     redactor.apply(&mut fixture);
+    if let Err(e) = &result {
+        // A failed session is worth keeping: replayed, it fails the same
+        // way. Its error names host paths, masked like everything else.
+        fixture["Job"]["Failed"] = json!(redactor.mask_text(&format!("{e:#}")));
+    }
     let text = serde_json::to_string_pretty(&fixture)?;
     write_private(&options.out, text.as_bytes())?;
-    Ok(RecordOutcome {
-        fixture: options.out.clone(),
-        calls: calls.len(),
-        objects,
-        redacted_values: redactor.redacted_values(),
-        summary,
-        files,
-    })
+    match result {
+        Ok((summary, files)) => Ok(RecordOutcome {
+            fixture: options.out.clone(),
+            calls: calls.len(),
+            objects,
+            redacted_values: redactor.redacted_values(),
+            summary,
+            files,
+        }),
+        Err(e) => Err(e.context(format!(
+            "the job failed; the {} pipelines it ran are in the fixture {} (replaying it reproduces the failure)",
+            calls.len(),
+            options.out.display()
+        ))),
+    }
 }
 
 fn recorder(

@@ -25,6 +25,10 @@ fn cache() -> PathBuf {
 /// A simulator seeded with [`spec`] whose only account is [`LOGIN`], and
 /// an agent on it.
 fn start_recorder_account() -> (Simulator, Agent, tempfile::TempDir) {
+    start_recorder_account_with(&[])
+}
+
+fn start_recorder_account_with(faults: &[&str]) -> (Simulator, Agent, tempfile::TempDir) {
     let users = tempfile::tempdir().unwrap();
     let file = users.path().join("users.json");
     fs::write(
@@ -34,16 +38,20 @@ fn start_recorder_account() -> (Simulator, Agent, tempfile::TempDir) {
     )
     .unwrap();
     let s = spec();
-    let sim = Simulator::start([
-        "--mailboxes".to_string(),
-        s.mailboxes.to_string(),
-        "--databases".to_string(),
-        s.databases.to_string(),
-        "--seed".to_string(),
-        s.seed.to_string(),
-        "--users".to_string(),
-        file.display().to_string(),
-    ])
+    let sim = Simulator::start(
+        [
+            "--mailboxes".to_string(),
+            s.mailboxes.to_string(),
+            "--databases".to_string(),
+            s.databases.to_string(),
+            "--seed".to_string(),
+            s.seed.to_string(),
+            "--users".to_string(),
+            file.display().to_string(),
+        ]
+        .into_iter()
+        .chain(faults.iter().map(|f| f.to_string())),
+    )
     .unwrap();
     let agent = Agent::new(sim.connection(LOGIN, PASSWORD)).unwrap();
     (sim, agent, users)
@@ -335,6 +343,48 @@ fn a_recorded_fixture_holds_no_password_server_or_host_path() {
         rows.iter()
             .all(|r| r["DisplayName"].starts_with("redacted-")),
         "{rows:?}"
+    );
+}
+
+#[test]
+fn a_failed_session_is_recorded_and_replays_to_the_same_failure() {
+    let (_sim, agent, _users) = start_recorder_account_with(&["--drop-after-objects", "5"]);
+    let work = tempfile::tempdir().unwrap();
+    let fixture = work.path().join("broken.json");
+    let out = agent
+        .idconn(
+            "record",
+            ["--operation", "export", "--out", fixture.to_str().unwrap()],
+        )
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("are in the fixture") && stderr.contains("broken.json"),
+        "{}",
+        describe(&out)
+    );
+    // Nothing was committed: the export failed.
+    assert!(!agent
+        .export_output()
+        .join(format!("{CONNECTION}_mailboxes.csv"))
+        .exists());
+    let root: Value = serde_json::from_str(&fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert!(root["Job"]["Failed"].is_string(), "{root:#}");
+    let calls = root["Calls"].as_array().unwrap();
+    let broken = calls
+        .iter()
+        .find(|c| c.get("TransportError").is_some())
+        .expect("the broken pipeline's failure is recorded");
+    assert!(broken["Output"].as_array().unwrap().len() <= 5);
+
+    // The replay fails the same way, offline.
+    let out = idconn_test(&fixture, &["--expect", work.path().to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("export of connection"),
+        "{}",
+        describe(&out)
     );
 }
 
