@@ -88,6 +88,19 @@ pub fn record(
             options.out.join("fixture.json").display()
         );
     }
+    let op = options.operation;
+    if op != Operation::Fulfill && (options.orders.is_some() || options.results.is_some()) {
+        bail!(
+            "--orders and --results are for --operation fulfill, not {}",
+            op.name()
+        );
+    }
+    if op != Operation::Export && options.ignore_cookies {
+        bail!(
+            "--ignore-cookies is for --operation export, not {}",
+            op.name()
+        );
+    }
     let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut job = Map::new();
     job.insert("Operation".into(), json!(options.operation.name()));
