@@ -129,12 +129,15 @@ impl Redactor {
                 .entry(key)
                 .or_insert_with(|| format!("redacted-{next}"))
                 .clone();
+            // A redacted value is masked inside longer texts too (a
+            // filter, an error message naming it); a value of a few
+            // characters only where it stands alone, or it would mask
+            // pieces of every other word.
+            let whole_words = text.chars().count() < 4;
             self.needles.push(Needle {
                 text,
                 mask,
-                // A redacted value is masked inside longer texts too (a
-                // filter, an error message naming it).
-                whole_words: false,
+                whole_words,
             });
         }
     }
@@ -305,15 +308,20 @@ mod tests {
 
     #[test]
     fn whole_word_masks_leave_longer_words_alone() {
-        let mut r = Redactor::new(&[]);
+        let mut r = Redactor::new(&["Initials".to_string()]);
         r.mask_always("admin", "account", true);
         r.mask_always("mail01.contoso.com", "server.invalid", false);
         let mut fixture = json!({"Calls": [{"Output": [{"Properties": {
-            "A": "CONTOSO\\admin", "B": "Administrator", "C": "http://MAIL01.contoso.com/PowerShell/"}}]}]});
+            "A": "CONTOSO\\admin", "B": "Administrator", "C": "http://MAIL01.contoso.com/PowerShell/",
+            "Initials": "JD", "D": "JDoe, JD"}}]}]});
+        r.collect(&fixture);
         r.apply(&mut fixture);
         let props = &fixture["Calls"][0]["Output"][0]["Properties"];
         assert_eq!(props["A"], "CONTOSO\\account");
         assert_eq!(props["B"], "Administrator");
         assert_eq!(props["C"], "http://server.invalid/PowerShell/");
+        // A short redacted value is masked where it stands alone only.
+        assert_eq!(props["Initials"], "redacted-1");
+        assert_eq!(props["D"], "JDoe, redacted-1");
     }
 }
