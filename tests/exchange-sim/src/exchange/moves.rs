@@ -135,7 +135,8 @@ fn offline_failure(target: &str) -> (String, String) {
     )
 }
 
-/// Completes (or fails) every request due at `now`; returns whether the
+/// Completes (or fails), as of its due time, every request due at `now`;
+/// returns whether the
 /// directory changed. A move fails when its target database is gone or
 /// dismounted at that moment: that is how a test makes a move fail.
 pub fn advance(dir: &mut Directory, now: DateTime<Utc>) -> bool {
@@ -160,7 +161,10 @@ pub fn advance(dir: &mut Directory, now: DateTime<Utc>) -> bool {
                 if let Some(mailbox) = updated.mailbox.as_mut() {
                     mailbox.database = request.target;
                 }
-                updated.when_changed = now_seconds();
+                // Stamped when the move completed, not when a client
+                // happened to look: an export that starts after that moment
+                // must see it.
+                updated.when_changed = request.due;
                 dir.users.insert(*user_id, Arc::new(updated));
                 request.status = MoveStatus::Completed;
             }
@@ -169,7 +173,7 @@ pub fn advance(dir: &mut Directory, now: DateTime<Utc>) -> bool {
                 request.failure = Some(offline_failure(&request.target_name));
             }
         }
-        request.finished = Some(now);
+        request.finished = Some(request.due);
         dir.move_requests.insert(*user_id, request);
     }
     !due.is_empty()
