@@ -298,7 +298,7 @@ fn org_with_moves(seconds: u64) -> exchange_sim::exchange::Organization {
         },
         options,
     )
-    .unwrap()
+    .expect("a seeded organization opens")
 }
 
 fn new_move(org: &exchange_sim::exchange::Organization, target: &str) -> Outcome {
