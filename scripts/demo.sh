@@ -11,10 +11,12 @@ demo=.demo
 rm -rf "$demo" && mkdir -p "$demo"
 
 # The simulator prints its URL on its first line; it picks a free port. Its
-# directory persists in a state file, so it can be restarted mid-demo.
+# directory persists in a state file, so it can be restarted mid-demo. A move
+# request completes 1 s after it is made (Exchange moves asynchronously), so
+# the demo's move shows in the export after the restart.
 start_simulator() {
   exec 3< <(exec "$sim" --listen 127.0.0.1:0 --mailboxes 1000 --databases 5 --seed 7 \
-      --auth basic --state "$demo/sim-state.json" 2>>"$demo/simulator.log")
+      --auth basic --move-seconds 1 --state "$demo/sim-state.json" 2>>"$demo/simulator.log")
   sim_pid=$!
   if ! read -r -t 30 url <&3; then
     echo "demo: the simulator did not start; see $demo/simulator.log" >&2

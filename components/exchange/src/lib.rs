@@ -21,7 +21,8 @@ pub const MANIFEST: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     r#"","grants":{"export":["Get-MailboxDatabase","Get-Mailbox","Select-Object"],"#,
     r#""fulfill":["Get-Mailbox","Get-MailboxDatabase","Select-Object","Enable-Mailbox","#,
-    r#""Set-Mailbox","Disable-Mailbox","New-MoveRequest","New-MailboxDatabase","#,
+    r#""Set-Mailbox","Disable-Mailbox","New-MoveRequest","Get-MoveRequest","#,
+    r#""Get-MoveRequestStatistics","Remove-MoveRequest","New-MailboxDatabase","#,
     r#""Set-MailboxDatabase","Mount-Database","Dismount-Database","Remove-MailboxDatabase"]}}"#
 );
 

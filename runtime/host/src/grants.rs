@@ -48,6 +48,9 @@ pub const EXCHANGE_WRITE_CMDLETS: &[&str] = &[
     "Disable-Mailbox",
     "Set-Mailbox",
     "New-MoveRequest",
+    // A completed or failed request blocks a new move of the mailbox
+    // until it is removed (components/exchange/README.md, Fulfill).
+    "Remove-MoveRequest",
     "New-MailboxDatabase",
     "Set-MailboxDatabase",
     "Mount-Database",

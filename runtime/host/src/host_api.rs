@@ -140,8 +140,10 @@ impl powershell::HostOutput for JobState {
 
 impl report::Host for JobState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        // A log line is for a person: long ones are cut, not refused.
-        let message: String = message.chars().take(4096).collect();
+        // A log line is for a person: long ones are cut, not refused, and
+        // what a component logs (often a server's text, e.g. Exchange's
+        // warnings of an order) is escaped to one visible line.
+        let message = idconn_psrp::untrusted::line(&message);
         self.reporter.log(level, &message);
         Ok(())
     }

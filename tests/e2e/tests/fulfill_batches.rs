@@ -408,6 +408,9 @@ fn the_example_orders_apply_to_the_demo_directory() {
         "7",
         "--auth",
         "basic",
+        // The move of the examples completes before the next export.
+        "--move-seconds",
+        "0",
     ])
     .unwrap();
     let agent = Agent::new(sim.connection("admin", "admin")).unwrap();

@@ -91,6 +91,11 @@ struct Args {
     /// throttling warning.
     #[arg(long)]
     micro_delay_every: Option<u64>,
+    /// Seconds a move request (New-MoveRequest) takes to complete: the
+    /// mailbox changes database only then. A move whose target database is
+    /// dismounted at that moment fails.
+    #[arg(long, default_value_t = exchange_sim::exchange::DEFAULT_MOVE_SECONDS)]
+    move_seconds: u64,
 }
 
 async fn shutdown_signal() {
@@ -154,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             faults: ModelFaults {
                 throttle_after: args.throttle_after,
                 micro_delay_every: args.micro_delay_every,
+                move_seconds: Some(args.move_seconds),
             },
             server_name: server_name.clone(),
         },

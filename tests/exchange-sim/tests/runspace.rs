@@ -115,6 +115,7 @@ fn authentication_and_throttling() {
     options.faults = ModelFaults {
         throttle_after: Some(3),
         micro_delay_every: Some(2),
+        ..ModelFaults::default()
     };
     let throttled = Organization::open(
         SeedSpec {

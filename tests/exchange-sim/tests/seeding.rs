@@ -84,11 +84,14 @@ fn seeded_directory_is_realistic() {
         }),
         "duplicate names in different OUs"
     );
-    let mut counts = [0usize; 7];
+    let mut counts = [0usize; 8];
     for u in &mailboxes {
         let m = u.mailbox.as_ref().unwrap();
         let n = m.email_addresses.len();
-        assert!((1..=6).contains(&n), "{n} addresses");
+        // Up to 6 drawn, plus the EUM address of a mailbox with a SIP one.
+        assert!((1..=7).contains(&n), "{n} addresses");
+        let has = |prefix: &str| m.email_addresses.iter().any(|a| a.starts_with(prefix));
+        assert_eq!(has("SIP:"), has("EUM:"), "{:?}", m.email_addresses);
         counts[n] += 1;
         assert!(m.email_addresses[0].starts_with("SMTP:"), "primary first");
         assert_eq!(
@@ -101,8 +104,8 @@ fn seeded_directory_is_realistic() {
         assert!(u.when_changed >= u.when_created);
     }
     assert!(
-        counts[1] > 0 && counts[6] > 0,
-        "1 to 6 addresses: {counts:?}"
+        counts[1] > 0 && counts[7] > 0,
+        "1 to 7 addresses: {counts:?}"
     );
     let mut owners: HashMap<String, u64> = HashMap::new();
     for u in &mailboxes {

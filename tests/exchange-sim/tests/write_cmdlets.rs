@@ -287,34 +287,126 @@ fn pipelines_feed_write_cmdlets() {
     assert!(out.output.is_empty());
 }
 
-#[test]
-fn move_request_changes_the_database() {
-    let org = org(10);
-    let db = prop_str(&mailbox(&org, "Administrator"), "Database");
-    let target = if db == "DB01" { "DB02" } else { "DB01" };
-    let out = run(
-        &org,
+fn org_with_moves(seconds: u64) -> exchange_sim::exchange::Organization {
+    let mut options = options();
+    options.faults.move_seconds = Some(seconds);
+    exchange_sim::exchange::Organization::open(
+        exchange_sim::exchange::seed::SeedSpec {
+            mailboxes: 10,
+            databases: 3,
+            seed: 7,
+        },
+        options,
+    )
+    .expect("a seeded organization opens")
+}
+
+fn new_move(org: &exchange_sim::exchange::Organization, target: &str) -> Outcome {
+    run(
+        org,
         vec![cmd("New-MoveRequest")
             .param("Identity", text("Administrator"))
             .param("TargetDatabase", text(target))],
     )
-    .ok();
+}
+
+#[test]
+fn a_move_request_is_queued_and_changes_the_database_only_when_it_completes() {
+    // A move that takes a day stays queued for the whole test.
+    let org = org_with_moves(86_400);
+    let db = prop_str(&mailbox(&org, "Administrator"), "Database");
+    let target = if db == "DB01" { "DB02" } else { "DB01" };
+    let out = new_move(&org, target).ok();
     let request = out.objects()[0];
     assert_eq!(prop_str(request, "TargetDatabase"), target);
     assert_eq!(prop_str(request, "SourceDatabase"), db);
+    assert_eq!(prop_str(request, "Status"), "Queued");
+    assert_eq!(prop_str(&mailbox(&org, "Administrator"), "Database"), db);
+    let listed = run(
+        &org,
+        vec![cmd("Get-MoveRequest").param("Identity", text("Administrator"))],
+    )
+    .ok();
+    assert_eq!(prop_str(listed.objects()[0], "Status"), "Queued");
+    // A second request for the same mailbox is refused while one exists.
+    let again = new_move(&org, target);
+    assert!(
+        again.errors[0]
+            .message
+            .contains("already has a move request"),
+        "{:?}",
+        again.errors
+    );
+    // Removing the request cancels the move; then a new one is accepted.
+    run(
+        &org,
+        vec![cmd("Remove-MoveRequest")
+            .param("Identity", text("Administrator"))
+            .param("Confirm", Value::Bool(false))],
+    )
+    .ok();
+    let gone = run(
+        &org,
+        vec![cmd("Get-MoveRequest").param("Identity", text("Administrator"))],
+    );
+    assert!(gone.errors[0].message.contains("couldn't be found"));
+    assert_eq!(prop_str(&mailbox(&org, "Administrator"), "Database"), db);
+    new_move(&org, target).ok();
+}
+
+#[test]
+fn a_completed_move_is_kept_and_blocks_a_new_one_until_removed() {
+    let org = org_with_moves(0);
+    let db = prop_str(&mailbox(&org, "Administrator"), "Database");
+    let target = if db == "DB01" { "DB02" } else { "DB01" };
+    new_move(&org, target).ok();
+    // Due immediately: the next pipeline sees it completed.
     assert_eq!(
         prop_str(&mailbox(&org, "Administrator"), "Database"),
         target
     );
-    let same = run(
+    let stats = run(
         &org,
-        vec![cmd("New-MoveRequest")
-            .param("Identity", text("Administrator"))
-            .param("TargetDatabase", text(target))],
-    );
+        vec![cmd("Get-MoveRequestStatistics").param("Identity", text("Administrator"))],
+    )
+    .ok();
+    assert_eq!(prop_str(stats.objects()[0], "Status"), "Completed");
+    let same = new_move(&org, target);
+    assert!(same.errors[0]
+        .message
+        .contains("already has a move request"));
+    run(
+        &org,
+        vec![cmd("Remove-MoveRequest").param("Identity", text("Administrator"))],
+    )
+    .ok();
+    let same = new_move(&org, target);
     assert!(same.errors[0]
         .message
         .contains("already in the target database"));
+    new_move(&org, &db).ok();
+}
+
+#[test]
+fn a_move_to_a_dismounted_database_fails_with_a_message() {
+    let org = org_with_moves(0);
+    let db = prop_str(&mailbox(&org, "Administrator"), "Database");
+    let target = if db == "DB01" { "DB02" } else { "DB01" };
+    run(
+        &org,
+        vec![cmd("Dismount-Database").param("Identity", text(target))],
+    )
+    .ok();
+    new_move(&org, target).ok();
+    let stats = run(
+        &org,
+        vec![cmd("Get-MoveRequestStatistics").param("Identity", text("Administrator"))],
+    )
+    .ok();
+    let o = stats.objects()[0];
+    assert_eq!(prop_str(o, "Status"), "Failed");
+    assert!(prop_str(o, "Message").contains("MapiExceptionMdbOffline"));
+    assert_eq!(prop_str(&mailbox(&org, "Administrator"), "Database"), db);
 }
 
 fn mounted(org: &exchange_sim::exchange::Organization, name: &str) -> Value {
@@ -419,4 +511,68 @@ fn database_lifecycle() {
         vec![cmd("Get-MailboxDatabase").param("Identity", text("DB-RENAMED"))],
     );
     assert_eq!(gone.errors.len(), 1);
+}
+
+#[test]
+fn set_mailbox_takes_every_setting_with_exchange_types() {
+    let org = org(20);
+    let set = |param: &str, value: Value| {
+        run(
+            &org,
+            vec![cmd("Set-Mailbox")
+                .param("Identity", text("Administrator"))
+                .param(param, value)],
+        )
+    };
+    set("ProhibitSendQuota", text("2GB")).ok();
+    set("IssueWarningQuota", text("1.5 GB")).ok();
+    set("MaxSendSize", text("35 MB")).ok();
+    set("RecoverableItemsQuota", text("Unlimited")).ok();
+    set("Alias", text("admin.renamed")).ok();
+    set("DisplayName", text("The Administrator")).ok();
+    set("ForwardingSmtpAddress", text("boss@example.org")).ok();
+    set("UseDatabaseQuotaDefaults", Value::Bool(false)).ok();
+    set("AntispamBypassEnabled", Value::Bool(true)).ok();
+    let o = mailbox(&org, "Administrator");
+    assert_eq!(
+        prop_str(&o, "ProhibitSendQuota"),
+        "2 GB (2,147,483,648 bytes)"
+    );
+    assert_eq!(
+        prop_str(&o, "IssueWarningQuota"),
+        "1.5 GB (1,610,612,736 bytes)"
+    );
+    assert_eq!(prop_str(&o, "MaxSendSize"), "35 MB (36,700,160 bytes)");
+    assert_eq!(prop_str(&o, "RecoverableItemsQuota"), "Unlimited");
+    assert_eq!(prop_str(&o, "Alias"), "admin.renamed");
+    assert_eq!(prop_str(&o, "DisplayName"), "The Administrator");
+    assert_eq!(
+        prop_str(&o, "ForwardingSmtpAddress"),
+        "smtp:boss@example.org"
+    );
+    assert_eq!(prop(&o, "UseDatabaseQuotaDefaults"), &Value::Bool(false));
+    assert_eq!(prop(&o, "AntispamBypassEnabled"), &Value::Bool(true));
+
+    // The display form Get-Mailbox writes is not taken back as input.
+    let display = set("ProhibitSendQuota", text("2 GB (2,147,483,648 bytes)"));
+    assert!(display.errors[0]
+        .fully_qualified_error_id
+        .starts_with("ParameterArgumentTransformationError"));
+    let boolean = set("AntispamBypassEnabled", text("yes"));
+    assert!(boolean.errors[0].message.contains("System.Boolean"));
+    let alias = set("Alias", text("has space"));
+    assert!(alias.errors[0].message.contains("isn't valid"));
+    let unknown = set("NoSuchSetting", text("x"));
+    assert!(unknown
+        .failed
+        .expect("a binding failure")
+        .fully_qualified_error_id
+        .starts_with("NamedParameterNotFound"));
+    // The same value again changes nothing and says so.
+    let same = set("ProhibitSendQuota", text("2147483648")).ok();
+    assert!(
+        same.warnings[0].contains("no settings of"),
+        "{:?}",
+        same.warnings
+    );
 }

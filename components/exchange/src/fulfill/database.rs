@@ -5,8 +5,12 @@
 //!   existing database only gets its mount state matched.
 //! - Modified: `Set-MailboxDatabase -Name` for a rename, then
 //!   `Mount-Database` / `Dismount-Database` to match `Mounted`.
-//! - Deleted: `Dismount-Database`, then `Remove-MailboxDatabase`; an absent
-//!   database is success.
+//! - Deleted: `Remove-MailboxDatabase` only. It needs no dismount
+//!   (Remove-MailboxDatabase.md asks for none), and Exchange refuses to
+//!   remove a database that still holds mailboxes: dismounting first would
+//!   take every mailbox in it offline for an order that then fails. A
+//!   refused delete leaves the database as it was and is `Errored` with
+//!   Exchange's message; an absent database is success.
 
 use super::fields::{object_fields, Fields};
 use super::{ran, with_ignored, Calls, Change};
@@ -126,29 +130,15 @@ fn modified<S: Shell>(
 }
 
 fn deleted<S: Shell>(calls: &Calls<'_, S>, identity: &str) -> Result<String, String> {
-    let dismount = command("Dismount-Database")
-        .text("Identity", identity)
-        .boolean("Confirm", false)
-        .build();
-    match calls.call(&[dismount]) {
-        Ok(_) => {}
-        Err(error) if error.not_found => {
-            return Ok(format!("the database `{identity}` was already removed"))
-        }
-        Err(error) => return Err(error.into()),
-    }
     let remove = command("Remove-MailboxDatabase")
         .text("Identity", identity)
         .boolean("Confirm", false)
         .build();
     match calls.call(&[remove]) {
-        Ok(_) => Ok(ran(&[
-            "Dismount-Database".to_owned(),
-            "Remove-MailboxDatabase".to_owned(),
-        ])),
-        Err(error) if error.not_found => Ok(format!(
-            "ran Dismount-Database; the database `{identity}` was already removed"
-        )),
+        Ok(_) => Ok(ran(&["Remove-MailboxDatabase".to_owned()])),
+        Err(error) if error.not_found => {
+            Ok(format!("the database `{identity}` was already removed"))
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -1,58 +1,40 @@
 //! Mailbox orders.
 //!
+//! The mailbox is identified by its `Guid`, else its `ExchangeGuid`, else
+//! its `SamAccountName` (Changes first, then Resource): a SamAccountName is
+//! unique only within one domain, so in a forest it can match two users,
+//! and it changes with a rename; a GUID does neither. Exchange resolves any
+//! of them as `-Identity` (Get-Mailbox.md, Identity: "GUID ... SamAccountName").
+//!
 //! - Added: `Enable-Mailbox` when Get-Mailbox does not find the mailbox,
 //!   then whatever the order asks beyond it; an existing mailbox is brought
 //!   to the requested values (nothing to do is success).
-//! - Modified: the minimal calls, diffed against `Resource` (or the server's
-//!   state when `Resource` lacks the addresses to diff against).
+//! - Modified: the server's state is read, and only the calls that change
+//!   something are made (an unchanged value causes no write).
 //! - Deleted: `Disable-Mailbox -Confirm:$false`; an absent mailbox is success.
 
-use std::collections::HashSet;
-
+use super::addresses::{
+    self, desired_primary, primary_in, EMAIL_ADDRESSES, EMAIL_ADDRESSES_ADD,
+    EMAIL_ADDRESSES_REMOVE, PRIMARY_SMTP_ADDRESS,
+};
 use super::fields::{object_fields, Fields};
-use super::{ran, with_ignored, Calls, Change};
-use crate::exports::idconn::connector::fulfiller::Order;
+use super::{moves, ran, ran_with, settings, with_ignored, Calls, Change};
+use crate::exports::idconn::connector::fulfiller::{Field, Order};
 use crate::idconn::connector::powershell::Command;
-use crate::idconn::connector::types::{Element, Scalar, Value};
+use crate::idconn::connector::types::{Element, Scalar};
 use crate::shell::{command, Shell};
-use crate::values::PRIMARY_SMTP_PREFIX;
 
 const SAM_ACCOUNT_NAME: &str = "SamAccountName";
+const GUID: &str = "Guid";
+const EXCHANGE_GUID: &str = "ExchangeGuid";
 const DATABASE: &str = "Database";
-const EMAIL_ADDRESSES: &str = "EmailAddresses";
-const EMAIL_ADDRESSES_ADD: &str = "EmailAddresses_add";
-const EMAIL_ADDRESSES_REMOVE: &str = "EmailAddresses_remove";
-const PRIMARY_SMTP_ADDRESS: &str = "PrimarySmtpAddress";
-
-/// Text settings passed to `Set-Mailbox` as they are (null clears them).
-pub const TEXT_SETTINGS: [&str; 12] = [
-    "Alias",
-    "DisplayName",
-    "ForwardingAddress",
-    "ForwardingSmtpAddress",
-    "ProhibitSendQuota",
-    "ProhibitSendReceiveQuota",
-    "IssueWarningQuota",
-    "RecoverableItemsQuota",
-    "RecoverableItemsWarningQuota",
-    "CalendarLoggingQuota",
-    "MaxSendSize",
-    "MaxReceiveSize",
-];
-
-/// Boolean settings passed to `Set-Mailbox`.
-pub const BOOLEAN_SETTINGS: [&str; 5] = [
-    "DeliverToMailboxAndForward",
-    "UseDatabaseQuotaDefaults",
-    "UseDatabaseRetentionDefaults",
-    "RetainDeletedItemsUntilBackup",
-    "AntispamBypassEnabled",
-];
+const POLICY: &str = "EmailAddressPolicyEnabled";
 
 /// Fields that identify the mailbox or are handled by their own calls.
-const HANDLED: [&str; 7] = [
+const HANDLED: [&str; 8] = [
     SAM_ACCOUNT_NAME,
-    "Guid",
+    GUID,
+    EXCHANGE_GUID,
     DATABASE,
     EMAIL_ADDRESSES,
     EMAIL_ADDRESSES_ADD,
@@ -60,20 +42,21 @@ const HANDLED: [&str; 7] = [
     PRIMARY_SMTP_ADDRESS,
 ];
 
-/// `Get-Mailbox -Identity <sam> | Select-Object -Property ...`: the state an
+/// `Get-Mailbox -Identity <id> | Select-Object -Property ...`: the state an
 /// order is compared with.
-pub fn state_pipeline(sam: &str) -> Vec<Command> {
+pub fn state_pipeline(identity: &str) -> Vec<Command> {
     let mut properties = vec![
-        "Guid",
+        GUID,
+        EXCHANGE_GUID,
         SAM_ACCOUNT_NAME,
         DATABASE,
         PRIMARY_SMTP_ADDRESS,
         EMAIL_ADDRESSES,
+        POLICY,
     ];
-    properties.extend(TEXT_SETTINGS);
-    properties.extend(BOOLEAN_SETTINGS);
+    properties.extend(settings::all());
     vec![
-        command("Get-Mailbox").text("Identity", sam).build(),
+        command("Get-Mailbox").text("Identity", identity).build(),
         command("Select-Object")
             .texts("Property", properties)
             .build(),
@@ -87,38 +70,53 @@ pub(super) fn fulfill<S: Shell>(
 ) -> Result<String, String> {
     let changes = Fields(&order.changes);
     let resource = Fields(&order.resource);
-    let sam = changes
-        .text(SAM_ACCOUNT_NAME)
-        .or_else(|| resource.text(SAM_ACCOUNT_NAME))
-        .ok_or_else(|| {
-            "the order has no SamAccountName in Changes or Resource, so the mailbox cannot be identified"
-                .to_owned()
-        })?;
+    let id = identity(change, changes, resource)?;
     let message = match change {
-        Change::Added => added(calls, &sam, changes)?,
-        Change::Modified => modified(calls, &sam, changes, resource)?,
-        Change::Deleted => return deleted(calls, &sam),
+        Change::Added => added(calls, &id, changes)?,
+        Change::Modified => modified(calls, &id, changes)?,
+        Change::Deleted => return deleted(calls, &id),
     };
-    let known: Vec<&str> = HANDLED
-        .iter()
-        .chain(TEXT_SETTINGS.iter())
-        .chain(BOOLEAN_SETTINGS.iter())
-        .copied()
-        .collect();
+    let known: Vec<&str> = HANDLED.iter().copied().chain(settings::all()).collect();
     Ok(with_ignored(message, changes, &known))
 }
 
-fn added<S: Shell>(calls: &Calls<'_, S>, sam: &str, changes: Fields) -> Result<String, String> {
-    if let Some(existing) = calls.find(&state_pipeline(sam))? {
-        let current = object_fields(&existing);
-        let steps = plan(sam, changes, Fields(&current));
-        if steps.is_empty() {
-            return Ok("the mailbox already exists with the requested values".to_owned());
-        }
-        let done = calls.run_all(&steps)?;
-        return Ok(format!("the mailbox already existed; {}", ran(&done)));
+/// The mailbox's identity for `-Identity` (see the module). An Added
+/// order's mailbox does not exist yet, so it has no ExchangeGuid; its
+/// user's Guid or SamAccountName names it.
+fn identity(change: Change, changes: Fields, resource: Fields) -> Result<String, String> {
+    let names: &[&str] = match change {
+        Change::Added => &[GUID, SAM_ACCOUNT_NAME],
+        _ => &[GUID, EXCHANGE_GUID, SAM_ACCOUNT_NAME],
+    };
+    names
+        .iter()
+        .find_map(|name| changes.text(name).or_else(|| resource.text(name)))
+        .ok_or_else(|| {
+            let (last, first) = names.split_last().unwrap_or((&SAM_ACCOUNT_NAME, &[]));
+            format!(
+                "the order has no {} or {last} in Changes or Resource, so the mailbox cannot be identified",
+                first.join(", ")
+            )
+        })
+}
+
+/// The server's state of the mailbox, `None` when it has none.
+fn state<S: Shell>(calls: &Calls<'_, S>, id: &str) -> Result<Option<Vec<(String, Field)>>, String> {
+    Ok(calls
+        .find(&state_pipeline(id))?
+        .map(|object| object_fields(&object)))
+}
+
+fn added<S: Shell>(calls: &Calls<'_, S>, id: &str, changes: Fields) -> Result<String, String> {
+    if let Some(current) = state(calls, id)? {
+        let (done, notes) = converge(calls, id, changes, Fields(&current))?;
+        return Ok(if done.is_empty() && notes.is_empty() {
+            "the mailbox already exists with the requested values".to_owned()
+        } else {
+            format!("the mailbox already existed; {}", ran_with(&done, &notes))
+        });
     }
-    let mut enable = command("Enable-Mailbox").text("Identity", sam);
+    let mut enable = command("Enable-Mailbox").text("Identity", id);
     if let Some(database) = changes.text(DATABASE) {
         enable = enable.text(DATABASE, &database);
     }
@@ -130,64 +128,98 @@ fn added<S: Shell>(calls: &Calls<'_, S>, sam: &str, changes: Fields) -> Result<S
     }
     calls.call(&[enable.build()])?;
     let mut done = vec!["Enable-Mailbox".to_owned()];
-    if needs_follow_up(changes) {
-        let state = calls.find(&state_pipeline(sam))?.ok_or_else(|| {
-            format!("Enable-Mailbox succeeded but Get-Mailbox does not find the mailbox `{sam}`")
-        })?;
-        let current = object_fields(&state);
-        done.extend(calls.run_all(&plan(sam, changes, Fields(&current)))?);
+    if !needs_follow_up(changes) {
+        return Ok(ran(&done));
     }
-    Ok(ran(&done))
+    let current = state(calls, id)?.ok_or_else(|| {
+        format!("Enable-Mailbox succeeded but Get-Mailbox does not find the mailbox `{id}`")
+    })?;
+    let (more, notes) = converge(calls, id, changes, Fields(&current))?;
+    done.extend(more);
+    Ok(ran_with(&done, &notes))
 }
 
 /// Whether an Added order asks more than `Enable-Mailbox` can do.
 fn needs_follow_up(changes: Fields) -> bool {
     [EMAIL_ADDRESSES, EMAIL_ADDRESSES_ADD, EMAIL_ADDRESSES_REMOVE]
-        .iter()
-        .chain(TEXT_SETTINGS.iter().filter(|s| **s != "Alias"))
-        .chain(BOOLEAN_SETTINGS.iter())
+        .into_iter()
+        .chain(settings::all().filter(|s| *s != "Alias"))
         .any(|name| changes.has(name))
 }
 
-fn modified<S: Shell>(
-    calls: &Calls<'_, S>,
-    sam: &str,
-    changes: Fields,
-    resource: Fields,
-) -> Result<String, String> {
-    let server_state;
-    let current = if changes.has(EMAIL_ADDRESSES) && !resource.has(EMAIL_ADDRESSES) {
-        let state = calls.find(&state_pipeline(sam))?.ok_or_else(|| {
-            format!("Get-Mailbox does not find the mailbox `{sam}`: it cannot be modified")
-        })?;
-        server_state = object_fields(&state);
-        Fields(&server_state)
-    } else {
-        resource
-    };
-    let done = calls.run_all(&plan(sam, changes, current))?;
-    Ok(ran(&done))
+fn modified<S: Shell>(calls: &Calls<'_, S>, id: &str, changes: Fields) -> Result<String, String> {
+    let current = state(calls, id)?.ok_or_else(|| {
+        format!("Get-Mailbox does not find the mailbox `{id}`: it cannot be modified")
+    })?;
+    let (done, notes) = converge(calls, id, changes, Fields(&current))?;
+    Ok(ran_with(&done, &notes))
 }
 
-fn deleted<S: Shell>(calls: &Calls<'_, S>, sam: &str) -> Result<String, String> {
+/// Brings the mailbox from `current` to what `changes` asks: the calls of
+/// [`plan`], then the move (see [`moves`]). Returns the cmdlets run and
+/// what the operator must know beyond them.
+fn converge<S: Shell>(
+    calls: &Calls<'_, S>,
+    id: &str,
+    changes: Fields,
+    current: Fields,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let planned = plan(id, changes, current)?;
+    let mut done = calls.run_all(&planned.steps)?;
+    let mut notes = Vec::new();
+    if !planned.removed.is_empty() && planned.policy_stays_on {
+        // Exchange re-applies an enabled email address policy on every
+        // change of the recipient (Set-Mailbox.md, EmailAddressPolicyEnabled),
+        // which may stamp back an address just removed: say so instead of
+        // removing it again on every run.
+        if let Some(after) = state(calls, id)? {
+            let after = Fields(&after).list(EMAIL_ADDRESSES).unwrap_or_default();
+            let back = addresses::restamped(&planned.removed, &after);
+            if !back.is_empty() {
+                notes.push(format!(
+                    "the mailbox's email address policy is enabled and stamped back {}: they stay while EmailAddressPolicyEnabled is $true",
+                    back.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some(database) = changes.text(DATABASE) {
+        let moved = moves::converge(calls, id, &database, current.text(DATABASE).as_deref())?;
+        done.extend(moved.done);
+        notes.extend(moved.note);
+    }
+    Ok((done, notes))
+}
+
+fn deleted<S: Shell>(calls: &Calls<'_, S>, id: &str) -> Result<String, String> {
     let disable = command("Disable-Mailbox")
-        .text("Identity", sam)
+        .text("Identity", id)
         .boolean("Confirm", false)
         .build();
     match calls.call(&[disable]) {
         Ok(_) => Ok(ran(&["Disable-Mailbox".to_owned()])),
-        Err(error) if error.not_found => Ok(format!("the mailbox `{sam}` was already disabled")),
+        Err(error) if error.not_found => Ok(format!("the mailbox `{id}` was already disabled")),
         Err(error) => Err(error.into()),
     }
 }
 
+/// The Set-Mailbox calls of an order, and what its address call removes.
+struct Plan {
+    steps: Vec<Command>,
+    removed: Vec<String>,
+    /// The mailbox's email address policy is enabled and no call of the
+    /// order turns it off.
+    policy_stays_on: bool,
+}
+
 /// The calls that bring `current` to what `changes` asks, in this order:
-/// the primary address (its own call, with the policy off so it sticks),
-/// the other addresses (hashtable form), the other settings, the database
-/// (a move request).
-fn plan(sam: &str, changes: Fields, current: Fields) -> Vec<Command> {
+/// the primary address (its own call, with the policy off so it sticks:
+/// Set-Mailbox.md, EmailAddressPolicyEnabled), the other addresses
+/// (hashtable form), the other settings.
+fn plan(id: &str, changes: Fields, current: Fields) -> Result<Plan, String> {
     let mut steps = Vec::new();
     let current_addresses = current.list(EMAIL_ADDRESSES).unwrap_or_default();
+    let mut policy_stays_on = current.boolean(POLICY) != Some(false);
     if let Some(primary) = desired_primary(changes) {
         let current_primary = current
             .text(PRIMARY_SMTP_ADDRESS)
@@ -195,133 +227,36 @@ fn plan(sam: &str, changes: Fields, current: Fields) -> Vec<Command> {
         if !current_primary.is_some_and(|c| c.eq_ignore_ascii_case(&primary)) {
             steps.push(
                 command("Set-Mailbox")
-                    .text("Identity", sam)
+                    .text("Identity", id)
                     .text(PRIMARY_SMTP_ADDRESS, &primary)
-                    .boolean("EmailAddressPolicyEnabled", false)
+                    .boolean(POLICY, false)
                     .build(),
             );
+            policy_stays_on = false;
         }
     }
-    let (add, remove) = address_delta(changes, &current_addresses);
+    let (add, remove) = addresses::delta(changes, &current_addresses);
     if !add.is_empty() || !remove.is_empty() {
         let mut entries = Vec::new();
-        for (key, items) in [("Add", add), ("Remove", remove)] {
+        for (key, items) in [("Add", &add), ("Remove", &remove)] {
             if !items.is_empty() {
-                let items = items.into_iter().map(Scalar::Text).collect();
+                let items = items.iter().cloned().map(Scalar::Text).collect();
                 entries.push((key.to_owned(), Element::List(items)));
             }
         }
         steps.push(
             command("Set-Mailbox")
-                .text("Identity", sam)
+                .text("Identity", id)
                 .dictionary(EMAIL_ADDRESSES, entries)
                 .build(),
         );
     }
-    let mut settings = command("Set-Mailbox").text("Identity", sam);
-    let mut any_setting = false;
-    for name in TEXT_SETTINGS {
-        if changes.has(name) {
-            let desired = changes.text(name);
-            if desired != current.text(name) {
-                settings = match desired {
-                    Some(text) => settings.text(name, &text),
-                    None => settings.value(name, Value::Scalar(Scalar::Null)),
-                };
-                any_setting = true;
-            }
-        }
+    if let Some(call) = settings::call(id, changes, current)? {
+        steps.push(call);
     }
-    for name in BOOLEAN_SETTINGS {
-        if let Some(flag) = changes.boolean(name) {
-            if current.boolean(name) != Some(flag) {
-                settings = settings.boolean(name, flag);
-                any_setting = true;
-            }
-        }
-    }
-    if any_setting {
-        steps.push(settings.build());
-    }
-    if let Some(database) = changes.text(DATABASE) {
-        let same = current
-            .text(DATABASE)
-            .is_some_and(|c| c.eq_ignore_ascii_case(&database));
-        if !same {
-            steps.push(
-                command("New-MoveRequest")
-                    .text("Identity", sam)
-                    .text("TargetDatabase", &database)
-                    .build(),
-            );
-        }
-    }
-    steps
-}
-
-/// The requested primary SMTP address, without its prefix: the
-/// `PrimarySmtpAddress` field, else the `SMTP:` entry of the addresses.
-fn desired_primary(changes: Fields) -> Option<String> {
-    changes.text(PRIMARY_SMTP_ADDRESS).or_else(|| {
-        [EMAIL_ADDRESSES, EMAIL_ADDRESSES_ADD]
-            .iter()
-            .filter_map(|name| changes.list(name))
-            .find_map(|list| primary_in(&list))
+    Ok(Plan {
+        steps,
+        removed: remove,
+        policy_stays_on,
     })
-}
-
-fn primary_in(addresses: &[String]) -> Option<String> {
-    addresses
-        .iter()
-        .find_map(|a| a.strip_prefix(PRIMARY_SMTP_PREFIX))
-        .map(str::to_owned)
-}
-
-/// Addresses to add and to remove. A full `EmailAddresses` value is diffed
-/// against the current addresses; otherwise `EmailAddresses_add` /
-/// `_remove` are taken as they are (minus no-ops when the current addresses
-/// are known). The primary is left to its own call; addresses compare
-/// case-insensitively, prefix included (`SMTP:a` and `smtp:a` are one
-/// address).
-fn address_delta(changes: Fields, current: &[String]) -> (Vec<String>, Vec<String>) {
-    let current_keys: HashSet<String> = current.iter().map(|a| a.to_lowercase()).collect();
-    if let Some(desired) = changes.list(EMAIL_ADDRESSES) {
-        let desired_keys: HashSet<String> = desired.iter().map(|a| a.to_lowercase()).collect();
-        let add = desired
-            .iter()
-            .filter(|a| !a.starts_with(PRIMARY_SMTP_PREFIX))
-            .filter(|a| !current_keys.contains(&a.to_lowercase()))
-            .cloned()
-            .collect();
-        let remove = current
-            .iter()
-            .filter(|a| !desired_keys.contains(&a.to_lowercase()))
-            .map(|a| secondary_form(a))
-            .collect();
-        return (add, remove);
-    }
-    let known = !current.is_empty();
-    let add = changes
-        .list(EMAIL_ADDRESSES_ADD)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|a| !a.starts_with(PRIMARY_SMTP_PREFIX))
-        .filter(|a| !current_keys.contains(&a.to_lowercase()))
-        .collect();
-    let remove = changes
-        .list(EMAIL_ADDRESSES_REMOVE)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|a| !known || current_keys.contains(&a.to_lowercase()))
-        .map(|a| secondary_form(&a))
-        .collect();
-    (add, remove)
-}
-
-/// A former primary is removed after the primary moved, so as `smtp:`.
-fn secondary_form(address: &str) -> String {
-    match address.strip_prefix(PRIMARY_SMTP_PREFIX) {
-        Some(rest) => format!("smtp:{rest}"),
-        None => address.to_owned(),
-    }
 }

@@ -3,15 +3,21 @@
 //! Every order is handled on its own: a failure marks that order `Errored`
 //! with Exchange's message and the next order goes on. Orders converge: the
 //! current state is read where a blind call would fail on a second run
-//! (enabling an enabled mailbox, creating an existing database), and "not
-//! found" on a removal counts as already done.
+//! (enabling an enabled mailbox, creating an existing database, a move
+//! already requested), and "not found" on a removal counts as already done.
+//! Exchange's warnings of an order's calls are appended to its message.
 
+mod addresses;
 mod database;
 mod fields;
 mod mailbox;
+mod moves;
+mod settings;
 
 #[cfg(test)]
 mod tests;
+
+use std::cell::{Cell, RefCell};
 
 use crate::batch::{objects as batch_objects, PsObject};
 use crate::exports::idconn::connector::fulfiller::{
@@ -39,14 +45,24 @@ pub fn run<S: Shell, R: Reporter>(
         Level::Info,
         &format!("fulfilling {total} order(s) on {}", request.connection),
     );
-    let calls = Calls { shell };
+    let calls = Calls::new(shell);
     let mut results = Vec::with_capacity(request.orders.len());
     for (done, order) in request.orders.iter().enumerate() {
         let outcome = fulfill_order(&calls, &mapping, order);
-        let (state, message) = match outcome {
+        let (state, mut message) = match outcome {
             Ok(message) => (ProvisioningState::Executed, message),
             Err(message) => (ProvisioningState::Errored, message),
         };
+        let warnings = calls.take_warnings();
+        for warning in &warnings {
+            reporter.log(
+                Level::Warn,
+                &format!("order {}: Exchange warned: {warning}", order.assignment_id),
+            );
+        }
+        if !warnings.is_empty() {
+            message = format!("{message}; Exchange warned: {}", warnings.join("; "));
+        }
         let level = match state {
             ProvisioningState::Executed => Level::Info,
             ProvisioningState::Errored => Level::Warn,
@@ -151,12 +167,58 @@ impl From<CallError> for String {
     }
 }
 
-/// Runs the cmdlets of one order.
+/// At most this many warnings of one order are kept, each cut to
+/// [`WARNING_CHARS`] characters: they come from the server, so they are
+/// bounded like anything else it sends.
+const MAX_WARNINGS: usize = 8;
+const WARNING_CHARS: usize = 1024;
+
+/// Runs the cmdlets of one order, keeping the warnings they write.
 struct Calls<'a, S> {
     shell: &'a S,
+    warnings: RefCell<Vec<String>>,
+    dropped_warnings: Cell<usize>,
 }
 
-impl<S: Shell> Calls<'_, S> {
+impl<'a, S: Shell> Calls<'a, S> {
+    fn new(shell: &'a S) -> Self {
+        Calls {
+            shell,
+            warnings: RefCell::new(Vec::new()),
+            dropped_warnings: Cell::new(0),
+        }
+    }
+
+    /// The warnings since the last call (`<cmdlet>: <text>`), distinct and
+    /// bounded, with a count of those left out.
+    fn take_warnings(&self) -> Vec<String> {
+        let mut warnings = self.warnings.take();
+        let dropped = self.dropped_warnings.replace(0);
+        if dropped > 0 {
+            warnings.push(format!("{dropped} more warning(s) not shown"));
+        }
+        warnings
+    }
+
+    fn keep_warnings(&self, what: &str, warnings: Vec<String>) {
+        let mut kept = self.warnings.borrow_mut();
+        for warning in warnings {
+            let mut text: String = warning.chars().take(WARNING_CHARS).collect();
+            if text.len() < warning.len() {
+                text.push_str("...");
+            }
+            let text = format!("{what}: {text}");
+            if kept.contains(&text) {
+                continue;
+            }
+            if kept.len() >= MAX_WARNINGS {
+                self.dropped_warnings.set(self.dropped_warnings.get() + 1);
+            } else {
+                kept.push(text);
+            }
+        }
+    }
+
     /// Runs a pipeline to its end and returns its output. Error records
     /// written by the cmdlet count as failure: a half-applied change must
     /// not be reported `Executed`.
@@ -171,9 +233,18 @@ impl<S: Shell> Calls<'_, S> {
         };
         let mut output = self.shell.invoke(pipeline).map_err(|e| failed(&e))?;
         let mut objects = Vec::new();
-        while let Some(batch) = output.next(64).map_err(|e| failed(&e))? {
-            objects.extend(batch_objects(&batch).map(|o| o.to_owned_object()));
-        }
+        let drained = loop {
+            match output.next(64) {
+                Ok(Some(batch)) => {
+                    objects.extend(batch_objects(&batch).map(|o| o.to_owned_object()))
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(failed(&e)),
+            }
+        };
+        // Warnings written before a failure are the operator's too.
+        self.keep_warnings(what, output.warnings());
+        drained?;
         if let Some(first) = output.errors().first() {
             return Err(CallError {
                 message: format!("{what} failed: {}", describe_record(first)),
@@ -248,4 +319,18 @@ fn ran(done: &[String]) -> String {
     } else {
         format!("ran {}", done.join(", "))
     }
+}
+
+/// `ran ...` (or "nothing to change") followed by what the operator must
+/// know beyond the calls (`notes`).
+fn ran_with(done: &[String], notes: &[String]) -> String {
+    if done.is_empty() && !notes.is_empty() {
+        return notes.join("; ");
+    }
+    let mut message = ran(done);
+    for note in notes {
+        message.push_str("; ");
+        message.push_str(note);
+    }
+    message
 }

@@ -5,11 +5,16 @@ pub use std::fs;
 pub use std::path::{Path, PathBuf};
 pub use std::process::Output;
 
+#[allow(unused_imports)]
 pub use idconn_e2e::{
     describe, next_second, read_csv, seeded_directory, users_without_mailbox, Agent, Row, SeedSpec,
     Simulator,
 };
 pub use serde_json::{json, Value};
+pub use std::sync::atomic::{AtomicU64, Ordering};
+pub use std::time::{Duration, Instant};
+
+pub use idconn_e2e::Directory;
 
 pub const MAILBOX: &str = "MicrosoftExchange_Mailbox";
 pub const DATABASE: &str = "MicrosoftExchange_Database";
@@ -22,10 +27,17 @@ pub fn spec() -> SeedSpec {
     }
 }
 
-/// A simulator seeded with [`spec`] and an agent on it as `login`.
+/// A simulator seeded with [`spec`] and an agent on it as `login`. Moves
+/// complete at the simulator's next pipeline (`--move-seconds 0`), so the
+/// export after a move order shows it; [`start_with`] for real move times.
 pub fn start(login: &str) -> (Simulator, Agent) {
+    start_with(login, &["--move-seconds", "0"])
+}
+
+/// [`start`] with more simulator arguments (e.g. `--move-seconds 3`).
+pub fn start_with(login: &str, extra: &[&str]) -> (Simulator, Agent) {
     let s = spec();
-    let sim = Simulator::start([
+    let mut args = vec![
         "--mailboxes".to_string(),
         s.mailboxes.to_string(),
         "--databases".to_string(),
@@ -34,10 +46,85 @@ pub fn start(login: &str) -> (Simulator, Agent) {
         s.seed.to_string(),
         "--auth".to_string(),
         "basic".to_string(),
-    ])
-    .unwrap();
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let sim = Simulator::start(args).unwrap();
     let agent = Agent::new(sim.connection(login, login)).unwrap();
     (sim, agent)
+}
+
+/// A simulator serving `dir` (through a `--state` file in `state_dir`) and
+/// an agent on it as admin.
+pub fn start_from(dir: &Directory, state_dir: &Path) -> (Simulator, Agent) {
+    let path = state_dir.join("state.json");
+    exchange_sim::exchange::state::save(&path, dir).unwrap();
+    let sim = Simulator::start([
+        "--auth".as_ref(),
+        "basic".as_ref(),
+        "--state".as_ref(),
+        path.as_os_str(),
+    ])
+    .unwrap();
+    let agent = Agent::new(sim.connection("admin", "admin")).unwrap();
+    (sim, agent)
+}
+
+/// Writes `orders` as one file and fulfills them.
+pub fn fulfill_orders(agent: &Agent, orders: &[Value]) -> Fulfilled {
+    let dir = orders_dir(agent);
+    let name = format!("{}.json", NEXT_FILE.fetch_add(1, Ordering::Relaxed));
+    write_orders(&dir, &name, orders);
+    fulfill(agent)
+}
+
+static NEXT_FILE: AtomicU64 = AtomicU64::new(1);
+
+/// Exports (incrementally) until `found` picks a row, each export in a
+/// later second than the one before, for at most `within`; panics with
+/// `what` after that.
+pub fn export_until(
+    agent: &Agent,
+    within: Duration,
+    what: &str,
+    found: impl Fn(&[Row]) -> Option<Row>,
+) -> Row {
+    let deadline = Instant::now() + within;
+    loop {
+        export_after_changes(agent);
+        let rows = agent.mailboxes().unwrap();
+        if let Some(row) = found(&rows) {
+            return row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export within {within:?} shows {what}; last rows: {:?}",
+            changed(&rows)
+        );
+    }
+}
+
+/// Runs the orders again and again until `done` accepts the results, for at
+/// most `within`.
+pub fn fulfill_until(
+    agent: &Agent,
+    orders: &[Value],
+    within: Duration,
+    what: &str,
+    done: impl Fn(&Fulfilled) -> bool,
+) -> Fulfilled {
+    let deadline = Instant::now() + within;
+    loop {
+        let run = fulfill_orders(agent, orders);
+        if done(&run) {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orders did not reach {what} within {within:?}; last results: {:?}",
+            run.results
+        );
+        next_second();
+    }
 }
 
 /// An order in Usercube's shape.
@@ -162,7 +249,8 @@ pub fn addresses(row: &Row) -> Vec<String> {
 }
 
 /// Names of the seeded user mailboxes (not rooms, shared...) with a
-/// secondary `smtp:` address, and their database names.
+/// secondary `smtp:` address besides the email address policy's, their
+/// addresses and their database names.
 pub fn seeded_user_mailboxes() -> Vec<(String, Vec<String>, String)> {
     let dir = seeded_directory(spec());
     dir.users
@@ -170,7 +258,12 @@ pub fn seeded_user_mailboxes() -> Vec<(String, Vec<String>, String)> {
         .filter_map(|u| {
             let m = u.mailbox.as_ref()?;
             let db = dir.databases.get(&m.database)?.name.clone();
-            let has_secondary = m.email_addresses.iter().any(|a| a.starts_with("smtp:"));
+            // A secondary other than the policy's `alias@contoso.com`.
+            let policy = format!("smtp:{}@contoso.com", m.alias);
+            let has_secondary = m
+                .email_addresses
+                .iter()
+                .any(|a| a.starts_with("smtp:") && !a.eq_ignore_ascii_case(&policy));
             (u.sam_account_name != "Administrator"
                 && has_secondary
                 && m.kind == exchange_sim::exchange::model::MailboxKind::User)

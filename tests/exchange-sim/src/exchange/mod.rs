@@ -12,6 +12,7 @@ pub mod args;
 pub mod cmdlets;
 pub mod errors;
 pub mod model;
+pub mod moves;
 pub mod opath;
 pub mod pipeline;
 pub mod rbac;
@@ -29,6 +30,9 @@ use render::RenderCtx;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// How long a move request takes when `--move-seconds` is not given.
+pub const DEFAULT_MOVE_SECONDS: u64 = 5;
 
 /// How much of each object Exchange serializes: plain `New-PSSession`
 /// clients get ADObjectIds and quotas as strings; the URL option
@@ -49,6 +53,9 @@ pub struct ModelFaults {
     /// Every Nth pipeline starts with Exchange's micro-delay warning (the
     /// resource-health throttling that slows a client without failing it).
     pub micro_delay_every: Option<u64>,
+    /// Seconds a move request takes to complete (`--move-seconds`); `None`
+    /// is the default of 5.
+    pub move_seconds: Option<u64>,
 }
 
 pub struct OrgOptions {
@@ -74,6 +81,22 @@ impl Shared {
         // changed (changes are built aside then swapped in), so a poisoned
         // lock is still consistent.
         self.dir.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds a new move request takes ([`ModelFaults::move_seconds`]).
+    pub fn move_seconds(&self) -> u64 {
+        self.faults.move_seconds.unwrap_or(DEFAULT_MOVE_SECONDS)
+    }
+
+    /// Completes the move requests that are due, so that what a pipeline
+    /// reads is the state at the moment it runs.
+    fn advance_moves(&self) {
+        let now = model::now_seconds();
+        if !moves::any_due(&self.read(), now) {
+            return;
+        }
+        // A failure to save is logged by mutate; the change itself stands.
+        let _ = self.mutate(|dir| Ok(((), moves::advance(dir, now))));
     }
 
     /// Applies a change under the write lock; `f` returns its result and
@@ -172,6 +195,7 @@ impl Organization {
         let failed =
             |e: SimErrorRecord| -> Box<dyn Stage> { Box::new(Fixed([Ev::Failed(e)].into())) };
         let count = self.shared.pipelines.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.advance_moves();
         if self
             .shared
             .faults

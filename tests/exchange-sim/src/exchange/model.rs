@@ -97,6 +97,37 @@ pub struct Mailbox {
     pub legacy_exchange_dn: String,
     pub linked_master_account: String,
     pub when_mailbox_created: DateTime<Utc>,
+    /// Settings Set-Mailbox changes beyond the ones above (absent from
+    /// older state files: then Exchange's defaults).
+    #[serde(default)]
+    pub settings: MailboxSettings,
+}
+
+/// More of a mailbox's Set-Mailbox settings, with Exchange 2016's defaults
+/// for a new mailbox (Set-Mailbox.md: RecoverableItemsQuota 30 GB,
+/// RecoverableItemsWarningQuota 20 GB, CalendarLoggingQuota 6 GB;
+/// UseDatabaseRetentionDefaults $true).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxSettings {
+    pub recoverable_items_quota: Option<u64>,
+    pub recoverable_items_warning_quota: Option<u64>,
+    pub calendar_logging_quota: Option<u64>,
+    pub use_database_retention_defaults: bool,
+    pub retain_deleted_items_until_backup: bool,
+    pub antispam_bypass_enabled: bool,
+}
+
+impl Default for MailboxSettings {
+    fn default() -> Self {
+        MailboxSettings {
+            recoverable_items_quota: Some(30 << 30),
+            recoverable_items_warning_quota: Some(20 << 30),
+            calendar_logging_quota: Some(6 << 30),
+            use_database_retention_defaults: true,
+            retain_deleted_items_until_backup: false,
+            antispam_bypass_enabled: false,
+        }
+    }
 }
 
 impl Mailbox {
@@ -239,6 +270,9 @@ pub struct Directory {
     pub databases: BTreeMap<u64, Arc<MailboxDatabase>>,
     pub users: BTreeMap<u64, Arc<AdUser>>,
     pub next_id: u64,
+    /// Move requests by the AD user id of their mailbox (one per mailbox,
+    /// kept after completion as Exchange keeps them).
+    pub move_requests: BTreeMap<u64, super::moves::MoveRequest>,
 }
 
 impl Directory {

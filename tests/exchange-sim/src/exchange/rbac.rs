@@ -37,6 +37,7 @@ pub fn role_cmdlets(role: &str) -> Option<&'static [&'static str]> {
                 "Disable-Mailbox",
                 "Set-Mailbox",
                 "New-MoveRequest",
+                "Remove-MoveRequest",
             ],
         ),
         (

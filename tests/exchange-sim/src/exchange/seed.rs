@@ -3,7 +3,8 @@
 //! gives the same directory on every platform.
 
 use super::model::{
-    AdUser, Directory, Mailbox, MailboxDatabase, MailboxKind, Server, ADMIN_GROUP, DOMAIN, ORG_NAME,
+    AdUser, Directory, Mailbox, MailboxDatabase, MailboxKind, MailboxSettings, Server, ADMIN_GROUP,
+    DOMAIN, ORG_NAME,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::ChaCha8Rng;
@@ -355,7 +356,22 @@ fn make_user(
         let smtp = unique(&mut names.smtp, &smtp_base, "");
         // The first mailbox is a plain Administrator, like the real vector.
         let targets = if n == 0 { &[][..] } else { forward_targets };
-        make_mailbox(rng, kind, &sam, &smtp, db_ids, targets, created, changed)
+        let mut mailbox = make_mailbox(rng, kind, &sam, &smtp, db_ids, targets, created, changed);
+        // A mailbox with a SIP address is UM-enabled too: Unified Messaging
+        // stamps an EUM address (extension; dial plan). The extension is
+        // the user's id, so it is unique; no draw is added, so the rest of
+        // the seed is unchanged.
+        if mailbox
+            .email_addresses
+            .iter()
+            .any(|a| a.starts_with("SIP:"))
+        {
+            mailbox.email_addresses.push(format!(
+                "EUM:{};phone-context=Paris Dial Plan.{DOMAIN}",
+                10_000 + id
+            ));
+        }
+        mailbox
     });
     let account_disabled = mailbox
         .as_ref()
@@ -451,6 +467,7 @@ fn make_mailbox(
             String::new()
         },
         when_mailbox_created: time_between(rng, created, changed),
+        settings: MailboxSettings::default(),
     }
 }
 

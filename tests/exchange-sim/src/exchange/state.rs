@@ -3,6 +3,7 @@
 //! every change.
 
 use super::model::{AdUser, Directory, MailboxDatabase, Server};
+use super::moves::MoveRequest;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -19,6 +20,9 @@ struct StateFile {
     servers: Vec<Server>,
     databases: Vec<Arc<MailboxDatabase>>,
     users: Vec<Arc<AdUser>>,
+    /// Absent from files written before move requests were modelled.
+    #[serde(default)]
+    move_requests: Vec<MoveRequest>,
 }
 
 pub fn load(path: &Path) -> anyhow::Result<Option<Directory>> {
@@ -48,6 +52,11 @@ pub fn load(path: &Path) -> anyhow::Result<Option<Directory>> {
         databases: state.databases.into_iter().map(|d| (d.id, d)).collect(),
         users: state.users.into_iter().map(|u| (u.id, u)).collect(),
         next_id: state.next_id,
+        move_requests: state
+            .move_requests
+            .into_iter()
+            .map(|r| (r.user, r))
+            .collect(),
     }))
 }
 
@@ -59,6 +68,7 @@ pub fn save(path: &Path, dir: &Directory) -> anyhow::Result<()> {
         servers: dir.servers.clone(),
         databases: dir.databases.values().cloned().collect(),
         users: dir.users.values().cloned().collect(),
+        move_requests: dir.move_requests.values().cloned().collect(),
     };
     let parent = path
         .parent()

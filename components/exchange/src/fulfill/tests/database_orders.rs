@@ -148,23 +148,21 @@ fn a_modified_database_is_renamed_and_dismounted_by_guid() {
 }
 
 #[test]
-fn a_deleted_database_is_dismounted_then_removed() {
+fn a_deleted_database_is_removed_without_a_dismount_and_a_refusal_leaves_it_as_it_was() {
+    let removed_warning = "The specified database has been removed. You must remove the database file located in C:\\DB04\\DB04.edb from your computer manually if it exists.";
     let shell = FakeShell::new()
         .on(
-            one_call("Dismount-Database -Identity 'DB04' -Confirm $false"),
-            done(),
-        )
-        .on(
             one_call("Remove-MailboxDatabase -Identity 'DB04' -Confirm $false"),
-            done(),
+            Answer::Objects {
+                objects: vec![],
+                fail_after: None,
+                errors: vec![],
+                warnings: vec![removed_warning.to_owned()],
+            },
         )
         .on(
-            one_call("Dismount-Database -Identity 'DB09' -Confirm $false"),
+            one_call("Remove-MailboxDatabase -Identity 'DB09' -Confirm $false"),
             not_found("DB09"),
-        )
-        .on(
-            one_call("Dismount-Database -Identity 'DB07' -Confirm $false"),
-            done(),
         )
         .on(
             one_call("Remove-MailboxDatabase -Identity 'DB07' -Confirm $false"),
@@ -173,24 +171,30 @@ fn a_deleted_database_is_dismounted_then_removed() {
                 "AssociatedMailboxExistException,RemoveMailboxDatabase",
             ),
         );
-    let results = run_orders(
+    let reporter = RecordingReporter::default();
+    let results = run(
         &shell,
-        ["DB04", "DB09", "DB07"]
-            .map(|name| {
-                order(
-                    name,
-                    ChangeType::Deleted,
-                    DATABASE,
-                    vec![],
-                    vec![("Name", t(name))],
-                )
-            })
-            .to_vec(),
-    );
+        &reporter,
+        &request(
+            ["DB04", "DB09", "DB07"]
+                .map(|name| {
+                    order(
+                        name,
+                        ChangeType::Deleted,
+                        DATABASE,
+                        vec![],
+                        vec![("Name", t(name))],
+                    )
+                })
+                .to_vec(),
+        ),
+    )
+    .unwrap();
     assert_eq!(
         executed(&results[0]),
-        "ran Dismount-Database, Remove-MailboxDatabase"
+        format!("ran Remove-MailboxDatabase; Exchange warned: Remove-MailboxDatabase: {removed_warning}")
     );
+    assert!(reporter.logged("order DB04: Exchange warned: Remove-MailboxDatabase: The specified database has been removed"));
     assert_eq!(
         executed(&results[1]),
         "the database `DB09` was already removed"
@@ -198,5 +202,14 @@ fn a_deleted_database_is_dismounted_then_removed() {
     assert_eq!(
         errored(&results[2]),
         "Remove-MailboxDatabase failed: This mailbox database contains one or more mailboxes. (AssociatedMailboxExistException,RemoveMailboxDatabase)"
+    );
+    // Never a dismount as a side effect of a delete.
+    assert!(
+        shell
+            .call_texts()
+            .iter()
+            .all(|c| c.starts_with("Remove-MailboxDatabase")),
+        "{:?}",
+        shell.call_texts()
     );
 }

@@ -87,12 +87,40 @@ fn an_added_mailbox_that_exists_with_the_requested_values_is_executed_without_wr
     assert_eq!(shell.calls.borrow().len(), 2);
 }
 
+/// jbond as the server shows him: SMTP:old, smtp:keep, two X500, in DB01,
+/// forwarding to fwd@elsewhere.com, policy off.
+fn jbond_on_the_server() -> Answer {
+    Answer::objects(vec![object(vec![
+        ("Guid", guid("00000000-0000-0000-0000-00000000000a")),
+        ("SamAccountName", text("jbond")),
+        ("Database", text("DB01")),
+        ("PrimarySmtpAddress", text("old@contoso.com")),
+        (
+            "EmailAddresses",
+            texts(&[
+                "SMTP:old@contoso.com",
+                "smtp:keep@contoso.com",
+                "X500:/o=First Organization/cn=jbond",
+                "x500:/o=Gone Org/cn=jbond",
+            ]),
+        ),
+        ("Alias", text("jbond")),
+        ("ForwardingSmtpAddress", text("smtp:fwd@elsewhere.com")),
+        ("DeliverToMailboxAndForward", boolean(false)),
+        ("EmailAddressPolicyEnabled", boolean(false)),
+        ("ProhibitSendQuota", text("2 GB (2,147,483,648 bytes)")),
+    ])])
+}
+
 #[test]
 fn a_modified_mailbox_gets_the_minimal_calls_in_order() {
     let expected = [
         "Set-Mailbox -Identity 'jbond' -PrimarySmtpAddress 'new@contoso.com' -EmailAddressPolicyEnabled $false",
-        "Set-Mailbox -Identity 'jbond' -EmailAddresses @{Add='smtp:extra@contoso.com'; Remove='smtp:old@contoso.com','x500:/o=Gone Org/cn=jbond'}",
+        // A full list manages SMTP addresses only: the X500 addresses stay.
+        "Set-Mailbox -Identity 'jbond' -EmailAddresses @{Add='smtp:extra@contoso.com'; Remove='smtp:old@contoso.com'}",
+        // The quota equals the current one in another form: not written.
         "Set-Mailbox -Identity 'jbond' -ForwardingSmtpAddress $null -DeliverToMailboxAndForward $true",
+        "Get-MoveRequest -Identity 'jbond' | Select-Object -Property 'Status','TargetDatabase','SourceDatabase'",
         "New-MoveRequest -Identity 'jbond' -TargetDatabase 'DB02'",
     ];
     let modified = order(
@@ -103,51 +131,101 @@ fn a_modified_mailbox_gets_the_minimal_calls_in_order() {
             ("Database", t("DB02")),
             (
                 "EmailAddresses",
-                t("SMTP:new@contoso.com smtp:keep@contoso.com X500:/o=First%20Organization/cn=jbond smtp:extra@contoso.com"),
+                t("SMTP:new@contoso.com smtp:keep@contoso.com smtp:extra@contoso.com"),
             ),
             ("ForwardingSmtpAddress", Field::Null),
             ("DeliverToMailboxAndForward", Field::Boolean(true)),
             ("Alias", t("jbond")),
+            ("ProhibitSendQuota", t("2GB")),
             ("WhenChangedUTC", t("2026-11-27T08:00:00Z")),
         ],
-        vec![
-            ("SamAccountName", t("jbond")),
-            ("Database", Field::Reference(vec![("Name".to_owned(), "DB01".to_owned())])),
-            (
-                "EmailAddresses",
-                Field::List(vec![
-                    "SMTP:old@contoso.com".into(),
-                    "smtp:keep@contoso.com".into(),
-                    "X500:/o=First Organization/cn=jbond".into(),
-                    "x500:/o=Gone Org/cn=jbond".into(),
-                ]),
-            ),
-            ("ForwardingSmtpAddress", t("fwd@elsewhere.com")),
-            ("Alias", t("jbond")),
-        ],
+        // Resource is Usercube's last export, maybe stale: the server's
+        // state is what the order is compared with.
+        vec![("SamAccountName", t("jbond")), ("Database", t("DB02"))],
     );
-    let planned = mailbox_plan_texts(&modified);
+    let planned = mailbox_plan_texts(&modified, jbond_on_the_server());
     assert_eq!(planned, expected);
-    let shell = answer_all(FakeShell::new(), &modified);
+    let shell = answer_all(&modified, jbond_on_the_server());
     let results = run_orders(&shell, vec![modified]);
     assert_eq!(
         executed(&results[0]),
-        "ran Set-Mailbox, Set-Mailbox, Set-Mailbox, New-MoveRequest; ignored fields this connector does not set: WhenChangedUTC"
+        "ran Set-Mailbox, Set-Mailbox, Set-Mailbox, New-MoveRequest; the move to `DB02` is queued: Exchange moves the mailbox asynchronously, and its Database changes when the move completes; ignored fields this connector does not set: WhenChangedUTC"
     );
-    assert_eq!(shell.call_texts(), expected);
     let calls = shell.calls.borrow();
-    let Argument::Value(Value::Dictionary(entries)) = &calls[1][0].parameters[1].argument else {
-        panic!("EmailAddresses is not a hashtable: {:?}", calls[1][0]);
+    let Argument::Value(Value::Dictionary(entries)) = &calls[2][0].parameters[1].argument else {
+        panic!("EmailAddresses is not a hashtable: {:?}", calls[2][0]);
     };
     assert_eq!(
         entries[1],
         (
             "Remove".to_owned(),
-            Element::List(vec![
-                Scalar::Text("smtp:old@contoso.com".into()),
-                Scalar::Text("x500:/o=Gone Org/cn=jbond".into())
-            ])
+            Element::List(vec![Scalar::Text("smtp:old@contoso.com".into())])
         )
+    );
+}
+
+#[test]
+fn a_full_list_keeps_other_types_and_the_hybrid_routing_address_unless_named() {
+    let state = mailbox_state(
+        &[
+            "SMTP:a@contoso.com",
+            "smtp:b@contoso.com",
+            "smtp:a@contoso.mail.onmicrosoft.com",
+            "X500:/o=Old/cn=a",
+            "SIP:a@contoso.com",
+            "EUM:1234;phone-context=DP.contoso.com",
+            "X400:c=US;a= ;p=Contoso;o=Exchange;s=A;",
+        ],
+        "DB01",
+    );
+    let full = |remove: Vec<&str>| {
+        let mut changes = vec![("EmailAddresses", t("SMTP:a@contoso.com smtp:c@contoso.com"))];
+        if !remove.is_empty() {
+            changes.push((
+                "EmailAddresses_remove",
+                Field::List(remove.into_iter().map(String::from).collect()),
+            ));
+        }
+        order(
+            "7",
+            ChangeType::Modified,
+            MAILBOX,
+            changes,
+            vec![("SamAccountName", t("jbond"))],
+        )
+    };
+    assert_eq!(
+        mailbox_plan_texts(&full(vec![]), state.clone()),
+        ["Set-Mailbox -Identity 'jbond' -EmailAddresses @{Add='smtp:c@contoso.com'; Remove='smtp:b@contoso.com'}"]
+    );
+    assert_eq!(
+        mailbox_plan_texts(
+            &full(vec!["x500:/o=Old/cn=a", "smtp:a@contoso.mail.onmicrosoft.com"]),
+            state
+        ),
+        ["Set-Mailbox -Identity 'jbond' -EmailAddresses @{Add='smtp:c@contoso.com'; Remove='smtp:b@contoso.com','x500:/o=Old/cn=a','smtp:a@contoso.mail.onmicrosoft.com'}"]
+    );
+}
+
+#[test]
+fn an_address_the_policy_stamps_back_is_reported_not_fought() {
+    let before = with(
+        mailbox_object(&["SMTP:a@contoso.com", "smtp:jbond@contoso.com"], "DB01"),
+        "EmailAddressPolicyEnabled",
+        boolean(true),
+    );
+    let order = order(
+        "8",
+        ChangeType::Modified,
+        MAILBOX,
+        vec![("EmailAddresses", t("SMTP:a@contoso.com"))],
+        vec![("SamAccountName", t("jbond"))],
+    );
+    let shell = answer_all(&order, Answer::objects(vec![before]));
+    let results = run_orders(&shell, vec![order]);
+    assert_eq!(
+        executed(&results[0]),
+        "ran Set-Mailbox; the mailbox's email address policy is enabled and stamped back smtp:jbond@contoso.com: they stay while EmailAddressPolicyEnabled is $true"
     );
 }
 
@@ -170,9 +248,81 @@ fn address_lists_of_add_and_remove_are_applied_as_given() {
         vec![("SamAccountName", t("jbond"))],
     );
     assert_eq!(
-        mailbox_plan_texts(&modified),
+        mailbox_plan_texts(
+            &modified,
+            mailbox_state(&["SMTP:jbond@contoso.com", "smtp:b@contoso.com"], "DB01")
+        ),
         ["Set-Mailbox -Identity 'jbond' -EmailAddresses @{Add='smtp:a@contoso.com','X500:/o=A B/cn=c'; Remove='smtp:b@contoso.com'}"]
     );
+}
+
+#[test]
+fn a_mailbox_is_identified_by_guid_then_exchange_guid_then_sam_account_name() {
+    let deleted =
+        |resource: Vec<(&str, Field)>| order("9", ChangeType::Deleted, MAILBOX, vec![], resource);
+    let shell = FakeShell::new()
+        .on(
+            one_call("Disable-Mailbox -Identity 'g-1' -Confirm $false"),
+            done(),
+        )
+        .on(
+            one_call("Disable-Mailbox -Identity 'x-2' -Confirm $false"),
+            done(),
+        )
+        .on(
+            one_call("Disable-Mailbox -Identity 'jbond' -Confirm $false"),
+            done(),
+        );
+    let results = run_orders(
+        &shell,
+        vec![
+            deleted(vec![
+                ("SamAccountName", t("jbond")),
+                ("ExchangeGuid", t("x-2")),
+                ("Guid", t("g-1")),
+            ]),
+            deleted(vec![
+                ("SamAccountName", t("jbond")),
+                ("ExchangeGuid", t("x-2")),
+            ]),
+            deleted(vec![("SamAccountName", t("jbond"))]),
+        ],
+    );
+    for result in &results {
+        executed(result);
+    }
+    assert_eq!(
+        shell.call_texts(),
+        [
+            "Disable-Mailbox -Identity 'g-1' -Confirm $false",
+            "Disable-Mailbox -Identity 'x-2' -Confirm $false",
+            "Disable-Mailbox -Identity 'jbond' -Confirm $false",
+        ]
+    );
+}
+
+#[test]
+fn sizes_in_exchanges_display_form_are_compared_and_sent_as_bytes() {
+    let order = |quota: &str| {
+        order(
+            "10",
+            ChangeType::Modified,
+            MAILBOX,
+            vec![("ProhibitSendQuota", t(quota))],
+            vec![("SamAccountName", t("jbond"))],
+        )
+    };
+    assert!(
+        mailbox_plan_texts(&order("2 GB (2,147,483,648 bytes)"), jbond_on_the_server()).is_empty()
+    );
+    assert!(mailbox_plan_texts(&order("2147483648"), jbond_on_the_server()).is_empty());
+    assert_eq!(
+        mailbox_plan_texts(&order("5 GB (5,368,709,120 bytes)"), jbond_on_the_server()),
+        ["Set-Mailbox -Identity 'jbond' -ProhibitSendQuota '5368709120B'"]
+    );
+    let shell = answer_all(&order("lots"), jbond_on_the_server());
+    let results = run_orders(&shell, vec![order("lots")]);
+    assert!(errored(&results[0]).starts_with("the order's ProhibitSendQuota `lots` is not a size"));
 }
 
 #[test]

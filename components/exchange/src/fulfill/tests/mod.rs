@@ -6,6 +6,7 @@ use crate::testing::*;
 
 mod database_orders;
 mod mailbox_orders;
+mod move_orders;
 
 const MAILBOX: &str = "MicrosoftExchange_Mailbox";
 const DATABASE: &str = "MicrosoftExchange_Database";
@@ -66,7 +67,11 @@ fn done() -> Answer {
 }
 
 fn mailbox_state(addresses: &[&str], database: &str) -> Answer {
-    Answer::objects(vec![object(vec![
+    Answer::objects(vec![mailbox_object(addresses, database)])
+}
+
+fn mailbox_object(addresses: &[&str], database: &str) -> crate::batch::PsObject {
+    object(vec![
         ("Guid", guid("00000000-0000-0000-0000-00000000000a")),
         ("SamAccountName", text("jbond")),
         ("Database", text(database)),
@@ -83,7 +88,8 @@ fn mailbox_state(addresses: &[&str], database: &str) -> Answer {
         ("Alias", text("jbond")),
         ("ForwardingSmtpAddress", nil()),
         ("DeliverToMailboxAndForward", boolean(false)),
-    ])])
+        ("EmailAddressPolicyEnabled", boolean(false)),
+    ])
 }
 
 /// A one-command pipeline from `Name -P 'v' -B $false -S` (no spaces
@@ -132,36 +138,66 @@ fn errored(result: &OrderResult) -> &str {
     &result.message
 }
 
-/// The calls a Modified order makes, found by running it on a shell that
-/// accepts anything.
-fn mailbox_plan_texts(order: &Order) -> Vec<String> {
-    let shell = AcceptAll::default();
-    let calls = Calls { shell: &shell };
+/// The calls a Modified order makes against the mailbox `state` (what
+/// Get-Mailbox answers), found by running it on a shell that accepts
+/// anything else; the state read itself is left out.
+fn mailbox_plan_texts(order: &Order, state: Answer) -> Vec<String> {
+    let shell = AcceptAll::new(state);
+    let calls = Calls::new(&shell);
     let _ = mailbox::fulfill(&calls, Change::Modified, order);
-    shell.0.call_texts()
+    shell
+        .calls
+        .call_texts()
+        .into_iter()
+        .filter(|c| !c.starts_with("Get-Mailbox "))
+        .collect()
 }
 
-/// Answers every pipeline with nothing, recording it.
-#[derive(Default)]
-struct AcceptAll(FakeShell);
+/// Answers the mailbox state read with `state` and every other pipeline
+/// with nothing, recording them.
+struct AcceptAll {
+    calls: FakeShell,
+    state: Answer,
+}
+
+impl AcceptAll {
+    fn new(state: Answer) -> Self {
+        AcceptAll {
+            calls: FakeShell::new(),
+            state,
+        }
+    }
+}
 
 impl crate::shell::Shell for AcceptAll {
     type Output = crate::testing::FakeOutput;
     fn invoke(&self, pipeline: &[Command]) -> Result<Self::Output, Error> {
-        self.0.calls.borrow_mut().push(pipeline.to_vec());
-        let scripted = FakeShell::new().on(pipeline.to_vec(), done());
-        scripted.invoke(pipeline)
+        self.calls.calls.borrow_mut().push(pipeline.to_vec());
+        let answer = if pipeline[0].name == "Get-Mailbox" {
+            self.state.clone()
+        } else {
+            done()
+        };
+        FakeShell::new()
+            .on(pipeline.to_vec(), answer)
+            .invoke(pipeline)
     }
 }
 
-/// Scripts `done()` for exactly the calls the order makes (checked against
-/// literal expectations by the caller).
-fn answer_all(mut shell: FakeShell, order: &Order) -> FakeShell {
-    let accept = AcceptAll::default();
-    let calls = Calls { shell: &accept };
+/// Scripts `state` for the state read and `done()` for the other calls
+/// the order makes.
+fn answer_all(order: &Order, state: Answer) -> FakeShell {
+    let accept = AcceptAll::new(state.clone());
+    let calls = Calls::new(&accept);
     let _ = mailbox::fulfill(&calls, Change::Modified, order);
-    for pipeline in accept.0.calls.borrow().iter() {
-        shell = shell.on(pipeline.clone(), done());
+    let mut shell = FakeShell::new();
+    for pipeline in accept.calls.calls.borrow().iter() {
+        let answer = if pipeline[0].name == "Get-Mailbox" {
+            state.clone()
+        } else {
+            done()
+        };
+        shell = shell.on(pipeline.clone(), answer);
     }
     shell
 }
@@ -261,7 +297,7 @@ fn orders_that_cannot_be_understood_are_errored_clearly() {
     );
     assert_eq!(
         errored(&results[0]),
-        "the order has no SamAccountName in Changes or Resource, so the mailbox cannot be identified"
+        "the order has no Guid or SamAccountName in Changes or Resource, so the mailbox cannot be identified"
     );
     assert_eq!(
         errored(&results[1]),

@@ -1,20 +1,20 @@
-//! Set-Mailbox, Enable-Mailbox, Disable-Mailbox, New-MoveRequest.
+//! Set-Mailbox, Enable-Mailbox, Disable-Mailbox.
 
 use super::{
-    input_identity, missing_identity, no_change_warning, resolve_database, resolve_user,
-    Invocation, Target, DISABLE_MAILBOX, ENABLE_MAILBOX, NEW_MOVE_REQUEST, SET_MAILBOX,
+    input_identity, mailbox_settings, missing_identity, no_change_warning, resolve_database,
+    resolve_user, Invocation, Target, DISABLE_MAILBOX, ENABLE_MAILBOX, SET_MAILBOX,
 };
 use crate::backend::SimErrorRecord;
-use crate::exchange::args::{as_bool, as_hashtable, as_list, as_text, Bound};
+use crate::exchange::args::{as_hashtable, as_list, as_text, Bound};
 use crate::exchange::errors::{invalid_argument, task_error, CmdletId};
 use crate::exchange::model::{
     address_matches, now_seconds, AdUser, Directory, Mailbox, MailboxKind, DOMAIN,
 };
 use crate::exchange::pipeline::{Ev, Item, PerInput, Stage, Upstream};
-use crate::exchange::render::{s, MailboxView, TYPES};
+use crate::exchange::render::MailboxView;
 use crate::exchange::seed::legacy_exchange_dn;
 use crate::exchange::text::eq_ci;
-use idconn_psrp::clixml::{PsObject, Value};
+use idconn_psrp::clixml::Value;
 use std::sync::Arc;
 
 const POLICY_WARNING: &str = "Couldn't update the primary SMTP address because this mailbox is configured to use an email address policy. To disable the email address policy for this mailbox, run the command with the EmailAddressPolicyEnabled parameter set to $false.";
@@ -179,14 +179,8 @@ fn apply_set(
             &user.identity(),
         ));
     };
-    if let Some(value) = bound.get("EmailAddressPolicyEnabled") {
-        mbx.email_address_policy_enabled = as_bool(value).ok_or_else(|| {
-            invalid_argument(
-                server,
-                SET_MAILBOX,
-                "Cannot process argument transformation on parameter 'EmailAddressPolicyEnabled'. Cannot convert value to type System.Boolean.".to_string(),
-            )
-        })?;
+    if let Some(flag) = mailbox_settings::flag(bound, "EmailAddressPolicyEnabled")? {
+        mbx.email_address_policy_enabled = flag;
     }
     let old_primary = mbx.primary_smtp_address().to_string();
     if let Some(value) = bound.get("EmailAddresses") {
@@ -213,17 +207,8 @@ fn apply_set(
             set_primary(&mut mbx.email_addresses, &address);
         }
     }
-    if let Some(value) = bound.get("ForwardingSmtpAddress") {
-        mbx.forwarding_smtp_address = as_text(value)
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| with_prefix(&t));
-    }
-    if let Some(value) = bound.get("DeliverToMailboxAndForward") {
-        mbx.deliver_to_mailbox_and_forward = as_bool(value).unwrap_or(false);
-    }
-    if let Some(name) = bound.text("DisplayName") {
-        updated.display_name = name;
-    }
+    mailbox_settings::apply(dir, server, bound, &mut updated)?;
+    restamp_policy(dir, id, bound, &mut updated);
     if updated == *user {
         warnings.push(no_change_warning(&user.identity()));
         return Ok(((), false));
@@ -238,6 +223,29 @@ fn apply_set(
     updated.when_changed = now_seconds();
     dir.users.insert(id, Arc::new(updated));
     Ok(((), true))
+}
+
+/// A mailbox under an email address policy gets the policy's addresses
+/// back when Set-Mailbox touches its addresses or alias (the simulator's
+/// policy: [`mailbox_settings::policy_address`]).
+fn restamp_policy(dir: &Directory, id: u64, bound: &Bound, updated: &mut AdUser) {
+    let touched = ["EmailAddresses", "Alias", "EmailAddressPolicyEnabled"]
+        .iter()
+        .any(|p| bound.has(p));
+    let Some(mbx) = updated.mailbox.as_mut() else {
+        return;
+    };
+    if !touched || !mbx.email_address_policy_enabled {
+        return;
+    }
+    let stamped = mailbox_settings::policy_address(&mbx.alias);
+    let held = mbx
+        .email_addresses
+        .iter()
+        .any(|a| address_matches(a, &stamped));
+    if !held && dir.proxy_owner(&stamped, id).is_none() {
+        mbx.email_addresses.push(stamped);
+    }
 }
 
 pub fn set_mailbox(inv: &Invocation, bound: Bound, upstream: Upstream) -> Box<dyn Stage> {
@@ -368,6 +376,7 @@ fn apply_enable(
         max_receive_size: None,
         linked_master_account: String::new(),
         when_mailbox_created: now,
+        settings: Default::default(),
     });
     updated.when_changed = now;
     dir.users.insert(id, Arc::new(updated));
@@ -406,92 +415,12 @@ pub fn disable_mailbox(inv: &Invocation, bound: Bound, upstream: Upstream) -> Bo
                 updated.when_changed = now_seconds();
                 dir.users.insert(id, Arc::new(updated));
             }
+            // A disabled mailbox's move attributes go with it.
+            dir.move_requests.remove(&id);
             Ok(((), true))
         });
         match result {
             Ok(()) => Vec::new(),
-            Err(e) => vec![Ev::Error(e)],
-        }
-    }))
-}
-
-fn move_request_object(before: &str, view: &MailboxView) -> Value {
-    let user = &view.user;
-    let (alias, guid) = user
-        .mailbox
-        .as_ref()
-        .map_or((String::new(), String::new()), |m| {
-            (m.alias.clone(), m.exchange_guid.clone())
-        });
-    let target = view
-        .database
-        .as_ref()
-        .map_or(String::new(), |d| d.name.clone());
-    Value::Object(Box::new(PsObject {
-        type_names: TYPES.move_request.clone(),
-        to_string: Some(user.name.clone()),
-        adapted: vec![
-            ("DisplayName".to_string(), s(user.display_name.clone())),
-            ("Alias".to_string(), s(alias)),
-            ("ExchangeGuid".to_string(), Value::Guid(guid)),
-            ("Status".to_string(), s("Completed")),
-            ("SourceDatabase".to_string(), s(before)),
-            ("TargetDatabase".to_string(), s(target)),
-            ("Identity".to_string(), s(user.identity())),
-            ("Name".to_string(), s(user.name.clone())),
-        ],
-        ..PsObject::default()
-    }))
-}
-
-pub fn new_move_request(inv: &Invocation, bound: Bound, upstream: Upstream) -> Box<dyn Stage> {
-    let org = inv.org.clone();
-    Box::new(PerInput::new(upstream, move |item| {
-        let server = org.server_name.clone();
-        let Some(target) = input_identity(item.as_ref(), &bound) else {
-            return vec![missing_identity(NEW_MOVE_REQUEST)];
-        };
-        let target_db = bound.text("TargetDatabase").unwrap_or_default();
-        let result = org.mutate(|dir| {
-            let id = resolve_user(dir, &server, NEW_MOVE_REQUEST, &target, true)?;
-            let db = resolve_database(
-                dir,
-                &server,
-                NEW_MOVE_REQUEST,
-                &Target::Text(target_db.clone()),
-            )?;
-            let user =
-                dir.users.get(&id).cloned().ok_or_else(|| {
-                    super::errors::not_found(&server, NEW_MOVE_REQUEST, &target_db)
-                })?;
-            let current = user.mailbox.as_ref().map_or(0, |m| m.database);
-            let before = dir
-                .databases
-                .get(&current)
-                .map_or(String::new(), |d| d.name.clone());
-            if current == db {
-                return Err(task_error(
-                    &server,
-                    NEW_MOVE_REQUEST,
-                    format!(
-                        "The mailbox \"{}\" is already in the target database \"{before}\".",
-                        user.identity()
-                    ),
-                    Some(user.identity()),
-                ));
-            }
-            let mut updated = (*user).clone();
-            if let Some(m) = updated.mailbox.as_mut() {
-                m.database = db;
-            }
-            updated.when_changed = now_seconds();
-            dir.users.insert(id, Arc::new(updated));
-            let view = mailbox_view(dir, id)
-                .ok_or_else(|| super::errors::not_found(&server, NEW_MOVE_REQUEST, &target_db))?;
-            Ok((move_request_object(&before, &view), true))
-        });
-        match result {
-            Ok(value) => vec![Ev::Item(Item::Object(value))],
             Err(e) => vec![Ev::Error(e)],
         }
     }))

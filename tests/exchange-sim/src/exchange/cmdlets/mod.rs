@@ -3,7 +3,9 @@
 
 mod database;
 mod get_mailbox;
+mod mailbox_settings;
 mod mailbox_write;
+mod move_request;
 mod utility;
 
 use super::args::{self, mandatory, named, positional, switch, Bound, ParamSpec};
@@ -56,9 +58,23 @@ pub const DISABLE_MAILBOX: CmdletId = id(
     "Disable-Mailbox",
     "Microsoft.Exchange.Management.RecipientTasks.DisableMailbox",
 );
+// The cmdlet type in Exchange's error ids: KB 2998144 quotes
+// "...,Microsoft.Exchange.Management.RecipientTasks.NewMoveRequest".
 pub const NEW_MOVE_REQUEST: CmdletId = id(
     "New-MoveRequest",
-    "Microsoft.Exchange.Management.Migration.MailboxReplication.MoveRequest.NewMoveRequest",
+    "Microsoft.Exchange.Management.RecipientTasks.NewMoveRequest",
+);
+pub const GET_MOVE_REQUEST: CmdletId = id(
+    "Get-MoveRequest",
+    "Microsoft.Exchange.Management.RecipientTasks.GetMoveRequest",
+);
+pub const GET_MOVE_REQUEST_STATISTICS: CmdletId = id(
+    "Get-MoveRequestStatistics",
+    "Microsoft.Exchange.Management.RecipientTasks.GetMoveRequestStatistics",
+);
+pub const REMOVE_MOVE_REQUEST: CmdletId = id(
+    "Remove-MoveRequest",
+    "Microsoft.Exchange.Management.RecipientTasks.RemoveMoveRequest",
 );
 pub const GET_MAILBOX_DATABASE: CmdletId = id(
     "Get-MailboxDatabase",
@@ -118,8 +134,22 @@ pub const CMDLETS: &[CmdletDef] = &[
             named("PrimarySmtpAddress"),
             named("EmailAddressPolicyEnabled"),
             named("DisplayName"),
+            named("Alias"),
+            named("ForwardingAddress"),
             named("ForwardingSmtpAddress"),
             named("DeliverToMailboxAndForward"),
+            named("ProhibitSendQuota"),
+            named("ProhibitSendReceiveQuota"),
+            named("IssueWarningQuota"),
+            named("RecoverableItemsQuota"),
+            named("RecoverableItemsWarningQuota"),
+            named("CalendarLoggingQuota"),
+            named("MaxSendSize"),
+            named("MaxReceiveSize"),
+            named("UseDatabaseQuotaDefaults"),
+            named("UseDatabaseRetentionDefaults"),
+            named("RetainDeletedItemsUntilBackup"),
+            named("AntispamBypassEnabled"),
             switch("Force"),
         ],
         build: mailbox_write::set_mailbox,
@@ -151,7 +181,28 @@ pub const CMDLETS: &[CmdletDef] = &[
             named("BatchName"),
             named("BadItemLimit"),
         ],
-        build: mailbox_write::new_move_request,
+        build: move_request::new_move_request,
+    },
+    CmdletDef {
+        id: GET_MOVE_REQUEST,
+        params: &[
+            IDENTITY,
+            named("MoveStatus"),
+            named("TargetDatabase"),
+            named("BatchName"),
+            named("ResultSize"),
+        ],
+        build: move_request::get_move_request,
+    },
+    CmdletDef {
+        id: GET_MOVE_REQUEST_STATISTICS,
+        params: &[IDENTITY, switch("IncludeReport")],
+        build: move_request::get_statistics,
+    },
+    CmdletDef {
+        id: REMOVE_MOVE_REQUEST,
+        params: &[IDENTITY],
+        build: move_request::remove_move_request,
     },
     CmdletDef {
         id: GET_MAILBOX_DATABASE,

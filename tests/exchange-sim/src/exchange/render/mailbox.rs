@@ -117,6 +117,16 @@ fn field_value(view: &MailboxView, field: F, ctx: &RenderCtx) -> Value {
         F::IssueWarningQuota => quota(ctx, mbx.issue_warning_quota),
         F::MaxSendSize => quota(ctx, mbx.max_send_size),
         F::MaxReceiveSize => quota(ctx, mbx.max_receive_size),
+        F::RecoverableItemsQuota => quota(ctx, mbx.settings.recoverable_items_quota),
+        F::RecoverableItemsWarningQuota => quota(ctx, mbx.settings.recoverable_items_warning_quota),
+        F::CalendarLoggingQuota => quota(ctx, mbx.settings.calendar_logging_quota),
+        F::UseDatabaseRetentionDefaults => {
+            Value::Bool(mbx.settings.use_database_retention_defaults)
+        }
+        F::RetainDeletedItemsUntilBackup => {
+            Value::Bool(mbx.settings.retain_deleted_items_until_backup)
+        }
+        F::AntispamBypassEnabled => Value::Bool(mbx.settings.antispam_bypass_enabled),
         F::IsResource => Value::Bool(matches!(
             mbx.kind,
             MailboxKind::Room | MailboxKind::Equipment
