@@ -20,3 +20,4 @@ pub mod sandbox;
 pub mod settings;
 mod staging;
 pub mod stats;
+mod wasi_guard;

@@ -206,11 +206,23 @@ fn block_on<T>(
         .map_err(call_error)
 }
 
+/// What the guest is told when the server cannot be reached. The details
+/// (address, port, the system's error) go to the host's log only: the
+/// server's address never enters a component.
+pub const TRANSPORT_ERROR: &str =
+    "cannot reach the PowerShell endpoint (the details are in the host's log)";
+
 fn call_error(error: client::Error) -> CallError {
     match error {
         client::Error::Remote(record) => CallError::Remote(error_record(&record)),
         client::Error::Timeout(_) => CallError::Timeout,
-        other => CallError::Transport(other.to_string()),
+        other => {
+            tracing::warn!(
+                "a call to the PowerShell endpoint failed: {}",
+                idconn_psrp::untrusted::line(&other.to_string())
+            );
+            CallError::Transport(TRANSPORT_ERROR.into())
+        }
     }
 }
 

@@ -10,4 +10,5 @@ mod exchange_replay;
 mod hostile_grants;
 mod hotswap;
 mod sandbox;
+mod sandbox_holes;
 mod settings;
