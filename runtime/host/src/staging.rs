@@ -407,6 +407,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_plain_names_of_the_connection_are_committed() {
+        for ok in ["X_mailboxes.csv", "X_cookie.bin", "X_é.csv"] {
+            assert_eq!(check_name(ok, "X"), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("Y_mailboxes.csv", "not named"),
+            ("XY_mailboxes.csv", "not named"),
+            ("x_mailboxes.csv", "not named"),
+            ("X_", "not named"),
+            ("X", "not named"),
+            ("-rf", "'-' or '.'"),
+            (".X_hidden", "'-' or '.'"),
+            ("X_a\nb", "control"),
+            ("X_a\u{1b}b", "control"),
+            ("X_a\u{202e}b", "control"),
+            ("X_a\\b", "control"),
+        ] {
+            let e = check_name(bad, "X").unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        let long = format!("X_{}", "x".repeat(MAX_COMMITTED_NAME));
+        assert!(check_name(&long, "X").unwrap_err().contains("longer"));
+    }
+
+    #[test]
+    fn the_pid_is_read_from_both_naming_schemes() {
+        assert_eq!(leading_pid("1234-0-Exchange-ExportOutput"), Some(1234));
+        assert_eq!(leading_pid("my-conn-1234-7-ExportCookies"), Some(1234));
+        assert_eq!(leading_pid("Exchange-ExportOutput"), None);
+    }
+
+    #[test]
     fn measure_counts_nested_entries_and_bytes_and_stops_at_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();

@@ -234,3 +234,41 @@ fn error_record(record: &idconn_psrp::message::ErrorRecord) -> ErrorRecord {
         target: record.target_name.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_transport_error_reaches_the_guest_without_the_servers_address() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = ClientConfig::new(
+            format!("http://localhost:{port}/PowerShell/"),
+            client::Auth::None,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = match runtime.block_on(RunspacePool::open(config)) {
+            Ok(_) => panic!("a session opened on a closed port"),
+            Err(e) => e,
+        };
+        // The client's own error names the address (for the host's log)...
+        assert!(error.to_string().contains(&port.to_string()), "{error}");
+        // ...the guest's does not.
+        match call_error(error) {
+            CallError::Transport(text) => {
+                assert_eq!(text, TRANSPORT_ERROR);
+                assert!(!text.contains(&port.to_string()) && !text.contains("localhost"));
+            }
+            other => panic!("not a transport error: {other:?}"),
+        }
+    }
+}

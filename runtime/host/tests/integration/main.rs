@@ -6,6 +6,7 @@
 mod common;
 
 mod agent;
+mod concurrent;
 mod exchange_replay;
 mod hostile_grants;
 mod hotswap;
