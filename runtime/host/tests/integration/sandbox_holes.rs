@@ -38,10 +38,13 @@ fn contained(agent: &Agent, name: &str) -> String {
     let runtime = Runtime::new().unwrap();
     let hostile = hostile(&runtime, agent);
     let before = snapshot(agent.dir.path());
+    let started = Instant::now();
     let error = match agent.export(&runtime, &hostile, name, &ExportOptions::default()) {
         Ok(outcome) => panic!("attack {name} was not stopped: {outcome:?}"),
         Err(e) => format!("{e:#}"),
     };
+    // Reported, not asserted: the figures in the README's limits section.
+    eprintln!("{name}: the job ended after {:?}", started.elapsed());
     assert!(!error.contains("ESCAPED"), "{name}: {error}");
     assert_eq!(before, snapshot(agent.dir.path()), "{name} changed files: {error}");
     let behaved = agent
