@@ -96,8 +96,8 @@ impl Staging {
             (&self.cookies, &self.real_cookies),
         ] {
             let mut files = Vec::new();
-            for entry in fs::read_dir(staged)
-                .with_context(|| format!("cannot list {}", staged.display()))?
+            for entry in
+                fs::read_dir(staged).with_context(|| format!("cannot list {}", staged.display()))?
             {
                 let entry = entry?;
                 match committable(&entry, &self.connection) {
@@ -243,7 +243,10 @@ pub fn sweep_stale(root: &Path) {
         };
         match fs::remove_dir_all(&path) {
             Ok(()) => {
-                tracing::info!("removed the staging {} of a job that was killed", path.display())
+                tracing::info!(
+                    "removed the staging {} of a job that was killed",
+                    path.display()
+                )
             }
             Err(e) => tracing::warn!("cannot remove the stale staging {}: {e}", path.display()),
         }
@@ -339,7 +342,10 @@ pub fn check_name(name: &str, connection: &str) -> Result<(), &'static str> {
     if name.starts_with('-') || name.starts_with('.') {
         return Err("a name starting with '-' or '.'");
     }
-    let Some(rest) = name.strip_prefix(connection).and_then(|r| r.strip_prefix('_')) else {
+    let Some(rest) = name
+        .strip_prefix(connection)
+        .and_then(|r| r.strip_prefix('_'))
+    else {
         return Err("not named for this connection");
     };
     if rest.is_empty() {

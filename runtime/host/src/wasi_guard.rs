@@ -142,8 +142,11 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
          (stream, len): (Resource<streams::OutputStream>, u64)|
          -> StreamReturn<()> {
             let state = store.data_mut();
-            let result =
-                streams::HostOutputStream::blocking_write_zeroes_and_flush(state.table(), stream, len);
+            let result = streams::HostOutputStream::blocking_write_zeroes_and_flush(
+                state.table(),
+                stream,
+                len,
+            );
             stream_result(state, result, |_| len)
         },
     )?;
@@ -213,4 +216,3 @@ fn stream_result<T>(
         Err(e) => Ok((Err(streams::Host::convert_stream_error(state.table(), e)?),)),
     }
 }
-

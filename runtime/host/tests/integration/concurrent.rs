@@ -48,15 +48,22 @@ async fn two_connections_exporting_at_once_never_roll_back_each_others_cookie() 
         // other connection's cookie and committed it back would leave the
         // marker in place of the other job's fresh cookie.
         for conn in ["OrgA", "OrgB"] {
-            std::fs::write(cookies.join(format!("{conn}_cookie.bin")), format!("round {round}"))
-                .unwrap();
+            std::fs::write(
+                cookies.join(format!("{conn}_cookie.bin")),
+                format!("round {round}"),
+            )
+            .unwrap();
         }
         let a = agent.submit(export("OrgA")).unwrap();
         let b = agent.submit(export("OrgB")).unwrap();
         agent.wait_idle().await;
         for (id, conn) in [(a, "OrgA"), (b, "OrgB")] {
             let job = agent.job(id).unwrap();
-            assert_eq!(job.status, JobStatus::Succeeded, "round {round} {conn}: {job:?}");
+            assert_eq!(
+                job.status,
+                JobStatus::Succeeded,
+                "round {round} {conn}: {job:?}"
+            );
             let cookie =
                 std::fs::read_to_string(cookies.join(format!("{conn}_cookie.bin"))).unwrap();
             assert!(

@@ -21,8 +21,16 @@ fn hostile_agent(connections: &[(&str, &str)]) -> Agent {
     let agent = Agent::new(&conns, r#"{ "Calls": [] }"#);
     std::fs::create_dir_all(agent.output()).unwrap();
     std::fs::create_dir_all(agent.cookies()).unwrap();
-    std::fs::write(agent.output().join("Victim_mailboxes.csv"), "previous csv\n").unwrap();
-    std::fs::write(agent.cookies().join("Victim_cookie.bin"), "previous cookie\n").unwrap();
+    std::fs::write(
+        agent.output().join("Victim_mailboxes.csv"),
+        "previous csv\n",
+    )
+    .unwrap();
+    std::fs::write(
+        agent.cookies().join("Victim_cookie.bin"),
+        "previous cookie\n",
+    )
+    .unwrap();
     agent
 }
 
@@ -46,7 +54,11 @@ fn contained(agent: &Agent, name: &str) -> String {
     // Reported, not asserted: the figures in the README's limits section.
     eprintln!("{name}: the job ended after {:?}", started.elapsed());
     assert!(!error.contains("ESCAPED"), "{name}: {error}");
-    assert_eq!(before, snapshot(agent.dir.path()), "{name} changed files: {error}");
+    assert_eq!(
+        before,
+        snapshot(agent.dir.path()),
+        "{name} changed files: {error}"
+    );
     let behaved = agent
         .export(&runtime, &hostile, "behave", &ExportOptions::default())
         .expect("the host still serves after an attack");
@@ -106,17 +118,35 @@ fn a_jobs_output_directory_starts_empty() {
     let agent = hostile_agent(&[("output-not-empty", "")]);
     std::fs::write(agent.output().join("output-not-empty_mailboxes.csv"), "own").unwrap();
     let e = contained(&agent, "output-not-empty");
-    assert!(e.contains("contained: the output directory starts empty"), "{e}");
+    assert!(
+        e.contains("contained: the output directory starts empty"),
+        "{e}"
+    );
 }
 
 #[test]
 fn files_not_named_for_the_connection_fail_the_job_and_nothing_is_committed() {
     for (name, why) in [
-        ("overwrite-foreign-cookie", "ExportCookies/Victim_cookie.bin: not named for this connection"),
-        ("forge-output", "ExportOutput/Victim_mailboxes.csv: not named for this connection"),
-        ("dash-name", "ExportOutput/-rf: a name starting with '-' or '.'"),
-        ("dot-name", "ExportOutput/.hidden: a name starting with '-' or '.'"),
-        ("newline-name", "ExportOutput/newline-name_a\\nb.csv: a name with control or invisible characters"),
+        (
+            "overwrite-foreign-cookie",
+            "ExportCookies/Victim_cookie.bin: not named for this connection",
+        ),
+        (
+            "forge-output",
+            "ExportOutput/Victim_mailboxes.csv: not named for this connection",
+        ),
+        (
+            "dash-name",
+            "ExportOutput/-rf: a name starting with '-' or '.'",
+        ),
+        (
+            "dot-name",
+            "ExportOutput/.hidden: a name starting with '-' or '.'",
+        ),
+        (
+            "newline-name",
+            "ExportOutput/newline-name_a\\nb.csv: a name with control or invisible characters",
+        ),
         ("long-name", "a name longer than the host commits"),
         ("subdir", "ExportOutput/subdir_dir: a directory"),
         ("own-symlink", "ExportOutput/own-symlink_link.csv: a link"),
@@ -126,7 +156,8 @@ fn files_not_named_for_the_connection_fail_the_job_and_nothing_is_committed() {
         assert!(e.contains(why), "{name}: {e}");
         assert!(e.contains("nothing was committed"), "{name}: {e}");
         assert!(
-            log.lines().any(|l| l.contains("audit") && l.contains("not committing")),
+            log.lines()
+                .any(|l| l.contains("audit") && l.contains("not committing")),
             "{name}: no audit line in\n{log}"
         );
         assert!(!log.lines().any(|l| l.starts_with("b.csv")), "{log}");
@@ -138,12 +169,19 @@ fn foreign_files_count_against_no_limit_and_are_never_touched() {
     // `behave` within MaxFiles 5 and MaxWrittenMiB 1, next to 120 foreign
     // cookies of 16 KiB (1.9 MiB) and a foreign CSV.
     let agent = Agent::new(
-        &[("behave", r#""Limits": { "MaxFiles": 5, "MaxWrittenMiB": 1 }"#)],
+        &[(
+            "behave",
+            r#""Limits": { "MaxFiles": 5, "MaxWrittenMiB": 1 }"#,
+        )],
         r#"{ "Calls": [] }"#,
     );
     std::fs::create_dir_all(agent.output()).unwrap();
     std::fs::create_dir_all(agent.cookies()).unwrap();
-    std::fs::write(agent.output().join("Victim_mailboxes.csv"), "previous csv\n").unwrap();
+    std::fs::write(
+        agent.output().join("Victim_mailboxes.csv"),
+        "previous csv\n",
+    )
+    .unwrap();
     for n in 0..120 {
         std::fs::write(
             agent.cookies().join(format!("Other{n}_cookie.bin")),
@@ -207,7 +245,10 @@ fn blocking_waits_end_at_max_job_seconds_and_are_not_guest_cpu() {
 #[test]
 fn writes_to_an_unlinked_file_count_against_max_written_mib() {
     for name in ["unlinked-stream", "unlinked-pwrite"] {
-        let e = attack(name, r#""Limits": { "MaxWrittenMiB": 4, "MaxGuestCpuSeconds": 20 }"#);
+        let e = attack(
+            name,
+            r#""Limits": { "MaxWrittenMiB": 4, "MaxGuestCpuSeconds": 20 }"#,
+        );
         assert!(e.contains("wrote more than 4 MiB"), "{name}: {e}");
         assert!(e.contains("Limits.MaxWrittenMiB"), "{name}: {e}");
     }
@@ -228,7 +269,13 @@ fn export_recorded(agent: &Agent, name: &str) -> (String, Vec<String>) {
         &ExportOptions::default(),
     )
     .unwrap_err();
-    let lines = reporter.lines.lock().unwrap().iter().map(|(_, l)| l.clone()).collect();
+    let lines = reporter
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
     (format!("{e:#}"), lines)
 }
 
@@ -252,7 +299,11 @@ fn repeated_denials_log_a_bounded_number_of_audit_lines_and_a_count() {
     assert!(e.contains("contained: 5000 denied calls"), "{e}");
     let audit: Vec<&str> = log.lines().filter(|l| l.contains(" audit:")).collect();
     assert_eq!(audit.len(), 101, "{}", audit.len());
-    assert!(audit[100].contains("denied 5000 calls in all; 4900 more"), "{}", audit[100]);
+    assert!(
+        audit[100].contains("denied 5000 calls in all; 4900 more"),
+        "{}",
+        audit[100]
+    );
 }
 
 #[test]
@@ -282,12 +333,20 @@ fn without_a_manifest_only_what_the_connection_grants_runs() {
     let e = format!(
         "{:#}",
         agent
-            .export(&runtime, &bare, "undeclared-cmdlet", &ExportOptions::default())
+            .export(
+                &runtime,
+                &bare,
+                "undeclared-cmdlet",
+                &ExportOptions::default()
+            )
             .unwrap_err()
     );
     assert!(e.contains("contained: denied"), "{e}");
     assert!(e.contains("without an idconn-manifest"), "{e}");
-    assert!(e.contains("Connections.undeclared-cmdlet.Grants.export"), "{e}");
+    assert!(
+        e.contains("Connections.undeclared-cmdlet.Grants.export"),
+        "{e}"
+    );
 
     let granted = hostile_agent(&[(
         "undeclared-cmdlet",
@@ -296,7 +355,12 @@ fn without_a_manifest_only_what_the_connection_grants_runs() {
     let e = format!(
         "{:#}",
         granted
-            .export(&runtime, &bare, "undeclared-cmdlet", &ExportOptions::default())
+            .export(
+                &runtime,
+                &bare,
+                "undeclared-cmdlet",
+                &ExportOptions::default()
+            )
             .unwrap_err()
     );
     // Granted: it reached the (empty) replay backend.
@@ -329,9 +393,21 @@ fn staging_left_by_killed_jobs_is_swept_and_live_jobs_are_kept() {
     agent
         .export(&runtime, &hostile, "behave", &ExportOptions::default())
         .unwrap();
-    assert!(!dead.exists() && !dead_lock.exists(), "a dead job's staging was swept");
-    assert!(!legacy.exists(), "a dead job's staging of an earlier version was swept");
-    assert!(live.join("behave_mailboxes.csv").is_file(), "a live PID's staging stays");
-    assert!(locked.join("behave_mailboxes.csv").is_file(), "a locked staging stays");
+    assert!(
+        !dead.exists() && !dead_lock.exists(),
+        "a dead job's staging was swept"
+    );
+    assert!(
+        !legacy.exists(),
+        "a dead job's staging of an earlier version was swept"
+    );
+    assert!(
+        live.join("behave_mailboxes.csv").is_file(),
+        "a live PID's staging stays"
+    );
+    assert!(
+        locked.join("behave_mailboxes.csv").is_file(),
+        "a locked staging stays"
+    );
     drop(held);
 }
