@@ -223,6 +223,7 @@ pub fn sweep_stale(root: &Path) {
     for entry in entries.flatten() {
         let path = entry.path();
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            sweep_orphan_lock(&path);
             continue;
         }
         let lock_file = lock_path(&path);
@@ -252,6 +253,22 @@ pub fn sweep_stale(root: &Path) {
         }
         if stale.is_some() {
             let _ = fs::remove_file(&lock_file);
+        }
+    }
+}
+
+/// A lock file without its directory (a job killed between the two) that
+/// no live job holds.
+fn sweep_orphan_lock(path: &Path) {
+    let Some(dir) = path.to_str().and_then(|p| p.strip_suffix(".lock")) else {
+        return;
+    };
+    if Path::new(dir).exists() {
+        return;
+    }
+    if let Ok(lock) = fs::OpenOptions::new().write(true).open(path) {
+        if lock.try_lock().is_ok() {
+            let _ = fs::remove_file(path);
         }
     }
 }

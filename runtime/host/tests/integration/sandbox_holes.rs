@@ -411,3 +411,97 @@ fn staging_left_by_killed_jobs_is_swept_and_live_jobs_are_kept() {
     );
     drop(held);
 }
+
+/// A real `idconn export` killed mid-job (SIGKILL: no cleanup runs) leaves
+/// its staging; the next export removes it.
+#[test]
+fn the_staging_of_a_killed_idconn_is_swept_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.json"), r#"{ "Calls": [] }"#).unwrap();
+    let settings = dir.path().join("appsettings.agent.json");
+    let hostile = component("hostile");
+    std::fs::write(
+        &settings,
+        format!(
+            r#"{{ "Connections": {{
+                "sleep": {{ "AuthType": "Replay", "Server": "empty.json", "ComponentPath": "{0}" }},
+                "behave": {{ "AuthType": "Replay", "Server": "empty.json", "ComponentPath": "{0}" }}
+            }} }}"#,
+            hostile.display()
+        ),
+    )
+    .unwrap();
+    let idconn = env!("CARGO_BIN_EXE_idconn");
+    let staging = [
+        dir.path().join("Temp/.idconn-staging"),
+        dir.path().join("Work/.idconn-staging"),
+    ];
+    let staged = || -> Vec<std::path::PathBuf> {
+        staging
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    };
+    for kill in 0..3 {
+        let mut child = std::process::Command::new(idconn)
+            .args(["export", "--settings"])
+            .arg(&settings)
+            .args(["--connection", "sleep"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        // Its two staged directories exist once the job has started.
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while staged()
+            .iter()
+            .filter(|p| p.is_dir())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{pid}-"))
+            })
+            .count()
+            < 2
+        {
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no staging appeared"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "idconn ended early");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Swept by the next run, not by the killed one.
+        assert!(
+            staged()
+                .iter()
+                .any(|p| p.to_string_lossy().contains(&format!("{pid}-"))),
+            "kill {kill}: the killed run left nothing to sweep"
+        );
+    }
+    let status = std::process::Command::new(idconn)
+        .args(["export", "--settings"])
+        .arg(&settings)
+        .args(["--connection", "behave"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        staged(),
+        Vec::<std::path::PathBuf>::new(),
+        "stale staging left"
+    );
+    assert!(dir
+        .path()
+        .join("Temp/ExportOutput/behave_out.csv")
+        .is_file());
+}
