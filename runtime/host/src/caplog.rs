@@ -3,7 +3,7 @@
 //! job by writing too much.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -15,6 +15,9 @@ pub struct CappedLog {
     cap: usize,
     buffer: Arc<Mutex<Vec<u8>>>,
     truncated: Arc<AtomicBool>,
+    /// Every byte written, kept or not (the write quota subtracts them
+    /// from the guest's stream writes).
+    received: Arc<AtomicU64>,
 }
 
 impl CappedLog {
@@ -23,6 +26,7 @@ impl CappedLog {
             cap,
             buffer: Arc::new(Mutex::new(Vec::new())),
             truncated: Arc::new(AtomicBool::new(false)),
+            received: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -34,7 +38,13 @@ impl CappedLog {
         self.truncated.load(Ordering::Relaxed)
     }
 
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
     fn append(&self, bytes: &[u8]) {
+        self.received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if let Ok(mut buf) = self.buffer.lock() {
             let room = self.cap.saturating_sub(buf.len());
             if bytes.len() > room {

@@ -6,10 +6,14 @@
 //! - the operation's ceiling: an export or check job runs only `Get-*`,
 //!   `Select-Object` and `Measure-Object`; a fulfill job also the write
 //!   cmdlets the host allows it;
-//! - what the component declares in its manifest (see `manifest.rs`); a
-//!   component without a manifest gets the read-only set for export and
-//!   nothing for fulfill;
+//! - what the component declares in its manifest (see `manifest.rs`);
 //! - the connection's optional `Grants` setting, per operation.
+//!
+//! A component without a manifest declares nothing, so it gets nothing but
+//! what the operator grants it in the connection's `Grants` setting for the
+//! operation (still within the ceiling): `Get-*` is not harmless on every
+//! endpoint (`Get-Content`, `Get-Credential`, `Get-Variable` on a
+//! configuration other than Exchange's restricted runspace).
 
 use std::collections::BTreeMap;
 
@@ -190,9 +194,10 @@ impl Grants {
                     "cmdlet '{cmdlet}' is not granted: the component's manifest does not declare it for {op}"
                 ))
             }
-            Declared::NoManifest if self.operation.may_write() => {
+            Declared::NoManifest if self.configured.is_none() => {
                 return Err(format!(
-                    "cmdlet '{cmdlet}' is not granted: a component without an idconn-manifest section gets no cmdlet in a {op} job"
+                    "cmdlet '{cmdlet}' is not granted: a component without an idconn-manifest section gets only what the setting Connections.{}.Grants.{op} lists, and it is not set",
+                    self.connection
                 ))
             }
             _ => {}
@@ -314,14 +319,34 @@ mod tests {
     }
 
     #[test]
-    fn without_a_manifest_export_is_read_only_and_fulfill_gets_nothing() {
-        let export = Grants::read_only(Operation::Export).declared_by(None);
-        assert!(export.check("Get-User").is_ok());
-        assert!(export.check("Set-User").is_err());
-        let fulfill = Grants::fulfill(&["Set-Mailbox"]).declared_by(None);
-        let e = fulfill.check("Set-Mailbox").unwrap_err();
-        assert!(e.contains("without an idconn-manifest"), "{e}");
+    fn without_a_manifest_only_what_the_operator_grants_runs() {
+        let export = Grants::read_only(Operation::Export)
+            .configured("X", &GrantSettings::default())
+            .declared_by(None);
+        for cmdlet in ["Get-User", "Get-Content", "Get-Credential", "Select-Object"] {
+            let e = export.check(cmdlet).unwrap_err();
+            assert!(e.contains("without an idconn-manifest"), "{e}");
+            assert!(e.contains("Connections.X.Grants.export"), "{e}");
+        }
+        let settings = GrantSettings::from_json(&serde_json::json!({
+            "export": ["Get-Mailbox", "Set-Mailbox"],
+            "fulfill": ["Set-Mailbox"]
+        }))
+        .unwrap();
+        let export = Grants::read_only(Operation::Export)
+            .configured("X", &settings)
+            .declared_by(None);
+        assert!(export.check("Get-Mailbox").is_ok());
+        assert!(export.check("Get-Content").is_err());
+        // Granted, but beyond an export's ceiling.
+        assert!(export.check("Set-Mailbox").is_err());
+        let fulfill = Grants::fulfill(&["Set-Mailbox"])
+            .configured("X", &settings)
+            .declared_by(None);
+        assert!(fulfill.check("Set-Mailbox").is_ok());
         assert!(fulfill.check("Get-Mailbox").is_err());
+        let ungranted = Grants::fulfill(&["Set-Mailbox"]).declared_by(None);
+        assert!(ungranted.check("Set-Mailbox").is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use wasmtime::component::Resource;
 use crate::backend::describe;
 use crate::bindings::idconn::connector::{powershell, report, types};
 use crate::bindings::{Batch, CallError, Command, ErrorRecord, Level};
-use crate::sandbox::{JobState, OutputHandle};
+use crate::sandbox::{JobState, OutputHandle, MAX_AUDIT_LINES};
+use idconn_psrp::untrusted;
 
 /// Pipelines longer than this are refused: no real connector needs more,
 /// and each command is a server round of work.
@@ -40,7 +41,7 @@ impl JobState {
         }
     }
 
-    fn check_pipeline(&self, pipeline: &[Command]) -> Result<(), CallError> {
+    fn check_pipeline(&mut self, pipeline: &[Command]) -> Result<(), CallError> {
         if pipeline.is_empty() {
             return Err(CallError::Denied("an empty pipeline cannot run".into()));
         }
@@ -79,18 +80,27 @@ impl JobState {
         Ok(())
     }
 
-    fn deny(&self, cmdlet: &str, why: &str) -> CallError {
+    /// Refuses a call: an audit line (the first `MAX_AUDIT_LINES` of the
+    /// job; the rest are counted in one summary when it ends) and
+    /// `error::denied` to the guest. The cmdlet name and the reason (which
+    /// may quote it) come from the component: escaped, so a name holding a
+    /// line break cannot write a forged line.
+    fn deny(&mut self, cmdlet: &str, why: &str) -> CallError {
         crate::stats::record_denial();
-        let shown: String = cmdlet.chars().take(128).collect();
-        tracing::warn!(
-            target: "audit",
-            connection = %self.connection,
-            component = %self.component_sha256,
-            operation = self.grants.operation().name(),
-            cmdlet = %shown,
-            "denied: {why}"
-        );
-        CallError::Denied(format!("'{shown}' {why}"))
+        let shown = untrusted::for_log(cmdlet, 128);
+        self.denials += 1;
+        if self.denials <= MAX_AUDIT_LINES {
+            tracing::warn!(
+                target: "audit",
+                connection = %self.connection,
+                component = %self.component_sha256,
+                operation = self.grants.operation().name(),
+                cmdlet = %shown,
+                "denied: {}",
+                untrusted::for_log(why, 512)
+            );
+        }
+        CallError::Denied(format!("'{shown}' {}", untrusted::for_log(why, 512)))
     }
 }
 
@@ -140,11 +150,9 @@ impl powershell::HostOutput for JobState {
 
 impl report::Host for JobState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        // A log line is for a person: long ones are cut, not refused, and
-        // what a component logs (often a server's text, e.g. Exchange's
-        // warnings of an order) is escaped to one visible line.
-        let message = idconn_psrp::untrusted::line(&message);
-        self.reporter.log(level, &message);
+        // One escaped record per call, cut at 4 KiB, within the job's
+        // MaxLogKiB: a component cannot forge lines nor flood the log.
+        self.log_line(level, &message);
         Ok(())
     }
 

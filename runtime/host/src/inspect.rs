@@ -132,7 +132,7 @@ impl Inspection {
             Ok(None) => {
                 let _ = writeln!(
                     out,
-                    "grants:    none declared (no idconn-manifest section): export gets Get-*, Select-Object, Measure-Object; fulfill gets nothing"
+                    "grants:    none declared (no idconn-manifest section): its jobs get only what the connection's Grants setting lists"
                 );
             }
             Err(e) => {

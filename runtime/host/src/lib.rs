@@ -24,3 +24,4 @@ pub mod settings;
 mod staging;
 pub mod stats;
 pub mod testkit;
+mod wasi_guard;

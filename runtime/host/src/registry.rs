@@ -45,7 +45,8 @@ pub fn load_for_connection(
         tracing::warn!(
             connection = %conn.id,
             component = %path.display(),
-            "the component has no idconn-manifest section: its export jobs get the read-only cmdlets (Get-*, Select-Object, Measure-Object) and its fulfill jobs no cmdlet at all"
+            "the component has no idconn-manifest section: its jobs may run only the cmdlets the connection's Grants setting lists for their operation (Connections.{}.Grants), none if it is not set",
+            conn.id
         );
     }
     Ok(component)

@@ -16,6 +16,11 @@ use crate::grants::Grants;
 use crate::limits::Limits;
 use crate::report::Reporter;
 use crate::runtime::{LoadedComponent, Runtime};
+use idconn_psrp::untrusted;
+
+/// Denied calls logged one by one per job; past this, one summary audit
+/// line counts the rest (a denial loop would otherwise flood the log).
+pub const MAX_AUDIT_LINES: u64 = 100;
 
 /// Guest paths of the two directories a job may touch.
 pub const GUEST_OUTPUT_DIR: &str = "/ExportOutput";
@@ -46,6 +51,16 @@ pub struct JobState {
     dirs: [std::path::PathBuf; 2],
     stdout: CappedLog,
     stderr: CappedLog,
+    /// Bytes written through descriptor writes and sizes set.
+    descriptor_bytes: u64,
+    /// Bytes written to output streams: files, and stdout/stderr.
+    stream_bytes: u64,
+    /// What is left of `MaxLogKiB` for `report.log` lines, and what was
+    /// dropped past it.
+    log_budget: usize,
+    pub(crate) log_dropped: (u64, u64),
+    /// Denied calls so far (only the first `MAX_AUDIT_LINES` are logged).
+    pub(crate) denials: u64,
 }
 
 impl WasiView for JobState {
@@ -62,6 +77,79 @@ impl JobState {
         &mut self.table
     }
 
+    /// When `MaxJobSeconds` runs out.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.started + self.limits.max_job_time
+    }
+
+    /// Records `error` as the reason the job stops (the first one wins) and
+    /// returns the trap that unwinds the guest.
+    pub(crate) fn stop(&mut self, error: JobError) -> wasmtime::Error {
+        self.stopped.get_or_insert(error);
+        wasmtime::Error::msg("the host stopped the job on a limit")
+    }
+
+    /// The end of a WASI wait (`wasi_guard::bounded`): the time waited is
+    /// host time; a wait cut by the deadline stops the job on MaxJobSeconds.
+    pub(crate) fn waited<R>(
+        &mut self,
+        started: Instant,
+        outcome: Option<wasmtime::Result<R>>,
+    ) -> wasmtime::Result<R> {
+        self.host_time += started.elapsed();
+        match outcome {
+            Some(result) => result,
+            None => Err(self.stop(JobError::WallClockLimit(self.limits.max_job_time))),
+        }
+    }
+
+    /// Bytes written into files, linked or not: descriptor writes, plus
+    /// stream writes less what went to stdout and stderr.
+    pub(crate) fn file_bytes(&self) -> u64 {
+        let logs = self.stdout.received() + self.stderr.received();
+        self.descriptor_bytes
+            .saturating_add(self.stream_bytes.saturating_sub(logs))
+    }
+
+    /// Before a descriptor write of `len` bytes: refused (the job stops)
+    /// if it would pass `MaxWrittenMiB`.
+    pub(crate) fn count_write(&mut self, len: u64) -> wasmtime::Result<()> {
+        if self.file_bytes().saturating_add(len) > self.limits.max_written_bytes {
+            return Err(self.write_limit_hit());
+        }
+        self.descriptor_bytes = self.descriptor_bytes.saturating_add(len);
+        Ok(())
+    }
+
+    /// After a stream write of `len` bytes (stdout and stderr included,
+    /// subtracted by `file_bytes`): the job stops once past `MaxWrittenMiB`.
+    pub(crate) fn count_stream_write(&mut self, len: u64) -> wasmtime::Result<()> {
+        self.stream_bytes = self.stream_bytes.saturating_add(len);
+        if self.file_bytes() > self.limits.max_written_bytes {
+            return Err(self.write_limit_hit());
+        }
+        Ok(())
+    }
+
+    fn write_limit_hit(&mut self) -> wasmtime::Error {
+        let limit_mib = self.limits.max_written_bytes >> 20;
+        self.stop(JobError::WriteLimit { limit_mib })
+    }
+
+    /// A `report.log` line within the job's `MaxLogKiB`; past it, lines are
+    /// counted and dropped (summed up when the job ends).
+    pub(crate) fn log_line(&mut self, level: crate::bindings::Level, message: &str) {
+        let shown = untrusted::line(message);
+        if shown.len() > self.log_budget {
+            self.log_budget = 0;
+            self.log_dropped.0 += 1;
+            self.log_dropped.1 += message.len() as u64;
+            return;
+        }
+        self.log_budget -= shown.len();
+        self.reporter.log(level, &shown);
+    }
+
     /// Checks the limits that are measured rather than enforced by
     /// wasmtime: guest CPU time, the job's wall clock, and what the job has
     /// written. Remembers the first limit hit.
@@ -75,6 +163,10 @@ impl JobState {
             Some(JobError::CpuLimit(limits.max_guest_cpu))
         } else if elapsed > limits.max_job_time {
             Some(JobError::WallClockLimit(limits.max_job_time))
+        } else if self.file_bytes() > limits.max_written_bytes {
+            Some(JobError::WriteLimit {
+                limit_mib: limits.max_written_bytes >> 20,
+            })
         } else {
             match crate::staging::measure(&self.dirs, limits.max_files) {
                 Ok(usage) if usage.entries > limits.max_files => Some(JobError::FileLimit {
@@ -104,6 +196,8 @@ pub fn add_to_linker(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
     // instantiate; what it can reach is decided per job by the WasiCtx:
     // two preopens, no env, no args, no stdin, no network.
     wasmtime_wasi::p2::add_to_linker_sync(linker).map_err(anyhow::Error::from)?;
+    // Waits bounded by the job's deadline, bytes counted where written.
+    crate::wasi_guard::add_to_linker(linker)?;
     Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
         .map_err(anyhow::Error::from)?;
     Ok(())
@@ -180,7 +274,11 @@ fn stderr_tail(stderr: &str) -> String {
     if tail.is_empty() {
         String::new()
     } else {
-        let lines: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<String> = tail
+            .into_iter()
+            .rev()
+            .map(|l| untrusted::for_log(l, 512))
+            .collect();
         format!(" (its last stderr lines: {})", lines.join(" / "))
     }
 }
@@ -191,6 +289,7 @@ impl Job {
         component: &LoadedComponent,
         spec: JobSpec,
     ) -> anyhow::Result<Job> {
+        let max_log_bytes = spec.limits.max_log_bytes;
         let stdout = CappedLog::new(spec.limits.max_log_bytes);
         let stderr = CappedLog::new(spec.limits.max_log_bytes);
         let mut wasi = WasiCtxBuilder::new();
@@ -234,6 +333,11 @@ impl Job {
             dirs: [spec.output_dir.clone(), spec.cookie_dir.clone()],
             stdout,
             stderr,
+            descriptor_bytes: 0,
+            stream_bytes: 0,
+            log_budget: max_log_bytes,
+            log_dropped: (0, 0),
+            denials: 0,
         };
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -322,17 +426,41 @@ impl Job {
                 limit_mib: state.limits.max_host_call_data_bytes >> 20,
             }),
             Err(trap) => Err(JobError::Trap {
-                trap: trap_text(&trap),
+                trap: untrusted::line(&trap_text(&trap)),
                 stderr: String::from_utf8_lossy(&state.stderr.contents()).into_owned(),
             }),
         }
     }
 
+    /// The guest's stdout and stderr to the log, one escaped record per
+    /// line, and what the host dropped of its logs and audit lines.
     fn flush_guest_logs(&mut self) {
         let state = self.store.data();
+        let (lines, bytes) = state.log_dropped;
+        if lines > 0 {
+            state.reporter.log(
+                crate::bindings::Level::Warn,
+                &format!(
+                    "{lines} more log lines of the component ({bytes} bytes) were dropped: its log passed {} bytes (setting Limits.MaxLogKiB)",
+                    state.limits.max_log_bytes
+                ),
+            );
+        }
+        if state.denials > MAX_AUDIT_LINES {
+            tracing::warn!(
+                target: "audit",
+                connection = %state.connection,
+                component = %state.component_sha256,
+                operation = state.grants.operation().name(),
+                "denied {} calls in all; {} more denials than the {MAX_AUDIT_LINES} logged above were not logged one by one",
+                state.denials,
+                state.denials - MAX_AUDIT_LINES
+            );
+        }
         for (stream, log) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let bytes = log.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
+                let line = untrusted::line(line);
                 tracing::info!(target: "component", connection = %state.connection, stream, "{line}");
             }
             if log.truncated() {
@@ -349,14 +477,16 @@ impl Job {
 }
 
 /// A guest's error message is for a person: a huge one is cut.
+/// Escaped too: it reaches the operator's log and terminal.
 fn shorten(message: &str) -> String {
     const MAX: usize = 4096;
-    if message.len() <= MAX {
-        return message.to_string();
+    if message.chars().nth(MAX).is_none() {
+        return untrusted::for_log(message, MAX);
     }
     let cut: String = message.chars().take(MAX).collect();
     format!(
-        "{cut}... (the component's message was cut at {MAX} of {} bytes)",
+        "{}... (the component's message was cut at {MAX} of {} bytes)",
+        untrusted::for_log(&cut, MAX),
         message.len()
     )
 }

@@ -206,11 +206,23 @@ fn block_on<T>(
         .map_err(call_error)
 }
 
+/// What the guest is told when the server cannot be reached. The details
+/// (address, port, the system's error) go to the host's log only: the
+/// server's address never enters a component.
+pub const TRANSPORT_ERROR: &str =
+    "cannot reach the PowerShell endpoint (the details are in the host's log)";
+
 fn call_error(error: client::Error) -> CallError {
     match error {
         client::Error::Remote(record) => CallError::Remote(error_record(&record)),
         client::Error::Timeout(_) => CallError::Timeout,
-        other => CallError::Transport(other.to_string()),
+        other => {
+            tracing::warn!(
+                "a call to the PowerShell endpoint failed: {}",
+                idconn_psrp::untrusted::line(&other.to_string())
+            );
+            CallError::Transport(TRANSPORT_ERROR.into())
+        }
     }
 }
 
@@ -220,5 +232,43 @@ fn error_record(record: &idconn_psrp::message::ErrorRecord) -> ErrorRecord {
         fully_qualified_error_id: record.fully_qualified_error_id.clone(),
         category: record.category.clone(),
         target: record.target_name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_transport_error_reaches_the_guest_without_the_servers_address() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = ClientConfig::new(
+            format!("http://localhost:{port}/PowerShell/"),
+            client::Auth::None,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = match runtime.block_on(RunspacePool::open(config)) {
+            Ok(_) => panic!("a session opened on a closed port"),
+            Err(e) => e,
+        };
+        // The client's own error names the address (for the host's log)...
+        assert!(error.to_string().contains(&port.to_string()), "{error}");
+        // ...the guest's does not.
+        match call_error(error) {
+            CallError::Transport(text) => {
+                assert_eq!(text, TRANSPORT_ERROR);
+                assert!(!text.contains(&port.to_string()) && !text.contains("localhost"));
+            }
+            other => panic!("not a transport error: {other:?}"),
+        }
     }
 }

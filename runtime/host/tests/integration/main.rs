@@ -6,9 +6,11 @@
 mod common;
 
 mod agent;
+mod concurrent;
 mod exchange_replay;
 mod hostile_grants;
 mod hotswap;
 mod sandbox;
+mod sandbox_holes;
 mod settings;
 mod testkit;
