@@ -141,7 +141,10 @@ impl powershell::HostOutput for JobState {
 impl report::Host for JobState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         // A log line is for a person: long ones are cut, not refused.
-        let message: String = message.chars().take(4096).collect();
+        // The component's text may carry the server's (an error record's
+        // CR/LF would forge log lines, ESC reach the terminal): one escaped,
+        // capped line.
+        let message = idconn_psrp::untrusted::line(&message);
         self.reporter.log(level, &message);
         Ok(())
     }

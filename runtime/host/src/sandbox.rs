@@ -333,6 +333,7 @@ impl Job {
         for (stream, log) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let bytes = log.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
+                let line = idconn_psrp::untrusted::line(line);
                 tracing::info!(target: "component", connection = %state.connection, stream, "{line}");
             }
             if log.truncated() {
@@ -349,14 +350,16 @@ impl Job {
 }
 
 /// A guest's error message is for a person: a huge one is cut.
+/// It often quotes the server's text, so it is also escaped to one line
+/// (CR/LF, ESC and the like made visible).
 fn shorten(message: &str) -> String {
     const MAX: usize = 4096;
-    if message.len() <= MAX {
-        return message.to_string();
+    let shown = idconn_psrp::untrusted::for_log(message, MAX);
+    if message.chars().nth(MAX).is_none() {
+        return shown;
     }
-    let cut: String = message.chars().take(MAX).collect();
     format!(
-        "{cut}... (the component's message was cut at {MAX} of {} bytes)",
+        "{shown} (the component's message was cut at {MAX} of {} bytes)",
         message.len()
     )
 }
