@@ -61,6 +61,8 @@ fn attacked(attack: impl Attack, limits: Value) -> MeasuredRun {
         "--ignore-cookies".into(),
     ];
     let run = run_idconn_measured(&args).unwrap();
+    // Shown with --nocapture: the figures of the report.
+    eprintln!("peak RSS of idconn: {} MiB", run.peak_rss_kib / 1024);
     let text = run.text();
     assert!(!run.success, "the attack did not fail the export: {text}");
     assert!(run.stderr.contains("error:"), "{text}");
