@@ -42,15 +42,15 @@ fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 /// `error:`, nothing changed on disk, bounded memory, and no server text
 /// that forges a log line or reaches the terminal.
 fn attacked(attack: impl Attack, limits: Value) -> MeasuredRun {
-    let server = HostileServer::start(attack).unwrap();
-    let agent = Agent::new(server.connection(limits)).unwrap();
+    let server = HostileServer::start(attack).expect("the hostile server starts");
+    let agent = Agent::new(server.connection(limits)).expect("an agent folder");
     let output = agent.export_output();
-    fs::create_dir_all(&output).unwrap();
+    fs::create_dir_all(&output).expect("ExportOutput");
     fs::write(
         output.join(format!("{CONNECTION}_mailboxes.csv")),
         "Command,Guid\nInsert,previous\n",
     )
-    .unwrap();
+    .expect("a previous CSV");
     let before = files(agent.path());
     let args: Vec<OsString> = vec![
         "export".into(),
@@ -60,7 +60,7 @@ fn attacked(attack: impl Attack, limits: Value) -> MeasuredRun {
         CONNECTION.into(),
         "--ignore-cookies".into(),
     ];
-    let run = run_idconn_measured(&args).unwrap();
+    let run = run_idconn_measured(&args).expect("idconn runs");
     // Shown with --nocapture: the figures of the report.
     eprintln!("peak RSS of idconn: {} MiB", run.peak_rss_kib / 1024);
     let text = run.text();
