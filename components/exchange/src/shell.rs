@@ -91,7 +91,7 @@ pub fn describe_error(what: &str, error: &Error) -> String {
         Error::Remote(record) => format!("{what} failed: {}", describe_record(record)),
         Error::Limit(reason) => format!("{what} was stopped by a host limit: {reason}"),
         Error::Timeout => {
-            format!("{what} timed out: the server did not answer within the configured timeout")
+            format!("{what} timed out: the server did not answer within the host's call timeout (setting Limits.HostCallTimeoutSeconds)")
         }
     }
 }

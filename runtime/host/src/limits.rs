@@ -30,6 +30,10 @@ pub struct Limits {
     /// `MaxHostCallDataMiB`: data the host copies out of the component in
     /// one call (arguments of an import, or an export's result).
     pub max_host_call_data_bytes: usize,
+    /// `MaxServerDataMiB`: what the host's PSRP client holds at once of what
+    /// the server sent (partial messages and decoded objects not yet handed
+    /// to the component, over all pipelines of the job).
+    pub max_server_data_bytes: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_files: 1000,
             max_open_handles: 1024,
             max_host_call_data_bytes: 16 << 20,
+            max_server_data_bytes: idconn_psrp::budget::DEFAULT_MAX_SERVER_DATA,
         }
     }
 }
@@ -60,6 +65,7 @@ const KNOWN: &[&str] = &[
     "MaxFiles",
     "MaxOpenHandles",
     "MaxHostCallDataMiB",
+    "MaxServerDataMiB",
 ];
 
 impl Limits {
@@ -96,6 +102,10 @@ impl Limits {
                     limits.max_host_call_data_bytes =
                         usize::try_from(n.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
                 }
+                "MaxServerDataMiB" => {
+                    limits.max_server_data_bytes =
+                        usize::try_from(n.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+                }
                 _ => {
                     return Err((
                         key.clone(),
@@ -116,7 +126,7 @@ mod tests {
     fn every_limit_is_configurable() {
         let limits = Limits::from_json(&serde_json::json!({
             "MaxJobSeconds": 5, "MaxWrittenMiB": 3, "MaxFiles": 7,
-            "MaxOpenHandles": 9, "MaxHostCallDataMiB": 2
+            "MaxOpenHandles": 9, "MaxHostCallDataMiB": 2, "MaxServerDataMiB": 4
         }))
         .unwrap();
         assert_eq!(limits.max_job_time, Duration::from_secs(5));
@@ -124,6 +134,7 @@ mod tests {
         assert_eq!(limits.max_files, 7);
         assert_eq!(limits.max_open_handles, 9);
         assert_eq!(limits.max_host_call_data_bytes, 2 << 20);
+        assert_eq!(limits.max_server_data_bytes, 4 << 20);
         let (key, problem) = Limits::from_json(&serde_json::json!({"MaxDisk": 1})).unwrap_err();
         assert_eq!(key, "MaxDisk");
         assert!(problem.contains("MaxWrittenMiB"), "{problem}");

@@ -483,7 +483,6 @@ fn shorten(message: &str) -> String {
     if message.chars().nth(MAX).is_none() {
         return untrusted::for_log(message, MAX);
     }
-    let cut: String = message.chars().take(MAX).collect();
     format!(
         "{}... (the component's message was cut at {MAX} of {} bytes)",
         untrusted::for_log(&cut, MAX),

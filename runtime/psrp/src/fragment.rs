@@ -2,6 +2,9 @@
 //! envelopes and put back together.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::budget::{Budget, Charge, OverBudget};
 
 /// ObjectId (8) + FragmentId (8) + flags (1) + BlobLength (4).
 pub const FRAGMENT_HEADER_LEN: usize = 21;
@@ -27,6 +30,8 @@ pub enum FragmentError {
     MessageTooLarge { object_id: u64, limit: usize },
     #[error("more than {limit} PSRP messages are partially received at once")]
     TooManyPartialMessages { limit: usize },
+    #[error("partially received PSRP messages: {0}")]
+    OverBudget(#[from] OverBudget),
 }
 
 /// One fragment, borrowing its blob.
@@ -279,35 +284,68 @@ impl Default for DefragmentLimits {
 
 /// Reassembles messages from fragments that arrive in any grouping: many per
 /// Receive, or one message over many Receives.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Defragmenter {
     limits: DefragmentLimits,
     partial: HashMap<u64, PartialMessage>,
+    /// Charged with the bytes of every partial message, so that all the
+    /// partial messages of a session together stay bounded (64 messages of
+    /// 64 MiB each would otherwise be 4 GiB).
+    budget: Arc<Budget>,
+}
+
+impl Default for Defragmenter {
+    fn default() -> Self {
+        Defragmenter::new(DefragmentLimits::default())
+    }
 }
 
 #[derive(Debug)]
 struct PartialMessage {
     next_fragment_id: u64,
     bytes: Vec<u8>,
+    charge: Charge,
 }
 
 impl Defragmenter {
     pub fn new(limits: DefragmentLimits) -> Self {
+        Defragmenter::with_budget(limits, Budget::unlimited())
+    }
+
+    /// A defragmenter whose partial messages are charged to `budget`.
+    pub fn with_budget(limits: DefragmentLimits, budget: Arc<Budget>) -> Self {
         Defragmenter {
             limits,
             partial: HashMap::new(),
+            budget,
         }
+    }
+
+    /// How many messages are half-received.
+    pub fn partial_messages(&self) -> usize {
+        self.partial.len()
     }
 
     /// Feeds the raw bytes of one stream chunk (whole fragments, possibly
     /// several) and returns the messages they complete, in order.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, FragmentError> {
+        Ok(self
+            .push_charged(data)?
+            .into_iter()
+            .map(|(message, _)| message)
+            .collect())
+    }
+
+    /// [`Self::push`], each message still charged to the budget: the caller
+    /// keeps the charge while it decodes the message, so that the raw bytes
+    /// and what they decode to are bounded together.
+    pub fn push_charged(&mut self, data: &[u8]) -> Result<Vec<(Vec<u8>, Charge)>, FragmentError> {
         let mut complete = Vec::new();
         let mut rest = data;
         while !rest.is_empty() {
             let (fragment, tail) = Fragment::decode(rest)?;
             rest = tail;
-            if let Some(message) = self.accept(&fragment)? {
+            if let Some(message) = self.accept_charged(&fragment)? {
                 complete.push(message);
             }
         }
@@ -316,6 +354,14 @@ impl Defragmenter {
 
     /// Accepts one fragment; returns the message it completes, if any.
     pub fn accept(&mut self, fragment: &Fragment<'_>) -> Result<Option<Vec<u8>>, FragmentError> {
+        Ok(self.accept_charged(fragment)?.map(|(message, _)| message))
+    }
+
+    /// [`Self::accept`] with the message's charge.
+    pub fn accept_charged(
+        &mut self,
+        fragment: &Fragment<'_>,
+    ) -> Result<Option<(Vec<u8>, Charge)>, FragmentError> {
         let object_id = fragment.object_id;
         if fragment.blob.len() > self.limits.max_message_len {
             return Err(FragmentError::MessageTooLarge {
@@ -333,7 +379,8 @@ impl Defragmenter {
             }
             if fragment.end {
                 self.partial.remove(&object_id);
-                return Ok(Some(fragment.blob.to_vec()));
+                let charge = self.budget.charge(fragment.blob.len())?;
+                return Ok(Some((fragment.blob.to_vec(), charge)));
             }
             if !self.partial.contains_key(&object_id)
                 && self.partial.len() >= self.limits.max_partial_messages
@@ -342,11 +389,15 @@ impl Defragmenter {
                     limit: self.limits.max_partial_messages,
                 });
             }
+            // A restarted object replaces (and releases) its earlier part.
+            self.partial.remove(&object_id);
+            let charge = self.budget.charge(fragment.blob.len())?;
             self.partial.insert(
                 object_id,
                 PartialMessage {
                     next_fragment_id: 1,
                     bytes: fragment.blob.to_vec(),
+                    charge,
                 },
             );
             return Ok(None);
@@ -373,10 +424,26 @@ impl Defragmenter {
                 limit: self.limits.max_message_len,
             });
         }
+        // The charge follows the buffer's capacity, grown here by doubling
+        // (as Vec would) but charged before it is allocated: 64 partial
+        // messages each at half their capacity would otherwise hold twice
+        // what the budget says.
+        let needed = partial.bytes.len() + fragment.blob.len();
+        let capacity = partial.bytes.capacity();
+        if needed > capacity {
+            let target = needed
+                .max(capacity.saturating_mul(2))
+                .min(self.limits.max_message_len);
+            if let Err(e) = partial.charge.grow(target - capacity) {
+                self.partial.remove(&object_id);
+                return Err(e.into());
+            }
+            partial.bytes.reserve_exact(target - partial.bytes.len());
+        }
         partial.bytes.extend_from_slice(fragment.blob);
         partial.next_fragment_id += 1;
         if fragment.end {
-            Ok(self.partial.remove(&object_id).map(|p| p.bytes))
+            Ok(self.partial.remove(&object_id).map(|p| (p.bytes, p.charge)))
         } else {
             Ok(None)
         }
@@ -464,6 +531,44 @@ mod tests {
             d.accept(&more),
             Err(FragmentError::MessageTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn partial_messages_share_one_budget() {
+        let budget = Budget::new(20);
+        let mut d = Defragmenter::with_budget(DefragmentLimits::default(), budget.clone());
+        let part = |id, fragment_id, end| Fragment {
+            object_id: id,
+            fragment_id,
+            start: fragment_id == 0,
+            end,
+            blob: b"12345678",
+        };
+        d.accept(&part(1, 0, false)).unwrap();
+        d.accept(&part(2, 0, false)).unwrap();
+        assert_eq!(budget.used(), 16);
+        assert!(matches!(
+            d.accept(&part(3, 0, false)),
+            Err(FragmentError::OverBudget(_))
+        ));
+        // A message that outgrows the budget is dropped with its bytes.
+        assert!(matches!(
+            d.accept(&part(1, 1, true)),
+            Err(FragmentError::OverBudget(_))
+        ));
+        assert_eq!(budget.used(), 8);
+        d.accept(&part(3, 0, false)).unwrap();
+        assert_eq!(d.partial_messages(), 2);
+
+        // A completed message stays charged until its caller drops it.
+        let budget = Budget::new(100);
+        let mut d = Defragmenter::with_budget(DefragmentLimits::default(), budget.clone());
+        d.accept(&part(1, 0, false)).unwrap();
+        let (message, charge) = d.accept_charged(&part(1, 1, true)).unwrap().unwrap();
+        assert_eq!(message.len(), 16);
+        assert_eq!(budget.used(), charge.amount());
+        drop(charge);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The codec modules are sans-IO and serve both the client (the `idconn`
 //! host) and the server side (the Exchange simulator).
 
+pub mod budget;
 pub mod client;
 pub mod clixml;
 mod command;

@@ -15,6 +15,8 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+pub mod hostile;
+
 pub use exchange_sim::exchange::model::Directory;
 pub use exchange_sim::exchange::seed::SeedSpec;
 
@@ -284,5 +286,14 @@ pub fn next_second() {
     let start = now();
     while now() <= start {
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// At most 8 KiB of a child's output in an assertion message (a test that
+/// fails on a 7 MiB line should not print it).
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(8192) {
+        Some((cut, _)) => format!("{}… [{} more bytes]", &text[..cut], text.len() - cut),
+        None => text.to_string(),
     }
 }

@@ -50,6 +50,7 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
     config.configuration_name = conn.configuration_name.clone();
     config.allow_unencrypted = conn.allow_unencrypted;
     config.ca_file = conn.ca_file.clone();
+    config.max_server_data = conn.limits.max_server_data_bytes;
     Ok(config)
 }
 
@@ -89,16 +90,24 @@ impl Remote {
             .enable_all()
             .build()?;
         let call_timeout = conn.limits.host_call_timeout;
+        // The client bounds the open itself: past the deadline it still
+        // deletes the shell the server created before it returns (Exchange
+        // caps shells per user, so timed-out opens must not pile up).
         let pool = runtime
-            .block_on(async { tokio::time::timeout(call_timeout, RunspacePool::open(config)).await })
-            .map_err(|_| {
-                anyhow::anyhow!(
+            .block_on(RunspacePool::open_within(config, call_timeout))
+            .map_err(|e| match e {
+                client::Error::Timeout(_) => anyhow::anyhow!(
                     "connection {}: {} did not open a session within {call_timeout:?} (setting Limits.HostCallTimeoutSeconds)",
                     conn.id,
                     conn.server
-                )
-            })?
-            .map_err(|e| anyhow::anyhow!("connection {}: cannot open a session on {}: {e}", conn.id, conn.server))?;
+                ),
+                client::Error::Limit(limit) => anyhow::anyhow!(
+                    "connection {}: opening a session on {}: {limit} (setting Limits.MaxServerDataMiB)",
+                    conn.id,
+                    conn.server
+                ),
+                e => anyhow::anyhow!("connection {}: cannot open a session on {}: {e}", conn.id, conn.server),
+            })?;
         Ok(Remote {
             runtime: Arc::new(runtime),
             pool: Some(pool),
@@ -169,17 +178,40 @@ impl PipelineOutput for RemoteOutput {
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {
-        self.pipeline
-            .as_ref()
-            .map(|p| p.errors().iter().map(error_record).collect())
-            .unwrap_or_default()
+        let Some(pipeline) = self.pipeline.as_ref() else {
+            return Vec::new();
+        };
+        let mut errors: Vec<ErrorRecord> = pipeline.errors().iter().map(error_record).collect();
+        // The client keeps the first records only; the component learns how
+        // many more there were.
+        if pipeline.dropped_errors() > 0 {
+            errors.push(ErrorRecord {
+                message: format!(
+                    "{} more error records from the server were dropped (only the first {} are kept)",
+                    pipeline.dropped_errors(),
+                    client::MAX_RECORDS
+                ),
+                fully_qualified_error_id: "idconn.ErrorRecordsDropped".into(),
+                category: "LimitsExceeded".into(),
+                target: None,
+            });
+        }
+        errors
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.pipeline
-            .as_ref()
-            .map(|p| p.warnings().to_vec())
-            .unwrap_or_default()
+        let Some(pipeline) = self.pipeline.as_ref() else {
+            return Vec::new();
+        };
+        let mut warnings = pipeline.warnings().to_vec();
+        if pipeline.dropped_warnings() > 0 {
+            warnings.push(format!(
+                "{} more warnings from the server were dropped (only the first {} are kept)",
+                pipeline.dropped_warnings(),
+                client::MAX_RECORDS
+            ));
+        }
+        warnings
     }
 }
 
@@ -202,7 +234,13 @@ fn block_on<T>(
 ) -> Result<T, CallError> {
     runtime
         .block_on(async { tokio::time::timeout(timeout, future).await })
-        .map_err(|_| CallError::Timeout)?
+        .map_err(|_| {
+            // The component gets `timeout`; the operator learns which limit.
+            tracing::warn!(
+                "a call to the server took longer than {timeout:?} and was stopped (setting Limits.HostCallTimeoutSeconds)"
+            );
+            CallError::Timeout
+        })?
         .map_err(call_error)
 }
 
@@ -215,7 +253,16 @@ pub const TRANSPORT_ERROR: &str =
 fn call_error(error: client::Error) -> CallError {
     match error {
         client::Error::Remote(record) => CallError::Remote(error_record(&record)),
-        client::Error::Timeout(_) => CallError::Timeout,
+        client::Error::Timeout(why) => {
+            tracing::warn!(
+                "a call to the PowerShell endpoint timed out: {}",
+                idconn_psrp::untrusted::line(&why)
+            );
+            CallError::Timeout
+        }
+        client::Error::Limit(limit) => {
+            CallError::Limit(format!("{limit} (setting Limits.MaxServerDataMiB)"))
+        }
         other => {
             tracing::warn!(
                 "a call to the PowerShell endpoint failed: {}",

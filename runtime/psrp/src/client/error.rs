@@ -1,4 +1,5 @@
 use crate::message::ErrorRecord;
+use crate::untrusted;
 
 /// Why a remote PowerShell operation failed. Messages never include
 /// credentials.
@@ -24,30 +25,49 @@ pub enum Error {
     Protocol(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The server sent more than the client's budget holds
+    /// ([`super::ClientConfig::max_server_data`]).
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl From<crate::wsman::WsmanError> for Error {
     fn from(error: crate::wsman::WsmanError) -> Error {
         match error {
+            // The fault's text is the server's: one escaped, capped line
+            // (a fault at session open once printed a 7 MiB line).
             crate::wsman::WsmanError::Fault(fault) => Error::Fault {
                 code: fault.code,
-                subcode: fault.subcode.clone(),
-                message: fault.message().to_string(),
+                subcode: untrusted::line(&fault.subcode),
+                message: untrusted::line(fault.message()),
             },
-            other => Error::Protocol(other.to_string()),
+            other => Error::Protocol(untrusted::line(&other.to_string())),
         }
     }
 }
 
 impl From<crate::fragment::FragmentError> for Error {
     fn from(error: crate::fragment::FragmentError) -> Error {
-        Error::Protocol(error.to_string())
+        use crate::fragment::FragmentError;
+        match error {
+            FragmentError::OverBudget(_) | FragmentError::MessageTooLarge { .. } => {
+                Error::Limit(error.to_string())
+            }
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::budget::OverBudget> for Error {
+    fn from(error: crate::budget::OverBudget) -> Error {
+        Error::Limit(error.to_string())
     }
 }
 
 impl From<crate::message::MessageError> for Error {
     fn from(error: crate::message::MessageError) -> Error {
-        Error::Protocol(error.to_string())
+        // CLIXML errors quote a little of the server's input.
+        Error::Protocol(untrusted::line(&error.to_string()))
     }
 }
 

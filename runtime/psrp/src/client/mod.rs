@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use auth::{Authenticator, BasicAuthenticator, NoAuthenticator, SealedBody};
 pub use error::Error;
 pub use kerberos::KerberosAuthenticator;
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, MAX_RECORDS};
 pub use pool::RunspacePool;
 
 /// A password: never printed.
@@ -118,6 +118,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     pub max_envelope_size: u32,
     pub locale: String,
+    /// Bytes of what the server sent that the client holds at once (partial
+    /// messages and decoded objects not yet taken, over all pipelines); more
+    /// fails with [`Error::Limit`].
+    pub max_server_data: usize,
 }
 
 impl ClientConfig {
@@ -133,6 +137,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(120),
             max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
             locale: "en-US".into(),
+            max_server_data: crate::budget::DEFAULT_MAX_SERVER_DATA,
         }
     }
 }

@@ -16,16 +16,20 @@ use uuid::Uuid;
 
 use super::error::Error;
 use super::pool::Session;
-use crate::clixml::{self, Value};
-use crate::fragment::Defragmenter;
+use crate::budget::Charge;
+use crate::clixml::{self, ClixmlErrorKind, Value};
+use crate::fragment::{DefragmentLimits, Defragmenter};
 use crate::message::{self, ErrorRecord, Message, MessageType, PipelineStateInfo};
 use crate::state::PipelineState;
+use crate::untrusted;
 use crate::wsman::client::ReceiveResponse;
 use crate::wsman::SIGNAL_TERMINATE;
 
 /// What one message of the pipeline means to the caller.
 enum Event {
-    Output(Value),
+    /// An object and its share of the session's budget, held until the
+    /// caller took the object.
+    Output(Value, Charge),
     Error(ErrorRecord),
     Warning(String),
     State(PipelineStateInfo),
@@ -39,6 +43,12 @@ struct Envelope {
 }
 
 type Feed = mpsc::Receiver<Result<Envelope, Error>>;
+
+/// Error and warning records kept per pipeline; later ones are counted, not
+/// kept (a server can send a gigabyte of them).
+pub const MAX_RECORDS: usize = 100;
+/// Characters kept of each text of a kept record.
+const MAX_RECORD_TEXT: usize = 16 * 1024;
 
 /// How long a finished pipeline waits for the server's Done.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -59,9 +69,14 @@ pub struct Pipeline {
     command_id: String,
     feed: Feed,
     receiver: Option<AbortOnDrop<()>>,
-    buffer: VecDeque<Value>,
+    buffer: VecDeque<(Value, Charge)>,
+    /// The budget of the last batch handed out, released at the next call
+    /// (the caller has copied the batch by then).
+    handed_out: Vec<Charge>,
     errors: Vec<ErrorRecord>,
     warnings: Vec<String>,
+    dropped_errors: usize,
+    dropped_warnings: usize,
     state: PipelineState,
     failure: Option<ErrorRecord>,
     /// A transport or protocol error ended the receiving.
@@ -90,12 +105,22 @@ fn spawn_receive(
     }))
 }
 
-fn decode_event(message: Message) -> Result<Option<Event>, Error> {
+fn decode_event(session: &Session, message: Message) -> Result<Option<Event>, Error> {
     Ok(Some(match message.message_type {
         MessageType::PipelineOutput => {
-            Event::Output(clixml::from_bytes(&message.data).map_err(|e| {
-                Error::Protocol(format!("PIPELINE_OUTPUT is not valid CLIXML: {e}"))
-            })?)
+            let budget = &session.budget;
+            let (value, size) = clixml::from_bytes_within(&message.data, budget.remaining())
+                .map_err(|e| match e.kind() {
+                    ClixmlErrorKind::DecodedLimit(_) => Error::Limit(format!(
+                        "an object from the server decodes to more than the client holds at once ({} MiB)",
+                        budget.limit() / (1024 * 1024)
+                    )),
+                    _ => Error::Protocol(untrusted::line(&format!(
+                        "PIPELINE_OUTPUT is not valid CLIXML: {e}"
+                    ))),
+                })?;
+            let charge = budget.charge(size)?;
+            Event::Output(value, charge)
         }
         MessageType::ErrorRecord => Event::Error(message::parse_error_record(&message)?),
         MessageType::WarningRecord => {
@@ -103,7 +128,11 @@ fn decode_event(message: Message) -> Result<Option<Event>, Error> {
         }
         MessageType::VerboseRecord | MessageType::DebugRecord | MessageType::InformationRecord => {
             let text = message::parse_informational_record(&message)?;
-            tracing::debug!("remote {:?}: {text}", message.message_type);
+            tracing::debug!(
+                "remote {:?}: {}",
+                message.message_type,
+                untrusted::line(&text)
+            );
             return Ok(None);
         }
         MessageType::PipelineState => Event::State(message::parse_pipeline_state(&message)?),
@@ -112,6 +141,7 @@ fn decode_event(message: Message) -> Result<Option<Event>, Error> {
 }
 
 fn decode_envelope(
+    session: &Session,
     defragmenter: &mut Defragmenter,
     command_id: &str,
     response: ReceiveResponse,
@@ -125,16 +155,29 @@ fn decode_envelope(
         {
             continue;
         }
-        for bytes in defragmenter.push(&stream.data)? {
-            if let Some(event) = decode_event(Message::decode(bytes)?)? {
+        for (bytes, raw) in defragmenter.push_charged(&stream.data)? {
+            // `raw` stays charged until the message is decoded.
+            if let Some(event) = decode_event(session, Message::decode_from_server(bytes)?)? {
                 events.push(event);
             }
+            drop(raw);
         }
     }
-    Ok(Envelope {
-        events,
-        done: response.command_state.as_ref().is_some_and(|s| s.is_done()),
-    })
+    let done = response.command_state.as_ref().is_some_and(|s| s.is_done());
+    // The final state (or Done) with a message still in pieces: its end will
+    // never come. Taking the rest as complete would lose an object without a
+    // word.
+    let ended = done
+        || events.iter().any(|e| {
+            matches!(e, Event::State(info) if PipelineState::from_wire(info.state).is_ok_and(|s| s.is_terminal()))
+        });
+    if ended && !defragmenter.is_idle() {
+        return Err(Error::Protocol(format!(
+            "the command ended with {} PSRP message(s) incomplete (their end fragment never came)",
+            defragmenter.partial_messages()
+        )));
+    }
+    Ok(Envelope { events, done })
 }
 
 /// Receives until Done, one Receive ahead of the decoding.
@@ -144,7 +187,13 @@ async fn receive_loop(
     pid: Uuid,
     feed: mpsc::Sender<Result<Envelope, Error>>,
 ) {
-    let mut defragmenter = Defragmenter::default();
+    let limits = DefragmentLimits {
+        max_message_len: DefragmentLimits::default()
+            .max_message_len
+            .min(session.budget.limit()),
+        ..DefragmentLimits::default()
+    };
+    let mut defragmenter = Defragmenter::with_budget(limits, session.budget.clone());
     let mut ahead = Some(spawn_receive(&session, &command_id));
     while let Some(mut receive) = ahead.take() {
         let received = match (&mut receive.0).await {
@@ -168,7 +217,7 @@ async fn receive_loop(
         if !response.command_state.as_ref().is_some_and(|s| s.is_done()) {
             ahead = Some(spawn_receive(&session, &command_id));
         }
-        let envelope = decode_envelope(&mut defragmenter, &command_id, response);
+        let envelope = decode_envelope(&session, &mut defragmenter, &command_id, response);
         let failed = envelope.is_err();
         // The caller dropped the pipeline: stop receiving.
         if feed.send(envelope).await.is_err() || failed {
@@ -199,8 +248,11 @@ impl Pipeline {
             feed,
             receiver: Some(AbortOnDrop(receiver)),
             buffer: VecDeque::new(),
+            handed_out: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            dropped_errors: 0,
+            dropped_warnings: 0,
             state: PipelineState::Running,
             failure: None,
             broken: None,
@@ -212,10 +264,16 @@ impl Pipeline {
     /// pipeline completed. A failed pipeline yields what it output first,
     /// then `Error::Remote` with its terminating error.
     pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Value>>, Error> {
+        self.handed_out.clear();
         loop {
             if !self.buffer.is_empty() {
                 let n = max.max(1).min(self.buffer.len());
-                return Ok(Some(self.buffer.drain(..n).collect()));
+                let mut batch = Vec::with_capacity(n);
+                for (value, charge) in self.buffer.drain(..n) {
+                    batch.push(value);
+                    self.handed_out.push(charge);
+                }
+                return Ok(Some(batch));
             }
             if let Some(error) = &self.broken {
                 return Err(error.clone());
@@ -259,17 +317,30 @@ impl Pipeline {
     fn apply(&mut self, envelope: Envelope) -> Result<(), Error> {
         for event in envelope.events {
             match event {
-                Event::Output(value) => self.buffer.push_back(value),
-                Event::Error(record) => self.errors.push(record),
-                Event::Warning(text) => self.warnings.push(text),
+                Event::Output(value, charge) => self.buffer.push_back((value, charge)),
+                Event::Error(record) => {
+                    if self.errors.len() < MAX_RECORDS {
+                        self.errors.push(cap_record(record));
+                    } else {
+                        self.dropped_errors += 1;
+                    }
+                }
+                Event::Warning(text) => {
+                    if self.warnings.len() < MAX_RECORDS {
+                        self.warnings.push(cap_text(text));
+                    } else {
+                        self.dropped_warnings += 1;
+                    }
+                }
                 Event::State(info) => {
                     let next = PipelineState::from_wire(info.state)?;
                     self.state = self.state.advance(next)?;
                     if next == PipelineState::Failed {
-                        self.failure = Some(info.error.unwrap_or_else(|| ErrorRecord {
-                            message: "the pipeline failed without an error record".into(),
-                            ..ErrorRecord::default()
-                        }));
+                        self.failure =
+                            Some(cap_record(info.error.unwrap_or_else(|| ErrorRecord {
+                                message: "the pipeline failed without an error record".into(),
+                                ..ErrorRecord::default()
+                            })));
                     }
                     if next.is_terminal() {
                         self.finished = true;
@@ -287,13 +358,25 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Non-terminating error records seen so far.
+    /// Non-terminating error records seen so far: the first
+    /// [`MAX_RECORDS`], each text cut to 16 Ki characters.
     pub fn errors(&self) -> &[ErrorRecord] {
         &self.errors
     }
 
+    /// Error records received past the first [`MAX_RECORDS`], not kept.
+    pub fn dropped_errors(&self) -> usize {
+        self.dropped_errors
+    }
+
+    /// The first [`MAX_RECORDS`] warnings, each cut to 16 Ki characters.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Warnings received past the first [`MAX_RECORDS`], not kept.
+    pub fn dropped_warnings(&self) -> usize {
+        self.dropped_warnings
     }
 
     pub fn state(&self) -> PipelineState {
@@ -314,6 +397,29 @@ impl Pipeline {
         self.session
             .signal(Some(&self.command_id), SIGNAL_TERMINATE)
             .await
+    }
+}
+
+/// `text` cut to [`MAX_RECORD_TEXT`] characters, with a note of the cut.
+/// Not escaped: the caller gets the server's text as data.
+fn cap_text(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_RECORD_TEXT) {
+        let dropped = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("… [{dropped} more bytes]"));
+    }
+    text
+}
+
+fn cap_record(record: ErrorRecord) -> ErrorRecord {
+    ErrorRecord {
+        message: cap_text(record.message),
+        fully_qualified_error_id: cap_text(record.fully_qualified_error_id),
+        category: cap_text(record.category),
+        activity: cap_text(record.activity),
+        reason: cap_text(record.reason),
+        target_name: record.target_name.map(cap_text),
+        exception_type: cap_text(record.exception_type),
     }
 }
 

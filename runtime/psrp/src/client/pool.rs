@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::auth::{Authenticator, BasicAuthenticator, NoAuthenticator};
@@ -11,9 +13,11 @@ use super::error::Error;
 use super::pipeline::Pipeline;
 use super::transport::Transport;
 use super::{Auth, ClientConfig, LARGE_MAX_ENVELOPE_SIZE};
-use crate::fragment::{fragment_budget, Defragmenter, Fragmenter};
+use crate::budget::Budget;
+use crate::fragment::{fragment_budget, DefragmentLimits, Defragmenter, Fragmenter};
 use crate::message::{self, runspace_state, Destination, Message, MessageType};
 use crate::state::{ProtocolVersion, RunspacePoolState};
+use crate::untrusted;
 use crate::wsman;
 use crate::wsman::client::{self as ws, ReceiveResponse, RequestContext};
 use crate::Command;
@@ -30,6 +34,9 @@ pub(crate) struct Session {
     pub(crate) protocol: ProtocolVersion,
     fragmenter: Mutex<Fragmenter>,
     deleted: AtomicBool,
+    /// What the server sent that the session holds at once: partial
+    /// messages and decoded output of every pipeline.
+    pub(crate) budget: Arc<Budget>,
 }
 
 impl Session {
@@ -144,6 +151,92 @@ fn authenticator(config: &ClientConfig) -> Result<Box<dyn Authenticator>, Error>
     }
 }
 
+/// How long an open abandoned at its deadline may still take to delete the
+/// shell the server created (one Delete, or the Create still in flight then
+/// its Delete).
+const ABANDON_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Resolves once the caller gave up on the open (its deadline passed or its
+/// future was dropped).
+async fn abandoned(signal: &mut watch::Receiver<bool>) {
+    while !*signal.borrow_and_update() {
+        if signal.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Creates the shell and waits until its runspace pool opened. Once the
+/// server answered the Create, every failure, abandonment included, deletes
+/// the shell: Exchange caps shells per user (18 by default), so a shell left
+/// behind by each timed-out open would lock the account out.
+async fn open_session(
+    config: ClientConfig,
+    auth: Box<dyn Authenticator>,
+    mut abandon: watch::Receiver<bool>,
+) -> Result<Session, Error> {
+    let transport = Transport::new(&config, auth)?;
+    let rpid = Uuid::new_v4();
+    let mut ctx = RequestContext {
+        to: config.endpoint.clone(),
+        resource_uri: wsman::resource_uri(&config.configuration_name),
+        max_envelope_size: config.max_envelope_size,
+        operation_timeout: config.operation_timeout,
+        locale: config.locale.clone(),
+        session_id: Uuid::new_v4(),
+    };
+    let mut session = Session {
+        transport: tokio::sync::Mutex::new(transport),
+        ctx: ctx.clone(),
+        shell_id: String::new(),
+        rpid,
+        protocol: ProtocolVersion { major: 2, minor: 1 },
+        fragmenter: Mutex::new(Fragmenter::new()),
+        deleted: AtomicBool::new(false),
+        budget: Budget::new(config.max_server_data),
+    };
+    let mut creation = Vec::new();
+    for m in [
+        message::session_capability(Destination::Server, rpid, message::PROTOCOL_VERSION),
+        message::init_runspace_pool(rpid, None),
+    ] {
+        for envelope in session.envelopes_for(&m) {
+            creation.extend_from_slice(&envelope);
+        }
+    }
+    let create = ws::create(&ctx, rpid, message::PROTOCOL_VERSION, &creation);
+    // The Create is not cut short when the caller gives up: the server may
+    // already have created the shell, and only its answer names it.
+    let root = session.call(&create.body).await?;
+    session.shell_id = ws::created_shell_id(&root)?;
+    let opened = tokio::select! {
+        opened = RunspacePool::wait_opened(&session) => opened,
+        () = abandoned(&mut abandon) => Err(Error::Timeout("the open was abandoned".into())),
+    };
+    match opened {
+        Ok(protocol) => {
+            session.protocol = protocol;
+            if protocol >= ProtocolVersion::V2_2 {
+                ctx.max_envelope_size = ctx.max_envelope_size.max(LARGE_MAX_ENVELOPE_SIZE);
+                session.ctx = ctx;
+            }
+            Ok(session)
+        }
+        Err(e) => {
+            match session.delete().await {
+                Ok(()) => {
+                    tracing::debug!(shell = %session.shell_id, "deleted the shell of a failed open")
+                }
+                Err(delete) => tracing::warn!(
+                    "could not delete shell {} after a failed open: {delete}",
+                    untrusted::line(&session.shell_id)
+                ),
+            }
+            Err(e)
+        }
+    }
+}
+
 impl RunspacePool {
     /// Opens a runspace pool with the authentication of `config.auth`.
     pub async fn open(config: ClientConfig) -> Result<RunspacePool, Error> {
@@ -156,70 +249,59 @@ impl RunspacePool {
         config: ClientConfig,
         auth: Box<dyn Authenticator>,
     ) -> Result<RunspacePool, Error> {
+        Self::open_with_within(config, auth, Duration::MAX).await
+    }
+
+    /// [`Self::open`] bounded by `limit`. Past it the open is abandoned with
+    /// [`Error::Timeout`], but only after the shell the server created (if
+    /// any) is deleted, which may take up to 15 s more.
+    pub async fn open_within(config: ClientConfig, limit: Duration) -> Result<RunspacePool, Error> {
+        let auth = authenticator(&config)?;
+        Self::open_with_within(config, auth, limit).await
+    }
+
+    /// [`Self::open_with`] bounded by `limit` (see [`Self::open_within`]).
+    pub async fn open_with_within(
+        config: ClientConfig,
+        auth: Box<dyn Authenticator>,
+        limit: Duration,
+    ) -> Result<RunspacePool, Error> {
         if config.request_timeout <= config.operation_timeout {
             return Err(Error::Config(format!(
                 "request timeout ({:?}) must exceed the operation timeout ({:?}), or every idle Receive fails",
                 config.request_timeout, config.operation_timeout
             )));
         }
-        let transport = Transport::new(&config, auth)?;
-        let rpid = Uuid::new_v4();
-        let mut ctx = RequestContext {
-            to: config.endpoint.clone(),
-            resource_uri: wsman::resource_uri(&config.configuration_name),
-            max_envelope_size: config.max_envelope_size,
-            operation_timeout: config.operation_timeout,
-            locale: config.locale.clone(),
-            session_id: Uuid::new_v4(),
-        };
-        let mut session = Session {
-            transport: tokio::sync::Mutex::new(transport),
-            ctx: ctx.clone(),
-            shell_id: String::new(),
-            rpid,
-            protocol: ProtocolVersion { major: 2, minor: 1 },
-            fragmenter: Mutex::new(Fragmenter::new()),
-            deleted: AtomicBool::new(false),
-        };
-        let mut creation = Vec::new();
-        for m in [
-            message::session_capability(Destination::Server, rpid, message::PROTOCOL_VERSION),
-            message::init_runspace_pool(rpid, None),
-        ] {
-            for envelope in session.envelopes_for(&m) {
-                creation.extend_from_slice(&envelope);
-            }
-        }
-        let create = ws::create(&ctx, rpid, message::PROTOCOL_VERSION, &creation);
-        let root = session.call(&create.body).await?;
-        session.shell_id = ws::created_shell_id(&root)?;
-        match Self::wait_opened(&session).await {
-            Ok(protocol) => {
-                session.protocol = protocol;
-                if protocol >= ProtocolVersion::V2_2 {
-                    ctx.max_envelope_size = ctx.max_envelope_size.max(LARGE_MAX_ENVELOPE_SIZE);
-                    session.ctx = ctx;
-                }
-                Ok(RunspacePool {
-                    session: Arc::new(session),
-                    runtime: tokio::runtime::Handle::current(),
-                    closed: false,
-                })
-            }
-            Err(e) => {
-                if let Err(delete) = session.delete().await {
+        // The open runs as its own task so that it can still delete its
+        // shell when this future is dropped (the caller's own timeout, an
+        // agent shutting down): dropping the sender tells it to give up.
+        let (abandon, signal) = watch::channel(false);
+        let mut task = tokio::spawn(open_session(config, auth, signal));
+        let session = match tokio::time::timeout(limit, &mut task).await {
+            Ok(joined) => joined
+                .map_err(|e| Error::Transport(format!("the open task ended abnormally: {e}")))??,
+            Err(_) => {
+                let _ = abandon.send(true);
+                if tokio::time::timeout(ABANDON_TIMEOUT, task).await.is_err() {
                     tracing::warn!(
-                        "could not delete shell {} after a failed open: {delete}",
-                        session.shell_id
+                        "an abandoned session open did not end within {ABANDON_TIMEOUT:?}: a shell may be left on the server"
                     );
                 }
-                Err(e)
+                return Err(Error::Timeout(format!(
+                    "the session did not open within {limit:?}"
+                )));
             }
-        }
+        };
+        Ok(RunspacePool {
+            session: Arc::new(session),
+            runtime: tokio::runtime::Handle::current(),
+            closed: false,
+        })
     }
 
     async fn wait_opened(session: &Session) -> Result<ProtocolVersion, Error> {
-        let mut defragmenter = Defragmenter::default();
+        let mut defragmenter =
+            Defragmenter::with_budget(DefragmentLimits::default(), session.budget.clone());
         let mut protocol = None;
         let mut state = RunspacePoolState::NegotiationSent;
         for _ in 0..MAX_OPEN_RECEIVES {
@@ -228,7 +310,7 @@ impl RunspacePool {
             };
             for stream in &response.streams {
                 for bytes in defragmenter.push(&stream.data)? {
-                    let message = Message::decode(bytes)?;
+                    let message = Message::decode_from_server(bytes)?;
                     match message.message_type {
                         MessageType::SessionCapability => {
                             let version = message::parse_session_capability(&message)?;

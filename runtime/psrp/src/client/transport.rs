@@ -272,9 +272,11 @@ impl Transport {
             if parts.status.is_success() || soap_fault {
                 return Ok(body);
             }
-            let detail = String::from_utf8_lossy(&body[..body.len().min(300)])
-                .trim()
-                .to_string();
+            // The server's text, for an operator's log: one escaped line.
+            let detail = crate::untrusted::for_log(
+                String::from_utf8_lossy(&body[..body.len().min(300)]).trim(),
+                300,
+            );
             return Err(Error::Http {
                 status: parts.status.as_u16(),
                 detail: if detail.is_empty() {

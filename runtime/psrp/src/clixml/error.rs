@@ -75,6 +75,8 @@ pub enum ClixmlErrorKind {
     UnknownTypeNameRef(String),
     #[error("<Ref> elements expand to more than {0} bytes; refusing to amplify the input")]
     RefExpansionLimit(usize),
+    #[error("the decoded values would take more than {0} bytes")]
+    DecodedLimit(usize),
     #[error("<En> lacks its {0} entry")]
     MissingEntryPart(&'static str),
     #[error("unknown entity &{0};")]

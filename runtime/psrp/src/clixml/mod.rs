@@ -36,6 +36,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Value, ClixmlError> {
     from_str(utf8(bytes)?)
 }
 
+/// [`from_bytes`], refusing input whose decoded values would take more than
+/// `limit` bytes (an estimate that counts every value, property name and
+/// text, and a `<Ref>`'s copy again); also returns that estimate.
+pub fn from_bytes_within(bytes: &[u8], limit: usize) -> Result<(Value, usize), ClixmlError> {
+    de::Decoder::new(strip_bom(utf8(bytes)?))
+        .with_decoded_limit(limit)
+        .single_value_sized()
+}
+
 /// Decodes an Export-Clixml document, `<Objs>` holding any number of values
 /// in one RefId scope (a lone value element is accepted too).
 pub fn from_document(xml: &str) -> Result<Vec<Value>, ClixmlError> {

@@ -9,11 +9,18 @@ pub(crate) fn encode(value: &Value) -> String {
     clixml::to_string(value)
 }
 
+/// The most any message but pipeline output may decode to: real state,
+/// capability and error records are a few KiB, and a server must not make the
+/// client build a huge one (output is budgeted by the session instead).
+pub const MAX_RECORD_DECODED: usize = 16 * 1024 * 1024;
+
 pub(crate) fn decode(message_type: MessageType, data: &[u8]) -> Result<Value, MessageError> {
-    clixml::from_bytes(data).map_err(|e| MessageError::Clixml {
-        message_type,
-        detail: e.to_string(),
-    })
+    clixml::from_bytes_within(data, MAX_RECORD_DECODED)
+        .map(|(value, _)| value)
+        .map_err(|e| MessageError::Clixml {
+            message_type,
+            detail: e.to_string(),
+        })
 }
 
 /// A .NET enum value as PowerShell serializes it.

@@ -55,7 +55,13 @@ pub struct ErrorRecord {
 
 impl std::fmt::Display for ErrorRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.fully_qualified_error_id)
+        // The server's text: one escaped, capped line wherever it is shown.
+        write!(
+            f,
+            "{} ({})",
+            crate::untrusted::line(&self.message),
+            crate::untrusted::for_log(&self.fully_qualified_error_id, 256)
+        )
     }
 }
 

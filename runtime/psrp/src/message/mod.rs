@@ -30,6 +30,8 @@ pub enum MessageError {
     TooShort(usize),
     #[error("PSRP message destination {0} is neither client (1) nor server (2)")]
     BadDestination(u32),
+    #[error("the server sent a PSRP {0:?} message addressed to the server (destination 2), not to the client")]
+    WrongDestination(MessageType),
     #[error("PSRP message data is not UTF-8: {0}")]
     NotUtf8(String),
     #[error("PSRP {message_type:?} message is not valid CLIXML: {detail}")]
@@ -192,6 +194,17 @@ impl Message {
             pid,
             data: bytes,
         })
+    }
+
+    /// [`Message::decode`] for a client: a message the server sends must be
+    /// addressed to the client (MS-PSRP 2.2.1: Destination 0x00000001). One
+    /// addressed to the server is refused rather than read as ours.
+    pub fn decode_from_server(bytes: Vec<u8>) -> Result<Message, MessageError> {
+        let message = Message::decode(bytes)?;
+        if message.destination != Destination::Client {
+            return Err(MessageError::WrongDestination(message.message_type));
+        }
+        Ok(message)
     }
 
     pub fn data_str(&self) -> Result<&str, MessageError> {

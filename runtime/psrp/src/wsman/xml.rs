@@ -1,6 +1,14 @@
 //! A small namespace-resolved element tree for SOAP envelopes. Envelopes are
 //! bounded by MaxEnvelopeSize, so a tree is cheap; prefixes differ between
 //! peers (`s:`/`env:`, `w:`/`wsman:`), so everything matches on namespace URI.
+//!
+//! The envelope comes from an untrusted server: each namespace URI is kept
+//! once and shared by the elements in it (a 256 KiB namespace over 40,000
+//! elements would otherwise be 10 GB of copies), and the elements and
+//! attributes of one document are counted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -8,6 +16,10 @@ use quick_xml::NsReader;
 
 /// Nesting deeper than any SOAP envelope we handle means hostile input.
 const MAX_DEPTH: usize = 64;
+/// Elements plus attributes in one document. A Receive response holds a few
+/// dozen (one `rsp:Stream` per chunk of PSRP data); 8 MB of `<x/>` would be
+/// two million elements, about 400 MiB as a tree.
+pub const MAX_NODES: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed SOAP XML: {0}")]
@@ -15,7 +27,8 @@ pub struct XmlError(pub String);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
-    pub namespace: String,
+    /// Shared by every element of the document in this namespace.
+    pub namespace: Arc<str>,
     pub name: String,
     /// Attributes by local name (SOAP attributes we read are unqualified or
     /// unambiguous by local name).
@@ -27,7 +40,7 @@ pub struct Element {
 
 impl Element {
     pub fn is(&self, namespace: &str, name: &str) -> bool {
-        self.name == name && self.namespace == namespace
+        self.name == name && &*self.namespace == namespace
     }
 
     pub fn child(&self, namespace: &str, name: &str) -> Option<&Element> {
@@ -81,17 +94,49 @@ impl Element {
     }
 }
 
-fn namespace_of(resolved: &ResolveResult<'_>) -> String {
-    match resolved {
-        ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.0).into_owned(),
-        _ => String::new(),
+/// The namespaces of one document, each kept once, and its node count.
+#[derive(Default)]
+struct Interner {
+    namespaces: HashMap<Vec<u8>, Arc<str>>,
+    nodes: usize,
+}
+
+impl Interner {
+    fn namespace_of(&mut self, resolved: &ResolveResult<'_>) -> Arc<str> {
+        let uri: &[u8] = match resolved {
+            ResolveResult::Bound(ns) => ns.0,
+            _ => b"",
+        };
+        if let Some(shared) = self.namespaces.get(uri) {
+            return shared.clone();
+        }
+        // Every distinct URI is declared somewhere in the input, so what is
+        // kept here never exceeds the document's own size.
+        let shared: Arc<str> = String::from_utf8_lossy(uri).into();
+        self.namespaces.insert(uri.to_vec(), shared.clone());
+        shared
+    }
+
+    fn count(&mut self) -> Result<(), XmlError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(XmlError(format!(
+                "more than {MAX_NODES} elements and attributes in one envelope"
+            )));
+        }
+        Ok(())
     }
 }
 
-fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+fn open(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    interner: &mut Interner,
+) -> Result<Element, XmlError> {
+    interner.count()?;
     let (resolved, local) = reader.resolve_element(start.name());
     let mut element = Element {
-        namespace: namespace_of(&resolved),
+        namespace: interner.namespace_of(&resolved),
         name: String::from_utf8_lossy(local.as_ref()).into_owned(),
         ..Element::default()
     };
@@ -101,6 +146,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
         if key.as_ref().starts_with(b"xmlns") {
             continue;
         }
+        interner.count()?;
         let (_, local) = reader.resolve_attribute(key);
         let value = attribute
             .unescape_value()
@@ -117,6 +163,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
 pub fn parse(xml: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(xml);
     let mut stack: Vec<Element> = Vec::new();
+    let mut interner = Interner::default();
     loop {
         let (_, event) = reader
             .read_resolved_event()
@@ -126,11 +173,11 @@ pub fn parse(xml: &[u8]) -> Result<Element, XmlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(XmlError(format!("nesting deeper than {MAX_DEPTH}")));
                 }
-                let element = open(&reader, &start)?;
+                let element = open(&reader, &start, &mut interner)?;
                 stack.push(element);
             }
             Event::Empty(start) => {
-                let element = open(&reader, &start)?;
+                let element = open(&reader, &start, &mut interner)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => return Ok(element),
@@ -202,6 +249,28 @@ mod tests {
         assert_eq!(b.attr("Name"), Some("n&1"));
         assert_eq!(b.text, "x < yA");
         assert!(root.child("urn:d", "C").is_some());
+    }
+
+    #[test]
+    fn namespaces_are_shared_and_nodes_counted() {
+        let uri = "urn:".to_string() + &"n".repeat(256 * 1024);
+        let mut xml = format!(r#"<a:R xmlns:a="{uri}">"#);
+        for _ in 0..1000 {
+            xml.push_str("<a:x/>");
+        }
+        xml.push_str("</a:R>");
+        let root = parse(xml.as_bytes()).unwrap();
+        assert_eq!(root.children.len(), 1000);
+        assert!(root
+            .children
+            .iter()
+            .all(|c| Arc::ptr_eq(&c.namespace, &root.namespace)));
+
+        let mut bomb = String::from("<r>");
+        bomb.push_str(&"<x/>".repeat(MAX_NODES));
+        bomb.push_str("</r>");
+        let error = parse(bomb.as_bytes()).unwrap_err();
+        assert!(error.0.contains("more than 100000 elements"), "{error}");
     }
 
     #[test]

@@ -231,4 +231,5 @@ fn first_run_shell() -> FakeShell {
 
 mod complete;
 mod failures;
+mod formulas;
 mod incremental;

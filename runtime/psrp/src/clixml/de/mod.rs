@@ -88,7 +88,18 @@ pub(crate) struct Decoder<'a> {
     ref_budget_total: usize,
     /// Reusable buffers for `<Props>`/`<MS>`, one per nesting level in use.
     property_buffers: Vec<Vec<(String, Value)>>,
+    /// Estimated bytes of the values decoded so far (a `<Ref>` counts its
+    /// copy again), and the most allowed: `<Obj/>` takes 6 bytes of input and
+    /// about 200 decoded, so the input's size bounds nothing.
+    decoded: usize,
+    decoded_limit: usize,
 }
+
+/// What one value costs beyond its own text: the enum, the slot holding it
+/// (a property, a list item) and the allocator's share.
+const VALUE_COST: usize = std::mem::size_of::<Value>() + std::mem::size_of::<String>() + 16;
+/// An object's own allocation on top of [`VALUE_COST`].
+const OBJECT_COST: usize = std::mem::size_of::<PsObject>() + 16;
 
 impl<'a> Decoder<'a> {
     pub(crate) fn new(src: &'a str) -> Self {
@@ -106,7 +117,33 @@ impl<'a> Decoder<'a> {
             ref_budget: budget,
             ref_budget_total: budget,
             property_buffers: Vec::new(),
+            decoded: 0,
+            decoded_limit: usize::MAX,
         }
+    }
+
+    /// Refuses input whose values would take more than `limit` bytes.
+    pub(crate) fn with_decoded_limit(mut self, limit: usize) -> Self {
+        self.decoded_limit = limit;
+        self
+    }
+
+    /// Counts `bytes` more of decoded values against the limit.
+    fn spend(&mut self, bytes: usize, pos: usize) -> Result<()> {
+        self.decoded = self.decoded.saturating_add(bytes);
+        if self.decoded > self.decoded_limit {
+            return Err(Self::err(pos, Kind::DecodedLimit(self.decoded_limit)));
+        }
+        Ok(())
+    }
+
+    /// Decodes the single top-level value element; also returns the
+    /// estimated decoded size.
+    pub(crate) fn single_value_sized(mut self) -> Result<(Value, usize)> {
+        let first = self.top_level_element()?;
+        let value = self.value_with_attrs(&first, Tag::Document)?;
+        self.expect_eof()?;
+        Ok((value, self.decoded))
     }
 
     /// Decodes the single top-level value element.
@@ -285,9 +322,16 @@ impl<'a> Decoder<'a> {
         if self.depth > MAX_DEPTH {
             return Err(Self::err(child.pos, Kind::TooDeep(MAX_DEPTH)));
         }
+        let cost = match child.tag {
+            Tag::Obj | Tag::Ref => VALUE_COST + OBJECT_COST,
+            _ => VALUE_COST,
+        };
+        self.spend(cost, child.pos)?;
         let value = self.value_at_depth(child, parent, ref_id);
         self.depth -= 1;
-        value
+        let value = value?;
+        self.spend(heap_size(&value), child.pos)?;
+        Ok(value)
     }
 
     fn value_at_depth(
@@ -392,6 +436,7 @@ impl<'a> Decoder<'a> {
             }
             Tag::ToString => {
                 let text = self.string(child)?;
+                self.spend(text.len(), child.pos)?;
                 if obj.to_string.replace(text).is_some() {
                     return Err(duplicate(Tag::ToString));
                 }
@@ -433,6 +478,7 @@ impl<'a> Decoder<'a> {
                     },
                 )
             })?;
+            self.spend(name.len(), child.pos)?;
             scratch.push((name, value));
         }
         into.append(&mut scratch);
@@ -507,6 +553,24 @@ impl<'a> Decoder<'a> {
             entries.push((key, value));
         }
         Ok(entries)
+    }
+}
+
+/// The text a leaf value owns (objects and collections are counted as
+/// their parts are decoded).
+fn heap_size(value: &Value) -> usize {
+    match value {
+        Value::String(s)
+        | Value::DateTime(s)
+        | Value::Duration(s)
+        | Value::Decimal(s)
+        | Value::Guid(s)
+        | Value::Uri(s)
+        | Value::Version(s)
+        | Value::XmlDocument(s)
+        | Value::ScriptBlock(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
     }
 }
 
