@@ -146,7 +146,10 @@ struct Target {
 
 impl Target {
     fn settings(&self) -> anyhow::Result<Settings> {
-        Ok(Settings::load_with(&self.settings, self.identity.as_deref())?)
+        Ok(Settings::load_with(
+            &self.settings,
+            self.identity.as_deref(),
+        )?)
     }
 }
 

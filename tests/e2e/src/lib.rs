@@ -372,5 +372,32 @@ impl CaptureProxy {
 
 /// Whether `needle` occurs in `haystack`.
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// The needles that occur in the file at `path`, read in chunks (a -vv log
+/// can be gigabytes), each chunk overlapping the last by the longest needle.
+pub fn file_contains(path: &Path, needles: &[&str]) -> anyhow::Result<Vec<usize>> {
+    use std::io::Read;
+    let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 8 << 20];
+    let mut kept = 0usize;
+    loop {
+        let n = file.read(&mut buf[kept..])?;
+        if n == 0 {
+            break;
+        }
+        let filled = kept + n;
+        for (i, needle) in needles.iter().enumerate() {
+            if !found.contains(&i) && contains_bytes(&buf[..filled], needle.as_bytes()) {
+                found.push(i);
+            }
+        }
+        kept = overlap.min(filled);
+        buf.copy_within(filled - kept..filled, 0);
+    }
+    Ok(found)
 }

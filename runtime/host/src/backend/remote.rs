@@ -33,7 +33,9 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
         AuthType::None => client::Auth::None,
         AuthType::HttpBasic => client::Auth::Basic {
             username: conn.login.clone().unwrap_or_default(),
-            password: client::Secret::new(password.as_ref().map(|p| p.expose()).unwrap_or_default()),
+            password: client::Secret::new(
+                password.as_ref().map(|p| p.expose()).unwrap_or_default(),
+            ),
         },
         // Usercube's Basic: Kerberos with the explicit Login and Password
         // (settings guarantee both), exactly what Kerberos + Login/Password is.

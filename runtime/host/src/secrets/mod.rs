@@ -107,12 +107,14 @@ impl SecretSetting {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
             Some(Value::String(s)) => Source::Literal(Secret::new(s.as_str())),
-            Some(Value::Object(map)) => reference(map, base).map_err(|problem| {
-                err(problem, &format!("write {REFERENCE_FORMS}"))
-            })?,
+            Some(Value::Object(map)) => reference(map, base)
+                .map_err(|problem| err(problem, &format!("write {REFERENCE_FORMS}")))?,
             Some(other) => {
                 return Err(err(
-                    format!("must be a string or a reference, found {}", crate::settings::json_kind(other)),
+                    format!(
+                        "must be a string or a reference, found {}",
+                        crate::settings::json_kind(other)
+                    ),
                     &format!("write {REFERENCE_FORMS}"),
                 ))
             }
@@ -131,10 +133,9 @@ impl SecretSetting {
         match &self.source {
             Source::Literal(_) => "(a value in the settings)".into(),
             Source::Environment(name) => format!("{{\"FromEnvironment\": {}}}", quoted(name)),
-            Source::File(path) => format!(
-                "{{\"FromFile\": {}}}",
-                quoted(&path.display().to_string())
-            ),
+            Source::File(path) => {
+                format!("{{\"FromFile\": {}}}", quoted(&path.display().to_string()))
+            }
             Source::Credential(name) => format!("{{\"FromCredential\": {}}}", quoted(name)),
         }
     }
@@ -258,8 +259,8 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, String> {
             MAX_SECRET_FILE / 1024
         ));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
     let text = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))

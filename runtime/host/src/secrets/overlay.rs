@@ -100,17 +100,32 @@ pub fn decrypt(
     identity_file: &Path,
     origin: &str,
 ) -> Result<Value, SettingsError> {
-    let protect_again = "restore the file from a backup, or write the values again with `idconn protect`";
-    let file = std::fs::File::open(overlay)
-        .map_err(|e| error(overlay, format!("cannot read: {e}"), "check the file's permissions"))?;
+    let protect_again =
+        "restore the file from a backup, or write the values again with `idconn protect`";
+    let file = std::fs::File::open(overlay).map_err(|e| {
+        error(
+            overlay,
+            format!("cannot read: {e}"),
+            "check the file's permissions",
+        )
+    })?;
     let mut armored = Vec::new();
     file.take(MAX_OVERLAY + 1)
         .read_to_end(&mut armored)
-        .map_err(|e| error(overlay, format!("cannot read: {e}"), "check the file's permissions"))?;
+        .map_err(|e| {
+            error(
+                overlay,
+                format!("cannot read: {e}"),
+                "check the file's permissions",
+            )
+        })?;
     if armored.len() as u64 > MAX_OVERLAY {
         return Err(error(
             overlay,
-            format!("is larger than {} KiB, which is no settings overlay", MAX_OVERLAY / 1024),
+            format!(
+                "is larger than {} KiB, which is no settings overlay",
+                MAX_OVERLAY / 1024
+            ),
             protect_again,
         ));
     }
@@ -123,12 +138,9 @@ pub fn decrypt(
     };
     // Armored (what `idconn protect` writes) or binary (`age -e`).
     let reader = age::armor::ArmoredReader::new(armored.as_slice());
+    // A modified header reads as another format as often as a broken one.
     let decryptor = age::Decryptor::new(reader).map_err(|e| match e {
-        age::DecryptError::UnknownFormat => error(
-            overlay,
-            "is not in a version of the age format idconn knows",
-            protect_again,
-        ),
+        age::DecryptError::UnknownFormat => damaged("not an age v1 file"),
         _ => damaged("not a valid age header"),
     })?;
     let mut stream = decryptor
@@ -203,7 +215,12 @@ fn merge_at(base: &mut Value, overlay: Value, prefix: &str, overlaid: &mut BTree
             format!("{prefix}.{key}")
         };
         if let Value::Object(map) = base {
-            merge_at(map.entry(key).or_insert(Value::Null), value, &path, overlaid);
+            merge_at(
+                map.entry(key).or_insert(Value::Null),
+                value,
+                &path,
+                overlaid,
+            );
         }
     }
 }
@@ -215,7 +232,10 @@ fn is_reference(map: &serde_json::Map<String, Value>) -> bool {
 /// Whether `key` (or a key it is inside of) came from the overlay.
 pub fn is_overlaid(overlaid: &BTreeSet<String>, key: &str) -> bool {
     overlaid.iter().any(|o| {
-        key == o || key.strip_prefix(o.as_str()).is_some_and(|rest| rest.starts_with('.'))
+        key == o
+            || key
+                .strip_prefix(o.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
     })
 }
 

@@ -53,7 +53,12 @@ pub fn new_identity(path: &Path) -> anyhow::Result<String> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create the identity file {} (an existing file is never overwritten)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create the identity file {} (an existing file is never overwritten)",
+                path.display()
+            )
+        })?;
     let text = Zeroizing::new(format!(
         "# created: {}\n# public key: {recipient}\n{}\n",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -113,13 +118,17 @@ pub fn protect(options: &ProtectOptions, secret: &Secret) -> anyhow::Result<Prot
         )
     })?;
     let path = key_path(&options.key, &plain, &options.settings);
-    let still_in_plain_file = path.as_ref().is_ok_and(|p| lookup(&plain, p).is_some_and(Value::is_string));
+    let still_in_plain_file = path
+        .as_ref()
+        .is_ok_and(|p| lookup(&plain, p).is_some_and(Value::is_string));
     zeroize_json(&mut plain);
     let path = path?;
 
     let overlay_file = overlay::overlay_path(&options.settings);
     let identity = overlay::identity_path(options.identity.as_deref())
-        .map(|(p, origin)| age::IdentityFile::from_file(p.display().to_string()).map(|f| (p, origin, f)))
+        .map(|(p, origin)| {
+            age::IdentityFile::from_file(p.display().to_string()).map(|f| (p, origin, f))
+        })
         .transpose()
         .context("cannot read the age identity file")?;
 
@@ -152,7 +161,11 @@ pub fn protect(options: &ProtectOptions, secret: &Secret) -> anyhow::Result<Prot
     } else {
         Value::Object(Map::new())
     };
-    let set = set_at(&mut values, &path, Value::String(secret.expose().to_string()));
+    let set = set_at(
+        &mut values,
+        &path,
+        Value::String(secret.expose().to_string()),
+    );
     if let Err(e) = set {
         zeroize_json(&mut values);
         return Err(e);
@@ -171,8 +184,10 @@ pub fn protect(options: &ProtectOptions, secret: &Secret) -> anyhow::Result<Prot
 }
 
 fn encrypt(plain: &[u8], recipients: &[Box<dyn age::Recipient + Send>]) -> anyhow::Result<Vec<u8>> {
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-        .map_err(|e| anyhow::anyhow!("cannot encrypt to these recipients: {e}"))?;
+    let encryptor = age::Encryptor::with_recipients(
+        recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot encrypt to these recipients: {e}"))?;
     let mut out = Vec::new();
     let armored = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)?;
     let mut writer = encryptor.wrap_output(armored)?;
@@ -218,14 +233,21 @@ fn key_path(key: &str, plain: &Value, settings: &Path) -> anyhow::Result<Vec<Str
             .unwrap_or_default();
         let found = ids
             .iter()
-            .filter(|id| rest.strip_prefix(id.as_str()).is_some_and(|r| r.starts_with('.')))
+            .filter(|id| {
+                rest.strip_prefix(id.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+            })
             .max_by_key(|id| id.len());
         let Some(id) = found else {
             bail!(
                 "--key {}: {} has no such connection (it has: {})",
                 idconn_psrp::untrusted::line(key),
                 settings.display(),
-                if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
             );
         };
         let mut parts = vec!["Connections".to_string(), id.clone()];
@@ -265,12 +287,20 @@ fn set_at(root: &mut Value, path: &[String], value: Value) -> anyhow::Result<()>
     let mut at = root;
     for (depth, part) in parents.iter().enumerate() {
         let Value::Object(map) = at else {
-            bail!("the overlay holds a value at {} that is not an object", path[..depth].join("."));
+            bail!(
+                "the overlay holds a value at {} that is not an object",
+                path[..depth].join(".")
+            );
         };
-        at = map.entry(part.clone()).or_insert_with(|| Value::Object(Map::new()));
+        at = map
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     let Value::Object(map) = at else {
-        bail!("the overlay holds a value at {} that is not an object", parents.join("."));
+        bail!(
+            "the overlay holds a value at {} that is not an object",
+            parents.join(".")
+        );
     };
     if let Some(mut old) = map.insert(last.clone(), value) {
         zeroize_json(&mut old);

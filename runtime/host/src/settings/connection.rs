@@ -93,15 +93,26 @@ impl Ctx<'_> {
             (AuthType::Basic | AuthType::HttpBasic, None, _) => {
                 return Err(self.err(
                     &key("Login"),
-                    needs_both(if auth == AuthType::Basic { "Basic" } else { "HttpBasic" }),
+                    needs_both(if auth == AuthType::Basic {
+                        "Basic"
+                    } else {
+                        "HttpBasic"
+                    }),
                     "set Login to the account, e.g. CONTOSO\\svc-idconn",
                 ))
             }
             (AuthType::Basic | AuthType::HttpBasic, Some(_), None) => {
                 return Err(self.err(
                     &key("Password"),
-                    needs_both(if auth == AuthType::Basic { "Basic" } else { "HttpBasic" }),
-                    format!("set Password to the password or to a reference: {}", crate::secrets::REFERENCE_FORMS),
+                    needs_both(if auth == AuthType::Basic {
+                        "Basic"
+                    } else {
+                        "HttpBasic"
+                    }),
+                    format!(
+                        "set Password to the password or to a reference: {}",
+                        crate::secrets::REFERENCE_FORMS
+                    ),
                 ))
             }
             (AuthType::Kerberos, Some(_), None) if client_keytab.is_none() => {

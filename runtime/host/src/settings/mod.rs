@@ -164,8 +164,13 @@ impl Settings {
                 return Err(SettingsError {
                     file: overlay_file.display().to_string(),
                     key: "(file)".into(),
-                    problem: "holds protected settings, and no age identity was given to decrypt them".into(),
-                    fix: Some(format!("pass the identity file with --identity or set {}", overlay::IDENTITY_ENV)),
+                    problem:
+                        "holds protected settings, and no age identity was given to decrypt them"
+                            .into(),
+                    fix: Some(format!(
+                        "pass the identity file with --identity or set {}",
+                        overlay::IDENTITY_ENV
+                    )),
                 });
             };
             let decrypted = overlay::read_identities(&identity, origin)

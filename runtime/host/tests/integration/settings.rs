@@ -66,7 +66,10 @@ fn an_unknown_auth_type_lists_the_known_ones() {
         e.contains("Connections.Exchange.AuthType: unknown value 'NTLM'"),
         "{e}"
     );
-    assert!(e.contains("Kerberos, Basic, HttpBasic, Replay or None"), "{e}");
+    assert!(
+        e.contains("Kerberos, Basic, HttpBasic, Replay or None"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn http_basic_over_http_needs_allow_unencrypted() {
     let e = parse(&with_connection("Exchange", body)).unwrap_err();
     assert!(e.contains("AllowUnencrypted"), "{e}");
     assert!(!e.contains("p4ss"), "the password leaked: {e}");
-    let allowed = body.replace("\"HttpBasic\",", "\"HttpBasic\", \"AllowUnencrypted\": true,");
+    let allowed = body.replace(
+        "\"HttpBasic\",",
+        "\"HttpBasic\", \"AllowUnencrypted\": true,",
+    );
     let s = parse(&with_connection("Exchange", &allowed)).unwrap();
     let c = s.connection("Exchange").unwrap();
     assert_eq!(c.auth, AuthType::HttpBasic);
@@ -100,7 +106,10 @@ fn usercube_basic_over_http_is_kerberos_with_explicit_credentials() {
     assert_eq!(c.auth, AuthType::Basic);
     let config = idconn_host::backend::remote::client_config(c).unwrap();
     let auth = format!("{:?}", config.auth);
-    assert!(auth.contains("Kerberos") && auth.contains("Password"), "{auth}");
+    assert!(
+        auth.contains("Kerberos") && auth.contains("Password"),
+        "{auth}"
+    );
     assert!(!auth.contains("p4ss"), "{auth}");
     assert!(!config.allow_unencrypted);
 }
