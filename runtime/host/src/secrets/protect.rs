@@ -262,7 +262,7 @@ fn key_path(key: &str, plain: &Value, settings: &Path) -> anyhow::Result<Vec<Str
     if parts.first().is_some_and(|p| p == "Connections") {
         let known = plain
             .get("Connections")
-            .and_then(|c| c.get(&parts[1..].first().cloned().unwrap_or_default()))
+            .and_then(|c| c.get(parts.get(1).map(String::as_str).unwrap_or_default()))
             .is_some();
         if parts.len() < 3 || !known {
             bail!(
