@@ -148,3 +148,77 @@ fn zeroize_json_wipes_every_string() {
     zeroize_json(&mut v);
     assert!(!v.to_string().contains("secret"));
 }
+
+#[test]
+fn protect_merges_into_the_overlay_and_load_decrypts_it() {
+    use super::protect::{new_identity, protect, ProtectOptions};
+    use crate::settings::Settings;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("appsettings.agent.json");
+    std::fs::write(
+        &settings,
+        r#"{"Connections": {"Mail.Contoso": {"AuthType": "Basic", "Server": "http://mbx.contoso.com/PowerShell/", "Login": "CONTOSO\\svc", "Password": "plain-old"}}}"#,
+    )
+    .unwrap();
+    let identity = dir.path().join("id.agekey");
+    let recipient = new_identity(&identity).unwrap();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    assert!(
+        new_identity(&identity).is_err(),
+        "an identity is never overwritten"
+    );
+    // A recipient only: a new overlay needs no identity.
+    let options = |key: &str, identity: Option<&Path>| ProtectOptions {
+        settings: settings.clone(),
+        key: key.into(),
+        recipients: vec![recipient.clone()],
+        identity: identity.map(Path::to_path_buf),
+    };
+    let done = protect(
+        &options("Connections.Mail.Contoso.Password", None),
+        &Secret::new("from-overlay"),
+    )
+    .unwrap();
+    assert_eq!(done.key, "Connections.Mail.Contoso.Password");
+    assert!(done.still_in_plain_file);
+    // Adding to an existing overlay needs the identity that decrypts it.
+    let e = protect(&options("AgentToken", None), &Secret::new("t")).unwrap_err();
+    assert!(format!("{e:#}").contains("--identity"), "{e:#}");
+    // A top-level key, merged with the first.
+    protect(
+        &options("AgentToken", Some(&identity)),
+        &Secret::new("0123456789abcdef-token"),
+    )
+    .unwrap();
+    let e = protect(
+        &options("Connections.Nope.Password", Some(&identity)),
+        &Secret::new("x"),
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("no such connection"), "{e:#}");
+
+    let loaded = Settings::load_with(&settings, Some(&identity)).unwrap();
+    let password = loaded.connections["Mail.Contoso"].password.clone().unwrap();
+    assert_eq!(password.resolve().unwrap().expose(), "from-overlay");
+    assert!(password
+        .file
+        .ends_with("appsettings.encrypted.agent.json.age"));
+    let token = loaded.agent_token.clone().unwrap();
+    assert_eq!(token.resolve().unwrap().expose(), "0123456789abcdef-token");
+    let debug = format!("{loaded:?}");
+    assert!(
+        !debug.contains("from-overlay") && !debug.contains("-token"),
+        "{debug}"
+    );
+
+    // The same with the Key Vault spelling, replacing the value.
+    protect(
+        &options("Connections--Mail.Contoso--Password", Some(&identity)),
+        &Secret::new("replaced"),
+    )
+    .unwrap();
+    let loaded = Settings::load_with(&settings, Some(&identity)).unwrap();
+    let password = loaded.connections["Mail.Contoso"].password.clone().unwrap();
+    assert_eq!(password.resolve().unwrap().expose(), "replaced");
+}
