@@ -48,7 +48,7 @@ demo-kerberos: build
     scripts/demo-kerberos.sh
 
 # Benchmarks (release build; 2 to 4 minutes on 2 cores once built, the first
-# release build of wasmtime adds about ten): the export over HTTP (Basic and
+# release build of wasmtime adds about ten): the export over HTTP (HttpBasic and
 # Kerberos), pypsrp, the drain-only floor, wasm overhead, component start and
 # hot swap, CLIXML decode; writes BENCHMARKS.md. The release target dir is
 # kept between runs, so only what changed is rebuilt.

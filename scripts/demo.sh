@@ -28,7 +28,7 @@ start_simulator() {
   "WorkFolderPath": "Work",
   "Connections": {
     "ExchangeDemo": {
-      "AuthType": "Basic",
+      "AuthType": "HttpBasic",
       "Server": "$url",
       "Login": "admin",
       "Password": "admin",

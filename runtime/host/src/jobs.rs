@@ -72,7 +72,21 @@ pub fn open_backend(conn: &Connection) -> anyhow::Result<Box<dyn PowerShell>> {
             let fixture = Fixture::load(Path::new(&conn.server))?;
             Ok(Box::new(Replay::new(fixture)))
         }
-        AuthType::Basic | AuthType::Kerberos | AuthType::None => {
+        AuthType::Basic if conn.server.starts_with("https://") => {
+            crate::backend::remote::Remote::open(conn)
+                .map(|r| Box::new(r) as Box<dyn PowerShell>)
+                .map_err(|e| {
+                    // A settings file written for idconn's former Basic (HTTP
+                    // Basic, which over http needed AllowUnencrypted and is
+                    // refused at load now) now means Kerberos: say how to get
+                    // the old meaning back.
+                    e.context(format!(
+                    "connection {}: AuthType Basic is Usercube's, Kerberos with Login and Password; if this server expects HTTP Basic, write \"AuthType\": \"HttpBasic\"",
+                    conn.id
+                ))
+                })
+        }
+        AuthType::Basic | AuthType::HttpBasic | AuthType::Kerberos | AuthType::None => {
             Ok(Box::new(crate::backend::remote::Remote::open(conn)?))
         }
     }

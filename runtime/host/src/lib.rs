@@ -20,6 +20,7 @@ pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;
+pub mod secrets;
 pub mod settings;
 mod staging;
 pub mod stats;

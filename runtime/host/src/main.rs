@@ -94,6 +94,33 @@ enum Cmd {
         /// Allow a non-loopback --listen address.
         #[arg(long)]
         allow_remote: bool,
+        /// The age identity file that decrypts the protected settings
+        /// (default: $IDCONN_AGE_IDENTITY).
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Protect a secret: write one value (read from a prompt or stdin, never
+    /// the command line) into the encrypted overlay next to the settings
+    /// (appsettings.encrypted.agent.json.age), merged with what it holds.
+    Protect {
+        /// The agent settings file (appsettings.agent.json).
+        #[arg(long)]
+        settings: PathBuf,
+        /// The setting, e.g. Connections.MicrosoftExchangeExport.Password,
+        /// AgentToken, or Connections--MicrosoftExchangeExport--Password.
+        #[arg(long)]
+        key: String,
+        /// An age recipient (age1...) to encrypt to; repeat for several.
+        #[arg(long = "recipient", value_name = "AGE1...")]
+        recipients: Vec<String>,
+        /// The age identity file: decrypts the existing overlay, and its
+        /// recipient is added (default: $IDCONN_AGE_IDENTITY).
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// Create this identity file first (mode 0600, never overwritten)
+        /// and use it as --identity.
+        #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+        new_identity: Option<PathBuf>,
     },
     /// Run a job against the real server as usual and write every pipeline
     /// the component ran, with the server's answers, as a replay fixture
@@ -162,9 +189,23 @@ struct Target {
     /// The agent settings file (appsettings.agent.json).
     #[arg(long)]
     settings: PathBuf,
-    /// The connection identifier (a key of "Connections").
-    #[arg(long, alias = "connection-identifier")]
+    /// The connection identifier (a key of "Connections"); Usercube's
+    /// spelling --connection-identifier works too.
+    #[arg(long, visible_alias = "connection-identifier")]
     connection: String,
+    /// The age identity file that decrypts the protected settings
+    /// (default: $IDCONN_AGE_IDENTITY).
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+}
+
+impl Target {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load_with(
+            &self.settings,
+            self.identity.as_deref(),
+        )?)
+    }
 }
 
 fn main() -> ExitCode {
@@ -204,7 +245,7 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             output_path,
             cookie_path,
         } => {
-            let settings = Settings::load(&target.settings)?;
+            let settings = target.settings()?;
             let conn = settings.connection(&target.connection)?;
             let runtime = Runtime::new()?;
             let component = jobs::load_component(&runtime, &settings, conn)?;
@@ -241,7 +282,7 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             results,
         } => run_fulfill(&target, orders, results),
         Cmd::Check { target } => {
-            let settings = Settings::load(&target.settings)?;
+            let settings = target.settings()?;
             let conn = settings.connection(&target.connection)?;
             let mut shell = jobs::open_backend(conn)?;
             let (count, servers) = jobs::check(shell.as_mut())
@@ -261,7 +302,15 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             settings,
             listen,
             allow_remote,
-        } => idconn_host::agent::run(&settings, listen, allow_remote),
+            identity,
+        } => idconn_host::agent::run(&settings, identity.as_deref(), listen, allow_remote),
+        Cmd::Protect {
+            settings,
+            key,
+            recipients,
+            identity,
+            new_identity,
+        } => run_protect(settings, key, recipients, identity, new_identity),
         Cmd::Record {
             target,
             operation,
@@ -306,7 +355,7 @@ fn run(command: Cmd) -> anyhow::Result<()> {
 
 fn run_record(target: &Target, options: &idconn_host::record::RecordOptions) -> anyhow::Result<()> {
     use idconn_host::grants::Operation;
-    let settings = Settings::load(&target.settings)?;
+    let settings = target.settings()?;
     let conn = settings.connection(&target.connection)?;
     let runtime = Runtime::new()?;
     let component = match options.operation {
@@ -387,11 +436,57 @@ fn run_test(
     }
 }
 
+fn run_protect(
+    settings: PathBuf,
+    key: String,
+    recipients: Vec<String>,
+    identity: Option<PathBuf>,
+    new_identity: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use idconn_host::secrets::protect::{self, ProtectOptions};
+
+    let identity = match new_identity {
+        Some(path) => {
+            let recipient = protect::new_identity(&path)?;
+            eprintln!(
+                "created the age identity {} (public key {recipient}): keep it safe, only it decrypts the protected settings",
+                path.display()
+            );
+            Some(path)
+        }
+        None => identity,
+    };
+    let options = ProtectOptions {
+        settings,
+        key,
+        recipients,
+        identity,
+    };
+    let secret = protect::read_secret(&options.key)?;
+    let done = protect::protect(&options, &secret)?;
+    println!(
+        "{} is protected in {} (encrypted to {} recipient{}); its value wins over {}",
+        done.key,
+        done.overlay.display(),
+        done.recipients,
+        if done.recipients == 1 { "" } else { "s" },
+        options.settings.display()
+    );
+    if done.still_in_plain_file {
+        eprintln!(
+            "warning: {} still holds {} in clear: remove it there",
+            options.settings.display(),
+            done.key
+        );
+    }
+    Ok(())
+}
+
 fn run_fulfill(target: &Target, orders: PathBuf, results: PathBuf) -> anyhow::Result<()> {
     use idconn_host::fulfill::{self, FulfillCliReporter, FulfillOptions};
     use idconn_host::orders::OrderBatch;
 
-    let settings = Settings::load(&target.settings)?;
+    let settings = target.settings()?;
     let conn = settings.connection(&target.connection)?;
     let batch = OrderBatch::load(&orders)?;
     // Usercube's agent sizes its progress bar from this first line.

@@ -106,7 +106,7 @@ pub fn write_settings(
             )
         } else {
             format!(
-                r#"{{ "AuthType": "Basic", "Server": {}, "Login": "{USER}", "Password": "{PASSWORD}", "AllowUnencrypted": true }}"#,
+                r#"{{ "AuthType": "HttpBasic", "Server": {}, "Login": "{USER}", "Password": "{PASSWORD}", "AllowUnencrypted": true }}"#,
                 json_string(url)
             )
         },

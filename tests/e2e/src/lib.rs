@@ -62,10 +62,24 @@ impl Simulator {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Simulator::start_with_env(args, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// [`Simulator::start`] with environment variables on the simulator's
+    /// process only (e.g. a Kerberos realm's `KRB5_CONFIG`).
+    pub fn start_with_env<I, S, E, K, V>(args: I, env: E) -> anyhow::Result<Simulator>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+        E: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let log = tempfile::NamedTempFile::new()?;
         let mut child = Command::new(binary("exchange-sim")?)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log.reopen()?)
@@ -101,12 +115,22 @@ impl Simulator {
     /// (default users: admin/admin, reader/reader).
     pub fn connection(&self, login: &str, password: &str) -> Value {
         json!({
-            "AuthType": "Basic",
+            "AuthType": "HttpBasic",
             "Server": self.url,
             "Login": login,
             "Password": password,
             "AllowUnencrypted": true,
         })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> anyhow::Result<u16> {
+        self.url
+            .trim_end_matches("/PowerShell/")
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("no port in {}", self.url))
     }
 
     /// What the simulator wrote on stderr so far.
@@ -296,4 +320,95 @@ pub fn clip(text: &str) -> String {
         Some((cut, _)) => format!("{}… [{} more bytes]", &text[..cut], text.len() - cut),
         None => text.to_string(),
     }
+}
+
+/// A loopback TCP proxy that records every byte in both directions, to
+/// check what crossed the wire.
+pub struct CaptureProxy {
+    pub port: u16,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl CaptureProxy {
+    /// Forwards every connection to `127.0.0.1:<target_port>`. The threads
+    /// end when the test process does.
+    pub fn start(target_port: u16) -> anyhow::Result<CaptureProxy> {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let captured = bytes.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    return;
+                };
+                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+                    return;
+                };
+                for (mut from, mut to) in [(client2, server2), (server, client)] {
+                    let captured = captured.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => {
+                                    let _ = to.shutdown(std::net::Shutdown::Write);
+                                    return;
+                                }
+                                Ok(n) => {
+                                    if let Ok(mut all) = captured.lock() {
+                                        all.extend_from_slice(&buf[..n]);
+                                    }
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Ok(CaptureProxy { port, bytes })
+    }
+
+    /// Every byte seen so far, both directions interleaved.
+    pub fn captured(&self) -> Vec<u8> {
+        self.bytes.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// The needles that occur in the file at `path`, read in chunks (a -vv log
+/// can be gigabytes), each chunk overlapping the last by the longest needle.
+pub fn file_contains(path: &Path, needles: &[&str]) -> anyhow::Result<Vec<usize>> {
+    use std::io::Read;
+    let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 8 << 20];
+    let mut kept = 0usize;
+    loop {
+        let n = file.read(&mut buf[kept..])?;
+        if n == 0 {
+            break;
+        }
+        let filled = kept + n;
+        for (i, needle) in needles.iter().enumerate() {
+            if !found.contains(&i) && contains_bytes(&buf[..filled], needle.as_bytes()) {
+                found.push(i);
+            }
+        }
+        kept = overlap.min(filled);
+        buf.copy_within(filled - kept..filled, 0);
+    }
+    Ok(found)
 }

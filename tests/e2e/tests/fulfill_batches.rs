@@ -350,7 +350,7 @@ fn a_job_that_fails_as_a_whole_moves_nothing_and_writes_no_results() {
 fn an_empty_orders_folder_needs_no_server() {
     // Nothing listens there: with no order, no session is opened.
     let agent = Agent::new(json!({
-        "AuthType": "Basic",
+        "AuthType": "HttpBasic",
         "Server": "http://localhost:9/PowerShell/",
         "Login": "admin",
         "Password": "admin",
@@ -375,7 +375,7 @@ fn an_empty_orders_folder_needs_no_server() {
 #[test]
 fn entity_types_settings_are_validated() {
     let agent = Agent::new(json!({
-        "AuthType": "Basic",
+        "AuthType": "HttpBasic",
         "Server": "http://localhost:9/PowerShell/",
         "Login": "admin",
         "Password": "admin",

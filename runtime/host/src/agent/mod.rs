@@ -454,32 +454,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The token: `IDCONN_AGENT_TOKEN` when set (keeps it out of files), else
-/// the settings' `AgentToken`.
-pub fn token(settings_file: &Path) -> anyhow::Result<Secret> {
+/// the settings' `AgentToken` (a value, a reference, or from the encrypted
+/// overlay).
+pub fn token(settings: &Settings) -> anyhow::Result<Secret> {
     if let Ok(token) = std::env::var(TOKEN_ENV) {
         if !token.is_empty() {
             return Ok(Secret::new(token));
         }
     }
-    let text = std::fs::read_to_string(settings_file)
-        .with_context(|| format!("cannot read {}", settings_file.display()))?;
-    let root: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", settings_file.display()))?;
-    match root.get("AgentToken") {
-        Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(Secret::new(t.clone())),
-        Some(_) => bail!("{}: AgentToken: must be a non-empty string. Fix: set it to a long random value, or set {TOKEN_ENV}", settings_file.display()),
-        None => bail!("the agent needs a token and has none: set {TOKEN_ENV} or AgentToken in {} to a long random value (e.g. `openssl rand -hex 32`); every request must then send `Authorization: Bearer <token>`", settings_file.display()),
+    match &settings.agent_token {
+        Some(token) => Ok(token.resolve()?),
+        None => bail!("the agent needs a token and has none: set {TOKEN_ENV} or AgentToken in {} to a long random value (e.g. `openssl rand -hex 32`); every request must then send `Authorization: Bearer <token>`", settings.file.display()),
     }
 }
 
 /// What `idconn agent` runs: load, listen, serve until SIGTERM or SIGINT,
 /// then drain the running jobs and return.
-pub fn run(settings_file: &Path, listen: SocketAddr, allow_remote: bool) -> anyhow::Result<()> {
+/// `identity`: the age identity of the encrypted overlay (`--identity`).
+pub fn run(
+    settings_file: &Path,
+    identity: Option<&Path>,
+    listen: SocketAddr,
+    allow_remote: bool,
+) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() && !allow_remote {
         bail!("refusing to listen on {listen}: the agent's API runs jobs, so it listens on loopback only (e.g. 127.0.0.1:8080). Use --allow-remote to override, behind TLS and a firewall");
     }
-    let token = token(settings_file)?;
-    let settings = Settings::load(settings_file)?;
+    let settings = Settings::load_with(settings_file, identity)?;
+    let token = token(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,22 +24,23 @@ pub struct Remote {
     server: String,
 }
 
-/// The client settings of a connection. The password stays inside the
-/// client's `Secret`.
+/// The client settings of a connection. A password given by reference is
+/// read here, when the session opens; it stays inside the client's
+/// `Secret`.
 pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
+    let password = conn.password.as_ref().map(|p| p.resolve()).transpose()?;
     let auth = match conn.auth {
         AuthType::None => client::Auth::None,
-        AuthType::Basic => client::Auth::Basic {
+        AuthType::HttpBasic => client::Auth::Basic {
             username: conn.login.clone().unwrap_or_default(),
             password: client::Secret::new(
-                conn.password
-                    .as_ref()
-                    .map(|p| p.expose())
-                    .unwrap_or_default(),
+                password.as_ref().map(|p| p.expose()).unwrap_or_default(),
             ),
         },
-        AuthType::Kerberos => client::Auth::Kerberos {
-            credentials: kerberos_credentials(conn),
+        // Usercube's Basic: Kerberos with the explicit Login and Password
+        // (settings guarantee both), exactly what Kerberos + Login/Password is.
+        AuthType::Kerberos | AuthType::Basic => client::Auth::Kerberos {
+            credentials: kerberos_credentials(conn, password.as_ref()),
             scheme: client::KerberosScheme::Negotiate,
         },
         AuthType::Replay => {
@@ -48,7 +49,7 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
     };
     let mut config = ClientConfig::new(conn.server.clone(), auth);
     config.configuration_name = conn.configuration_name.clone();
-    config.allow_unencrypted = conn.allow_unencrypted;
+    config.allow_unencrypted = conn.auth == AuthType::HttpBasic && conn.allow_unencrypted;
     config.ca_file = conn.ca_file.clone();
     config.max_server_data = conn.limits.max_server_data_bytes;
     Ok(config)
@@ -56,7 +57,10 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
 
 /// Kerberos credentials: a client keytab, else Login + Password (a
 /// private ticket), else the ticket cache.
-fn kerberos_credentials(conn: &Connection) -> client::KerberosCredentials {
+fn kerberos_credentials(
+    conn: &Connection,
+    password: Option<&crate::settings::Secret>,
+) -> client::KerberosCredentials {
     // Usercube's `DOMAIN\user` is not a principal: the user in the default
     // realm is the closest meaning; `user@REALM` is taken as is.
     let principal = conn
@@ -66,7 +70,7 @@ fn kerberos_credentials(conn: &Connection) -> client::KerberosCredentials {
             Some((_, user)) => user.to_string(),
             None => login.to_string(),
         });
-    match (&conn.client_keytab, principal, &conn.password) {
+    match (&conn.client_keytab, principal, password) {
         (Some(keytab), principal, _) => client::KerberosCredentials::Keytab {
             keytab: keytab.clone(),
             principal,

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::reader::{kind, validate_url, Ctx};
-use super::{validate_identifier, AuthType, Connection, Secret, SettingsError};
+use super::{validate_identifier, AuthType, Connection, SettingsError};
 use crate::limits::Limits;
 
 impl Ctx<'_> {
@@ -67,9 +67,7 @@ impl Ctx<'_> {
         let login = self
             .opt_str(obj, "Login", &key("Login"))?
             .map(str::to_string);
-        let password = self
-            .opt_str(obj, "Password", &key("Password"))?
-            .map(Secret::new);
+        let password = self.secret(obj.get("Password"), &key("Password"))?;
         let client_keytab = self
             .opt_str(obj, "ClientKeytab", &key("ClientKeytab"))?
             .map(|p| self.base.join(p));
@@ -90,19 +88,31 @@ impl Ctx<'_> {
                 ))
             }
         }
+        let needs_both = |name: &str| format!("missing (AuthType {name} needs Login and Password)");
         match (auth, &login, &password) {
-            (AuthType::Basic, None, _) => {
+            (AuthType::Basic | AuthType::HttpBasic, None, _) => {
                 return Err(self.err(
                     &key("Login"),
-                    "missing (AuthType Basic needs Login and Password)",
+                    needs_both(if auth == AuthType::Basic {
+                        "Basic"
+                    } else {
+                        "HttpBasic"
+                    }),
                     "set Login to the account, e.g. CONTOSO\\svc-idconn",
                 ))
             }
-            (AuthType::Basic, Some(_), None) => {
+            (AuthType::Basic | AuthType::HttpBasic, Some(_), None) => {
                 return Err(self.err(
                     &key("Password"),
-                    "missing (AuthType Basic needs Login and Password)",
-                    "set Password",
+                    needs_both(if auth == AuthType::Basic {
+                        "Basic"
+                    } else {
+                        "HttpBasic"
+                    }),
+                    format!(
+                        "set Password to the password or to a reference: {}",
+                        crate::secrets::REFERENCE_FORMS
+                    ),
                 ))
             }
             (AuthType::Kerberos, Some(_), None) if client_keytab.is_none() => {
@@ -123,11 +133,21 @@ impl Ctx<'_> {
         }
 
         let allow_unencrypted = self.opt_bool(obj, "AllowUnencrypted", &key("AllowUnencrypted"))?;
-        if auth == AuthType::Basic && server.starts_with("http://") && !allow_unencrypted {
+        // Usercube has no AllowUnencrypted: a Basic connection with it was
+        // written for idconn's former Basic, which was HTTP Basic. Taking it
+        // as Kerberos now would fail later with a puzzling Kerberos error.
+        if auth == AuthType::Basic && obj.get("AllowUnencrypted").is_some_and(|v| !v.is_null()) {
+            return Err(self.err(
+                &key("AuthType"),
+                "Basic is Usercube's meaning, Kerberos with Login and Password (sealed), and AllowUnencrypted only applies to HTTP Basic",
+                "write \"AuthType\": \"HttpBasic\" for HTTP Basic, or remove AllowUnencrypted for Kerberos with Login and Password",
+            ));
+        }
+        if auth == AuthType::HttpBasic && server.starts_with("http://") && !allow_unencrypted {
             return Err(self.err(
                 &key("AllowUnencrypted"),
-                "Basic authentication over plain http sends the password in clear text and is refused",
-                "use https:// in Server, or AuthType Kerberos, or set AllowUnencrypted to true (test servers only)",
+                "HTTP Basic authentication over plain http sends the password in clear text and is refused",
+                "use https:// in Server, or AuthType Basic or Kerberos (Kerberos, sealed), or set AllowUnencrypted to true (test servers only)",
             ));
         }
         let configuration_name = self

@@ -1,11 +1,13 @@
 //! The agent's settings: Usercube's `appsettings.agent.json` shape plus our
 //! own keys. Every error names the file, the key and the fix.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::secrets::{overlay, zeroize_json};
 
 use crate::limits::Limits;
 
@@ -25,33 +27,24 @@ pub struct SettingsError {
     pub fix: Option<String>,
 }
 
-/// A secret value: never printed, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secrets::Secret;
+use crate::secrets::SecretSetting;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthType {
     /// Kerberos through the system's GSSAPI (ambient credentials, or Login +
     /// Password, or a client keytab).
     Kerberos,
-    /// Login + Password. Over http only with `AllowUnencrypted`.
+    /// Usercube's `Basic`: explicit credentials, `Login` + `Password`, and
+    /// Kerberos on the wire. Usercube's Export-Exchange.ps1 opens the session
+    /// with `New-PSSession -Authentication Kerberos -Credential <Login,
+    /// Password>` for `Basic` (reference/usercube-exchange-connector.md,
+    /// "More facts from Usercube's own export script"), so a migrated
+    /// settings file keeps its meaning: sealed, never HTTP Basic.
     Basic,
+    /// HTTP Basic (`Authorization: Basic`), for HTTPS endpoints and the
+    /// simulator. Login + Password; over http only with `AllowUnencrypted`.
+    HttpBasic,
     /// No authentication: test endpoints only (the simulator's `--auth none`).
     None,
     /// A scripted backend: `Server` is a fixture file (see docs/replay.md).
@@ -59,12 +52,13 @@ pub enum AuthType {
 }
 
 impl AuthType {
-    const NAMES: &'static str = "Kerberos, Basic, Replay or None";
+    const NAMES: &'static str = "Kerberos, Basic, HttpBasic, Replay or None";
 
     fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_lowercase().as_str() {
             "kerberos" => Some(AuthType::Kerberos),
             "basic" => Some(AuthType::Basic),
+            "httpbasic" => Some(AuthType::HttpBasic),
             "none" => Some(AuthType::None),
             "replay" => Some(AuthType::Replay),
             _ => None,
@@ -80,7 +74,9 @@ pub struct Connection {
     pub server: String,
     pub auth: AuthType,
     pub login: Option<String>,
-    pub password: Option<Secret>,
+    /// `Password`: a value, or a reference read when a session opens
+    /// ([`SecretSetting::resolve`]).
+    pub password: Option<SecretSetting>,
     pub allow_unencrypted: bool,
     pub configuration_name: String,
     pub ca_file: Option<PathBuf>,
@@ -106,6 +102,11 @@ pub struct Settings {
     pub work_folder: PathBuf,
     pub component_cache: PathBuf,
     pub connections: BTreeMap<String, Connection>,
+    /// `AgentToken`: a value or a reference (the agent's bearer token when
+    /// `IDCONN_AGENT_TOKEN` is not set).
+    pub agent_token: Option<SecretSetting>,
+    /// The encrypted overlay that was merged in, if there was one.
+    pub overlay: Option<PathBuf>,
 }
 
 impl Settings {
@@ -133,35 +134,113 @@ impl Settings {
         })
     }
 
+    /// Loads a settings file and its encrypted overlay, if there is one,
+    /// decrypted with the identity of `IDCONN_AGE_IDENTITY`.
     pub fn load(file: &Path) -> Result<Settings, SettingsError> {
+        Settings::load_with(file, None)
+    }
+
+    /// [`Settings::load`] with an identity file (`--identity`) that wins
+    /// over `IDCONN_AGE_IDENTITY`.
+    pub fn load_with(file: &Path, identity: Option<&Path>) -> Result<Settings, SettingsError> {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| SettingsError {
+        let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|e| SettingsError {
             file: name.clone(),
             key: "(file)".into(),
             problem: format!("cannot read: {e}"),
             fix: Some("pass the path of appsettings.agent.json with --settings".into()),
-        })?;
+        })?);
         let base = file
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        Settings::parse(&text, &name, &base)
+        let mut root = parse_json(&text, &name, &base)?;
+
+        let overlay_file = overlay::overlay_path(file);
+        let mut overlaid = BTreeSet::new();
+        let overlay = if overlay_file.is_file() {
+            let Some((identity, origin)) = overlay::identity_path(identity) else {
+                zeroize_json(&mut root);
+                return Err(SettingsError {
+                    file: overlay_file.display().to_string(),
+                    key: "(file)".into(),
+                    problem:
+                        "holds protected settings, and no age identity was given to decrypt them"
+                            .into(),
+                    fix: Some(format!(
+                        "pass the identity file with --identity or set {}",
+                        overlay::IDENTITY_ENV
+                    )),
+                });
+            };
+            let decrypted = overlay::read_identities(&identity, origin)
+                .and_then(|ids| overlay::decrypt(&overlay_file, &ids, &identity, origin));
+            match decrypted {
+                Ok(values) => overlaid = overlay::merge(&mut root, values),
+                Err(e) => {
+                    zeroize_json(&mut root);
+                    return Err(e);
+                }
+            }
+            tracing::debug!(overlay = %overlay_file.display(), keys = overlaid.len(), "protected settings merged");
+            Some(overlay_file)
+        } else {
+            if let Some(usercube) = overlay::usercube_file(file) {
+                tracing::warn!(
+                    "{} is Usercube's encrypted settings file, which idconn cannot read: protect its values again with `idconn protect`",
+                    usercube.display()
+                );
+            }
+            None
+        };
+        let overlay_name = overlay.as_ref().map(|p| p.display().to_string());
+        let ctx = Ctx {
+            file: &name,
+            base: &base,
+            overlay: overlay_name.as_deref().map(|n| (n, &overlaid)),
+        };
+        let settings = ctx.settings(&root, overlay.clone());
+        zeroize_json(&mut root);
+        settings
     }
 
     /// Parses settings text; relative paths resolve against `base`.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Settings, SettingsError> {
-        let ctx = Ctx { file, base };
-        let root: Value = serde_json::from_str(text).map_err(|e| {
-            ctx.err(
-                "(file)",
-                format!(
-                    "not valid JSON at line {}, column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-                "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)",
-            )
-        })?;
+        let mut root = parse_json(text, file, base)?;
+        let ctx = Ctx {
+            file,
+            base,
+            overlay: None,
+        };
+        let settings = ctx.settings(&root, None);
+        zeroize_json(&mut root);
+        settings
+    }
+}
+
+fn parse_json(text: &str, file: &str, base: &Path) -> Result<Value, SettingsError> {
+    let ctx = Ctx {
+        file,
+        base,
+        overlay: None,
+    };
+    serde_json::from_str(text).map_err(|e| {
+        ctx.err(
+            "(file)",
+            format!(
+                "not valid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+            "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)",
+        )
+    })
+}
+
+impl Ctx<'_> {
+    fn settings(&self, root: &Value, overlay: Option<PathBuf>) -> Result<Settings, SettingsError> {
+        let ctx = self;
+        let base = self.base;
         let root = root.as_object().ok_or_else(|| {
             ctx.err(
                 "(root)",
@@ -197,12 +276,15 @@ impl Settings {
             let conn = ctx.connection(id, value)?;
             connections.insert(id.clone(), conn);
         }
+        let agent_token = ctx.secret(root.get("AgentToken"), "AgentToken")?;
         Ok(Settings {
-            file: PathBuf::from(file),
+            file: PathBuf::from(ctx.file),
             temp_folder,
             work_folder,
             component_cache,
             connections,
+            agent_token,
+            overlay,
         })
     }
 }

@@ -1,15 +1,20 @@
 //! Reading typed values out of the settings JSON, with errors that name the
 //! file, the key and the fix.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::SettingsError;
+use crate::secrets::SecretSetting;
 
 pub(super) struct Ctx<'a> {
     pub(super) file: &'a str,
     pub(super) base: &'a Path,
+    /// The encrypted overlay's name and the keys whose values came from
+    /// it: an error about one of them names the overlay, not the plain file.
+    pub(super) overlay: Option<(&'a str, &'a BTreeSet<String>)>,
 }
 
 impl Ctx<'_> {
@@ -20,11 +25,29 @@ impl Ctx<'_> {
         fix: impl Into<String>,
     ) -> SettingsError {
         SettingsError {
-            file: self.file.to_string(),
+            file: self.file_of(key).to_string(),
             key: key.to_string(),
             problem: problem.into(),
             fix: Some(fix.into()),
         }
+    }
+
+    /// The file a key's value came from.
+    pub(super) fn file_of(&self, key: &str) -> &str {
+        match self.overlay {
+            Some((name, keys)) if crate::secrets::overlay::is_overlaid(keys, key) => name,
+            _ => self.file,
+        }
+    }
+
+    /// A secret setting (`Password`, `AgentToken`): a string, or a
+    /// reference object.
+    pub(super) fn secret(
+        &self,
+        value: Option<&Value>,
+        key: &str,
+    ) -> Result<Option<SecretSetting>, SettingsError> {
+        SecretSetting::from_json(value, self.file_of(key), key, self.base)
     }
 
     pub(super) fn opt_str<'v>(

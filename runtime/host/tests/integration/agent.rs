@@ -375,16 +375,16 @@ fn the_agent_refuses_remote_addresses_and_a_missing_token() {
     let dir = tempfile::tempdir().unwrap();
     settings(dir.path());
     let file = dir.path().join("appsettings.agent.json");
-    let e = agent::run(&file, "0.0.0.0:0".parse().unwrap(), false).unwrap_err();
+    let e = agent::run(&file, None, "0.0.0.0:0".parse().unwrap(), false).unwrap_err();
     assert!(format!("{e:#}").contains("loopback only"), "{e:#}");
 
     let text = std::fs::read_to_string(&file)
         .unwrap()
         .replace(&format!(r#""AgentToken": "{TOKEN}","#), "");
     std::fs::write(&file, text).unwrap();
-    let e = agent::token(&file).unwrap_err();
-    assert!(format!("{e:#}").contains("IDCONN_AGENT_TOKEN"), "{e:#}");
     let settings = Settings::load(&file).unwrap();
+    let e = agent::token(&settings).unwrap_err();
+    assert!(format!("{e:#}").contains("IDCONN_AGENT_TOKEN"), "{e:#}");
     let e = Agent::new(settings, &Secret::new("short")).err().unwrap();
     assert!(format!("{e:#}").contains("shorter than 16"), "{e:#}");
 }

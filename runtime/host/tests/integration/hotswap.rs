@@ -382,7 +382,7 @@ impl Drop for Simulator {
 fn twenty_swaps_under_load_against_the_simulator() {
     let sim = Simulator::start();
     let setup = Setup::new(&format!(
-        r#""AuthType": "Basic", "Server": "{}", "Login": "admin", "Password": "admin", "AllowUnencrypted": true"#,
+        r#""AuthType": "HttpBasic", "Server": "{}", "Login": "admin", "Password": "admin", "AllowUnencrypted": true"#,
         sim.url
     ));
     swap_under_load(&setup, 3);

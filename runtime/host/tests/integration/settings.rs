@@ -66,7 +66,10 @@ fn an_unknown_auth_type_lists_the_known_ones() {
         e.contains("Connections.Exchange.AuthType: unknown value 'NTLM'"),
         "{e}"
     );
-    assert!(e.contains("Kerberos, Basic, Replay or None"), "{e}");
+    assert!(
+        e.contains("Kerberos, Basic, HttpBasic, Replay or None"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -77,15 +80,53 @@ fn malformed_json_gives_the_position() {
 }
 
 #[test]
-fn basic_over_http_needs_allow_unencrypted() {
-    let body = r#"{ "Server": "http://x.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "svc", "Password": "p4ss" }"#;
+fn http_basic_over_http_needs_allow_unencrypted() {
+    let body = r#"{ "Server": "http://x.contoso.com/PowerShell/", "AuthType": "HttpBasic", "Login": "svc", "Password": "p4ss" }"#;
     let e = parse(&with_connection("Exchange", body)).unwrap_err();
     assert!(e.contains("AllowUnencrypted"), "{e}");
     assert!(!e.contains("p4ss"), "the password leaked: {e}");
-    let allowed = body.replace("\"Basic\",", "\"Basic\", \"AllowUnencrypted\": true,");
+    let allowed = body.replace(
+        "\"HttpBasic\",",
+        "\"HttpBasic\", \"AllowUnencrypted\": true,",
+    );
     let s = parse(&with_connection("Exchange", &allowed)).unwrap();
-    let debug = format!("{:?}", s.connection("Exchange").unwrap());
+    let c = s.connection("Exchange").unwrap();
+    assert_eq!(c.auth, AuthType::HttpBasic);
+    let debug = format!("{c:?}");
     assert!(!debug.contains("p4ss"), "the password leaked: {debug}");
+}
+
+/// Usercube's form: Basic, Login, Password, http:// - Kerberos with those
+/// credentials, accepted without AllowUnencrypted.
+#[test]
+fn usercube_basic_over_http_is_kerberos_with_explicit_credentials() {
+    let body = r#"{ "Server": "http://mailbox01.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "CONTOSO\\svc", "Password": "p4ss" }"#;
+    let s = parse(&with_connection("Exchange", body)).unwrap();
+    let c = s.connection("Exchange").unwrap();
+    assert_eq!(c.auth, AuthType::Basic);
+    let config = idconn_host::backend::remote::client_config(c).unwrap();
+    let auth = format!("{:?}", config.auth);
+    assert!(
+        auth.contains("Kerberos") && auth.contains("Password"),
+        "{auth}"
+    );
+    assert!(!auth.contains("p4ss"), "{auth}");
+    assert!(!config.allow_unencrypted);
+}
+
+/// An idconn file written when Basic meant HTTP Basic says to write HttpBasic.
+#[test]
+fn basic_with_allow_unencrypted_says_to_write_http_basic() {
+    for allow in ["true", "false"] {
+        let body = format!(
+            r#"{{ "Server": "http://x.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "svc", "Password": "p4ss", "AllowUnencrypted": {allow} }}"#
+        );
+        let e = parse(&with_connection("Exchange", &body)).unwrap_err();
+        assert!(e.contains("Connections.Exchange.AuthType"), "{e}");
+        assert!(e.contains("\"AuthType\": \"HttpBasic\""), "{e}");
+        assert!(!e.contains("p4ss"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
 }
 
 #[test]
