@@ -359,7 +359,9 @@ fn scrub_secrets(
     conn: &Connection,
     options: &RecordOptions,
 ) {
-    if let Some(password) = &conn.password {
+    // A password by reference is read here only to be masked; one that
+    // cannot be read cannot have reached the server either.
+    if let Some(Ok(password)) = conn.password.as_ref().map(|p| p.resolve()) {
         redactor.mask_always(password.expose(), "********", false);
     }
     if let Some(login) = &conn.login {

@@ -480,12 +480,12 @@ impl Job {
 /// Escaped too: it reaches the operator's log and terminal.
 fn shorten(message: &str) -> String {
     const MAX: usize = 4096;
+    let shown = untrusted::for_log(message, MAX);
     if message.chars().nth(MAX).is_none() {
-        return untrusted::for_log(message, MAX);
+        return shown;
     }
     format!(
-        "{}... (the component's message was cut at {MAX} of {} bytes)",
-        untrusted::for_log(&cut, MAX),
+        "{shown} (the component's message was cut at {MAX} of {} bytes)",
         message.len()
     )
 }

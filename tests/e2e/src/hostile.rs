@@ -146,7 +146,7 @@ impl HostileServer {
     /// Connection settings for this server (Basic, which it ignores).
     pub fn connection(&self, limits: serde_json::Value) -> serde_json::Value {
         serde_json::json!({
-            "AuthType": "Basic",
+            "AuthType": "HttpBasic",
             "Server": self.url,
             "Login": "admin",
             "Password": "admin",
