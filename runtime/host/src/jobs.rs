@@ -133,7 +133,7 @@ pub fn export(
         output_dir: GUEST_OUTPUT_DIR.into(),
         cookie_dir: GUEST_COOKIE_DIR.into(),
         ignore_cookies: options.ignore_cookies,
-        started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        started_at: export_started_at(chrono::Utc::now(), conn.incremental_overlap),
     };
     let result = job.export(&request);
     reporter.finish();
@@ -153,6 +153,17 @@ pub fn export(
         output_dir,
         cookie_dir,
     })
+}
+
+/// The export request's `started-at`: the job's start minus the
+/// connection's `IncrementalOverlapSeconds`. The component keeps it as the
+/// next window's lower bound, so consecutive windows overlap and a change a
+/// DC stamped with a clock behind this host's (or replicated late to the DC
+/// that answers) is still in the next export. Passed in the 0.2.0 contract's
+/// existing field, so components built against it need no change.
+pub fn export_started_at(now: chrono::DateTime<chrono::Utc>, overlap: Duration) -> String {
+    let overlap = chrono::TimeDelta::from_std(overlap).unwrap_or(chrono::TimeDelta::zero());
+    (now - overlap).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Usercube's connection check: `Get-MailboxDatabase`, the count and the

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[allow(unused_imports)]
 mod fulfill_support;
 
 use std::collections::BTreeSet;

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod mapping;
 pub mod remote;
 pub mod replay;
+pub mod transient;
 
 use crate::bindings::{Batch, CallError, Command, ErrorRecord};
 

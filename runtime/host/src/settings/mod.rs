@@ -97,6 +97,12 @@ pub struct Connection {
     pub grants: crate::grants::GrantSettings,
     /// `ComponentSha256`: the only component digest this connection loads.
     pub component_sha256: Option<String>,
+    /// `IncrementalOverlapSeconds`: how far before the previous export's
+    /// start the next incremental window begins.
+    pub incremental_overlap: std::time::Duration,
+    /// `MaxRetries`: how many times one job reconnects or waits out
+    /// Exchange's throttling before failing.
+    pub max_retries: u32,
 }
 
 #[derive(Debug, Clone)]
