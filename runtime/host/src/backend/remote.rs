@@ -323,10 +323,23 @@ fn block_on<T>(
         return Err(CallError::Timeout);
     };
     result.map_err(|error| {
-        if let Some(recovery) = transient::recovery(&error) {
+        let recovery = transient::recovery(&error);
+        let call = call_error(error);
+        // Every failure the component sees as a transport failure may be
+        // retried by it, so each one counts against MaxRetries and gets a
+        // new session (a garbled answer leaves the session's state unknown).
+        let recovery = recovery.or_else(|| match &call {
+            CallError::Transport(cause) => Some(Recovery {
+                reconnect: true,
+                wait: Duration::ZERO,
+                cause: idconn_psrp::untrusted::line(cause),
+            }),
+            _ => None,
+        });
+        if let Some(recovery) = recovery {
             set(pending, recovery);
         }
-        call_error(error)
+        call
     })
 }
 

@@ -315,7 +315,7 @@ use chrono::Offset;
 /// `--clock-skew-seconds`: how far the simulated domain controller's clock
 /// is from this machine's. AD's whenChanged is stamped by the DC that
 /// applied the change, with its own clock, and is not replicated
-/// ([MS-ADA1] When-Changed: `systemFlags` FLAG_ATTR_NOT_REPLICATED), so a
+/// ([MS-ADA3] 2.370 Attribute whenChanged: FLAG_ATTR_NOT_REPLICATED), so a
 /// client must never assume the stamp is on its clock. One process-wide
 /// value: the simulator models one DC.
 static CLOCK_SKEW_SECONDS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
