@@ -119,7 +119,7 @@ pub fn export(
     reporter: Arc<dyn Reporter>,
     options: &ExportOptions,
 ) -> anyhow::Result<ExportOutcome> {
-    let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let started_at = export_started_at(chrono::Utc::now(), conn.incremental_overlap);
     export_at(
         runtime,
         settings,
@@ -194,6 +194,17 @@ pub fn export_at(
         output_dir,
         cookie_dir,
     })
+}
+
+/// The export request's `started-at`: the job's start minus the
+/// connection's `IncrementalOverlapSeconds`. The component keeps it as the
+/// next window's lower bound, so consecutive windows overlap and a change a
+/// DC stamped with a clock behind this host's (or replicated late to the DC
+/// that answers) is still in the next export. Passed in the 0.2.0 contract's
+/// existing field, so components built against it need no change.
+pub fn export_started_at(now: chrono::DateTime<chrono::Utc>, overlap: Duration) -> String {
+    let overlap = chrono::TimeDelta::from_std(overlap).unwrap_or(chrono::TimeDelta::zero());
+    (now - overlap).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Usercube's connection check: `Get-MailboxDatabase`, the count and the

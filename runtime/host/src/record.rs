@@ -101,7 +101,8 @@ pub fn record(
             op.name()
         );
     }
-    let started_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // As production does: the overlap moves the window's start back.
+    let started_at = crate::jobs::export_started_at(chrono::Utc::now(), conn.incremental_overlap);
     let mut job = Map::new();
     job.insert("Operation".into(), json!(options.operation.name()));
     job.insert("Connection".into(), json!(conn.id));

@@ -87,6 +87,15 @@ struct Args {
     /// error.
     #[arg(long)]
     throttle_after: Option<u64>,
+    /// Fault: with --throttle-after, only this many pipelines are refused;
+    /// later ones run (the budget recovered). Default: all of them.
+    #[arg(long)]
+    throttle_times: Option<u64>,
+    /// The simulated domain controller's clock minus this machine's:
+    /// WhenChanged is stamped with the local clock plus this (negative
+    /// allowed), as a DC whose clock is off stamps its own time.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    clock_skew_seconds: i64,
     /// Fault: every Nth pipeline starts with Exchange's micro-delay
     /// throttling warning.
     #[arg(long)]
@@ -146,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
     if args.auth == Auth::Kerberos && args.keytab.is_none() {
         bail!("--auth kerberos needs --keytab FILE holding the HTTP/<host> service key (e.g. from `krb5-realm`)");
     }
+    exchange_sim::exchange::model::set_clock_skew_seconds(args.clock_skew_seconds);
     let server_name = "EXCH01".to_string();
     let org = Organization::open(
         SeedSpec {
@@ -158,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
             state_path: args.state.clone(),
             faults: ModelFaults {
                 throttle_after: args.throttle_after,
+                throttle_times: args.throttle_times,
                 micro_delay_every: args.micro_delay_every,
                 move_seconds: Some(args.move_seconds),
             },

@@ -141,3 +141,32 @@ fn authentication_and_throttling() {
         .fully_qualified_error_id
         .contains("OverBudgetException"));
 }
+
+/// `--throttle-times`: the budget recovers after that many refusals.
+#[test]
+fn throttling_can_be_transient() {
+    let mut options = options();
+    options.faults = ModelFaults {
+        throttle_after: Some(1),
+        throttle_times: Some(1),
+        ..ModelFaults::default()
+    };
+    let org = Organization::open(
+        SeedSpec {
+            mailboxes: 5,
+            databases: 1,
+            seed: 1,
+        },
+        options,
+    )
+    .unwrap();
+    run(&org, vec![cmd("Get-MailboxDatabase")]).ok();
+    let refused = run(&org, vec![cmd("Get-MailboxDatabase")]);
+    assert!(refused
+        .failed
+        .unwrap()
+        .message
+        .contains("Please wait for 5 seconds"));
+    let after = run(&org, vec![cmd("Get-MailboxDatabase")]).ok();
+    assert_eq!(after.output.len(), 1, "the budget recovered");
+}

@@ -576,3 +576,36 @@ fn set_mailbox_takes_every_setting_with_exchange_types() {
         same.warnings
     );
 }
+
+/// Mounted is runtime state (`Get-MailboxDatabase -Status`), not an AD
+/// attribute: mounting or dismounting leaves WhenChanged as it was.
+#[test]
+fn mount_and_dismount_leave_when_changed_alone() {
+    let org = org(10);
+    let when_changed = |org: &exchange_sim::exchange::Organization| {
+        org.snapshot()
+            .databases
+            .values()
+            .find(|d| d.name == "DB01")
+            .map(|d| d.when_changed)
+            .unwrap()
+    };
+    let before = when_changed(&org);
+    assert_eq!(mounted(&org, "DB01"), Value::Bool(true));
+    run(
+        &org,
+        vec![cmd("Dismount-Database")
+            .param("Identity", text("DB01"))
+            .param("Confirm", Value::Bool(false))],
+    )
+    .ok();
+    assert_eq!(mounted(&org, "DB01"), Value::Bool(false));
+    assert_eq!(when_changed(&org), before);
+    run(
+        &org,
+        vec![cmd("Mount-Database").param("Identity", text("DB01"))],
+    )
+    .ok();
+    assert_eq!(mounted(&org, "DB01"), Value::Bool(true));
+    assert_eq!(when_changed(&org), before);
+}

@@ -1,9 +1,18 @@
 //! The export: `<id>_databases.csv`, `<id>_mailboxes.csv` and the cookie.
 //!
 //! Complete when there is no cookie (or it is ignored): every object is an
-//! `Insert`. Incremental otherwise: objects changed in `[cookie, started-at)`
-//! are `Insert` (created in the window, or not seen by the last export) or
-//! `Update`; objects the last export saw that are gone are `Delete`.
+//! `Insert`. Incremental otherwise:
+//! - databases (few) are fetched whole and each row is compared with the
+//!   digest the cookie kept of it: new ones are `Insert`, changed ones
+//!   (`Mounted` included, which does not move `WhenChangedUTC`) `Update`;
+//! - mailboxes changed since the cookie's date are `Insert` when no export
+//!   reported them yet, `Update` otherwise;
+//! - objects reported before and gone now are `Delete`.
+//!
+//! A transient failure (a dropped connection, Exchange's throttling) makes a
+//! pipeline run again; objects already written are skipped, so each object
+//! is written once. The host reconnects, waits as Exchange asks and bounds
+//! the retries (setting `MaxRetries`).
 
 pub mod output_file;
 pub mod rows;
@@ -14,20 +23,21 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Timelike, Utc};
 
 use crate::batch::{objects, ObjectRef, ValueRef};
 use crate::exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
-use crate::idconn::connector::powershell::Command;
+use crate::idconn::connector::powershell::{Command, Error};
 use crate::idconn::connector::report::Level;
 use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 use crate::values::parse_date_time;
-use rows::{guid_of, BatchNo, RowFacts, RowWriter};
+use rows::{guid_of, BatchNo, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
-use state::{Cookie, GuidSet};
+use state::{Cookie, DatabaseRows, GuidSet};
 
 /// Objects pulled per `next` call: large enough to keep calls few, small
 /// enough to keep memory flat.
@@ -50,23 +60,25 @@ impl ExportFiles {
     }
 }
 
-/// The incremental window `[since, until)`.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-}
+/// How far before the cookie's date the server-side filter starts. Whether
+/// Exchange reads the literal `'yyyy-MM-ddTHH:mm:ssZ'` of an OPATH filter as
+/// UTC or as the server's local time is not documented (README.md, "The
+/// date in the filter"); time zones span UTC-12 to UTC+14, so a filter
+/// widened by 14 hours returns every object changed since the cookie's date
+/// however the literal is read. The exact bound is then applied here, on
+/// `WhenChangedUTC` as the server serialized it (a UTC `DateTime`).
+const FILTER_SLACK_HOURS: i64 = 14;
 
-impl Window {
-    fn contains(&self, at: DateTime<Utc>) -> bool {
-        self.since <= at && at < self.until
-    }
-}
+/// Pipelines run again after a transient failure, at most this many times
+/// each: a safety net for hosts that do not bound retries themselves (the
+/// idconn host stops earlier, at `MaxRetries`).
+const MAX_ATTEMPTS: u32 = 20;
 
 /// What an incremental export compares against.
 struct Previous {
-    window: Window,
-    databases: GuidSet,
+    /// Objects changed from here on are reported.
+    since: DateTime<Utc>,
+    databases: DatabaseRows,
     mailboxes: GuidSet,
 }
 
@@ -158,26 +170,22 @@ fn previous_state<R: Reporter>(
     if cookie.started_at > started_at {
         return Err(format!(
             "the export cookie {} is dated {}, after this run's start {}; was the \
-             clock set back? Rerun the export with --ignore-cookies to run a complete export",
+             clock set back, or IncrementalOverlapSeconds raised? Rerun the export with \
+             --ignore-cookies to run a complete export",
             files.cookie.display(),
             filter_date(&cookie.started_at),
             filter_date(&started_at)
         ));
     }
-    let window = Window {
-        since: cookie.started_at,
-        until: started_at,
-    };
     reporter.log(
         Level::Info,
         &format!(
-            "incremental export: changes from {} to {}",
-            filter_date(&window.since),
-            filter_date(&window.until)
+            "incremental export: changes since {}",
+            filter_date(&cookie.started_at)
         ),
     );
     Ok(Some(Previous {
-        window,
+        since: cookie.started_at,
         databases: cookie.databases,
         mailboxes: cookie.mailboxes,
     }))
@@ -198,36 +206,32 @@ struct Run<'a, S, R> {
 }
 
 impl<S: Shell, R: Reporter> Run<'_, S, R> {
-    /// Writes the database rows; returns the guids of the databases now.
-    fn databases(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
+    /// Writes the database rows; returns the databases now, with the digest
+    /// of each one's row.
+    fn databases(&mut self, writer: &mut RowWriter) -> Result<DatabaseRows, String> {
         let previous = self.previous;
-        let mut seen = Vec::new();
+        let mut now = DatabaseRows::new();
         let mut tally = Tally::default();
         self.pull(
             "Get-MailboxDatabase",
             &schema::databases_pipeline(),
             |batch, object| {
                 let facts = writer.fill(batch, object);
-                seen.extend(facts.guid);
-                let command = match previous {
-                    None => Some(INSERT),
-                    Some(previous) => {
-                        let known = facts.guid.is_some_and(|g| previous.databases.contains(g));
-                        // Databases are few and fetched whole, so the window
-                        // is applied here rather than on the server.
-                        let changed = facts.changed.is_none_or(|at| previous.window.contains(at));
-                        if !known {
-                            Some(INSERT)
-                        } else if changed {
-                            Some(insert_or_update(
-                                &facts,
-                                previous.window.since,
-                                &previous.databases,
-                            ))
-                        } else {
-                            None
-                        }
-                    }
+                let Some(guid) = facts.guid else {
+                    // Not comparable across runs: reported, not remembered.
+                    return tally.write(writer, INSERT);
+                };
+                if now.contains_key(&guid) {
+                    // Written before a retry ran the pipeline again.
+                    return Ok(());
+                }
+                let digest = writer.digest();
+                now.insert(guid, Some(digest));
+                let command = match previous.map(|p| p.databases.get(&guid)) {
+                    None | Some(None) => Some(INSERT),
+                    Some(Some(&Some(before))) if before == digest => None,
+                    // Changed, or known from a version 1 cookie (no digest).
+                    Some(Some(_)) => Some(UPDATE),
                 };
                 match command {
                     Some(command) => tally.write(writer, command),
@@ -235,10 +239,11 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 }
             },
         )?;
-        let now = GuidSet::from_unsorted(seen);
         if let Some(previous) = previous {
-            for guid in previous.databases.missing_from(&now) {
-                tally.delete(writer, guid)?;
+            for &guid in previous.databases.keys() {
+                if !now.contains_key(&guid) {
+                    tally.delete(writer, guid)?;
+                }
             }
         }
         self.summary.databases += tally.rows;
@@ -246,44 +251,79 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         Ok(now)
     }
 
-    /// Writes the mailbox rows; returns the guids of the mailboxes now.
+    /// Writes the mailbox rows; returns the mailboxes reported so far (by
+    /// this export or an earlier one) that exist now: the next export's
+    /// known set.
     fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
         let previous = self.previous;
-        let mut seen = Vec::new();
+        // Guids written by this export: the retry skip list, and with the
+        // previous known set, what the next export may call known.
+        let mut written = HashSet::new();
         let mut tally = Tally::default();
         let pipeline = match previous {
             None => schema::all_mailboxes_pipeline(),
-            Some(previous) => schema::changed_mailboxes_pipeline(
-                &filter_date(&previous.window.since),
-                &filter_date(&previous.window.until),
-            ),
+            Some(previous) => schema::changed_mailboxes_pipeline(&filter_date(
+                &(previous.since - TimeDelta::hours(FILTER_SLACK_HOURS)),
+            )),
         };
         self.pull("Get-Mailbox", &pipeline, |batch, object| {
             let facts = writer.fill(batch, object);
-            let command = match previous {
-                None => {
-                    seen.extend(facts.guid);
-                    INSERT
+            if let Some(guid) = facts.guid {
+                if written.contains(&guid) {
+                    return Ok(());
                 }
+            }
+            let command = match previous {
+                None => INSERT,
                 Some(previous) => {
-                    insert_or_update(&facts, previous.window.since, &previous.mailboxes)
+                    let known = facts.guid.is_some_and(|g| previous.mailboxes.contains(g));
+                    // The filter was widened by FILTER_SLACK_HOURS; an
+                    // unknown mailbox is reported whatever its date.
+                    let changed = facts.changed.is_none_or(|at| at >= previous.since);
+                    if !known {
+                        INSERT
+                    } else if changed {
+                        UPDATE
+                    } else {
+                        return Ok(());
+                    }
                 }
             };
+            written.extend(facts.guid);
             tally.write(writer, command)
         })?;
-        let now = match previous {
-            None => GuidSet::from_unsorted(seen),
+        let known = match previous {
+            None => GuidSet::from_unsorted(written.into_iter().collect()),
             Some(previous) => {
+                // Listed after the changed mailboxes: one enabled in between
+                // is on the server but was never written, so it stays
+                // unknown and the next export reports it as Insert.
                 let now = self.current_mailboxes()?;
-                for guid in previous.mailboxes.missing_from(&now) {
+                let mut known = Vec::with_capacity(now.len());
+                let reported = previous.mailboxes.iter().chain(
+                    written
+                        .iter()
+                        .copied()
+                        .filter(|g| !previous.mailboxes.contains(*g)),
+                );
+                let mut gone = Vec::new();
+                for guid in reported {
+                    if now.contains(guid) {
+                        known.push(guid);
+                    } else {
+                        gone.push(guid);
+                    }
+                }
+                gone.sort_unstable();
+                for guid in gone {
                     tally.delete(writer, guid)?;
                 }
-                now
+                GuidSet::from_unsorted(known)
             }
         };
         self.summary.mailboxes += tally.rows;
         self.add(&tally);
-        Ok(now)
+        Ok(known)
     }
 
     /// The guids of every mailbox on the server.
@@ -306,27 +346,54 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         self.summary.deletes += tally.deletes;
     }
 
-    /// Runs a pipeline and hands every object to `each`, batch by batch.
-    /// Non-terminating errors fail the export: an object the server could not
-    /// return would otherwise be missing, or written as deleted.
+    /// Runs a pipeline and hands every object to `each`, batch by batch;
+    /// after a transient failure, runs it again from the start (`each`
+    /// skips what it already wrote), up to [`MAX_ATTEMPTS`] times.
     fn pull(
         &mut self,
         what: &str,
         pipeline: &[Command],
         mut each: impl FnMut(BatchNo, &ObjectRef<'_>) -> Result<(), String>,
     ) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            match self.pull_once(what, pipeline, &mut each) {
+                Ok(()) => return Ok(()),
+                Err(Failure::Transient(error)) if attempt < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    self.reporter.log(
+                        Level::Warn,
+                        &format!(
+                            "{}; retry {} of the pipeline (objects already written are skipped)",
+                            describe_error(what, &error),
+                            attempt - 1
+                        ),
+                    );
+                }
+                Err(Failure::Transient(error)) => return Err(describe_error(what, &error)),
+                Err(Failure::Fatal(message)) => return Err(message),
+            }
+        }
+    }
+
+    /// One run of a pipeline. Non-terminating errors fail the export: an
+    /// object the server could not return would otherwise be missing, or
+    /// written as deleted.
+    fn pull_once(
+        &mut self,
+        what: &str,
+        pipeline: &[Command],
+        each: &mut impl FnMut(BatchNo, &ObjectRef<'_>) -> Result<(), String>,
+    ) -> Result<(), Failure> {
         let mut output = self
             .shell
             .invoke(pipeline)
-            .map_err(|e| describe_error(what, &e))?;
+            .map_err(|e| Failure::of(what, e))?;
         let mut batch_no = BatchNo(0);
-        while let Some(batch) = output
-            .next(BATCH_SIZE)
-            .map_err(|e| describe_error(what, &e))?
-        {
+        while let Some(batch) = output.next(BATCH_SIZE).map_err(|e| Failure::of(what, e))? {
             batch_no.0 += 1;
             for object in objects(&batch) {
-                each(batch_no, &object)?;
+                each(batch_no, &object).map_err(Failure::Fatal)?;
             }
             self.done += batch.objects.len() as u64;
             self.reporter.progress(self.done, None);
@@ -337,13 +404,52 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         }
         let errors = output.errors();
         if let Some(first) = errors.first() {
-            return Err(format!(
+            return Err(Failure::Fatal(format!(
                 "{what} reported {} error(s), so the export would be incomplete; the first: {}",
                 errors.len(),
                 describe_record(first)
-            ));
+            )));
         }
         Ok(())
+    }
+}
+
+/// Why one run of a pipeline failed.
+enum Failure {
+    /// Worth running again: the connection failed, a host call timed out,
+    /// or Exchange throttled the user.
+    Transient(Error),
+    Fatal(String),
+}
+
+impl Failure {
+    fn of(what: &str, error: Error) -> Failure {
+        if is_transient(&error) {
+            Failure::Transient(error)
+        } else {
+            Failure::Fatal(describe_error(what, &error))
+        }
+    }
+}
+
+/// A failure that another try may not meet. Throttling, from Exchange's
+/// documentation of user throttling ("Exchange workload management",
+/// learn.microsoft.com/exchange/server-health/workload-management): a
+/// user over budget gets `OverBudgetException` ("... exceeded your budget
+/// ... Please wait for N seconds"), and one holding too many sessions a
+/// refusal naming its concurrent shells or connections.
+pub fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Transport(_) | Error::Timeout => true,
+        Error::Remote(record) => {
+            let id = record.fully_qualified_error_id.to_ascii_lowercase();
+            let message = record.message.to_ascii_lowercase();
+            id.contains("overbudget")
+                || id.contains("throttl")
+                || message.contains("exceeded your budget")
+                || message.contains("concurrent")
+        }
+        Error::Denied(_) | Error::Limit(_) => false,
     }
 }
 
@@ -377,19 +483,6 @@ impl Tally {
         self.rows += 1;
         self.deletes += 1;
         Ok(())
-    }
-}
-
-/// `Insert` for an object created in the window or unknown to the last
-/// export (a mailbox enabled on an older user keeps the user's creation
-/// date), `Update` otherwise.
-fn insert_or_update(facts: &RowFacts, since: DateTime<Utc>, known: &GuidSet) -> &'static str {
-    let created_in_window = facts.created.is_some_and(|at| at >= since);
-    let known = facts.guid.is_some_and(|g| known.contains(g));
-    if created_in_window || !known {
-        INSERT
-    } else {
-        UPDATE
     }
 }
 

@@ -107,18 +107,21 @@ pub fn all_mailboxes_pipeline() -> Vec<Command> {
     ]
 }
 
-/// The OPATH filter of an incremental export: `[since, until)` on
-/// `WhenChangedUTC`, dates as culture-invariant `yyyy-MM-ddTHH:mm:ssZ`.
-pub fn changed_filter(since: &str, until: &str) -> String {
-    format!("WhenChangedUTC -ge '{since}' -and WhenChangedUTC -lt '{until}'")
+/// The OPATH filter of an incremental export: `WhenChangedUTC` from
+/// `since` on, the date as `yyyy-MM-ddTHH:mm:ssZ`. No upper bound: a change
+/// made while the export runs is reported now and again next time, which is
+/// harmless, while an upper bound on the agent's clock would lose changes a
+/// DC stamped with a clock behind it (README.md, "Incremental export").
+pub fn changed_filter(since: &str) -> String {
+    format!("WhenChangedUTC -ge '{since}'")
 }
 
-/// The mailboxes changed in `[since, until)`, every column.
-pub fn changed_mailboxes_pipeline(since: &str, until: &str) -> Vec<Command> {
+/// The mailboxes changed from `since` on, every column.
+pub fn changed_mailboxes_pipeline(since: &str) -> Vec<Command> {
     vec![
         command("Get-Mailbox")
             .text("ResultSize", "Unlimited")
-            .text("Filter", &changed_filter(since, until))
+            .text("Filter", &changed_filter(since))
             .build(),
         select(selected(&MAILBOX_COLUMNS)),
     ]

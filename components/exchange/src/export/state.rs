@@ -1,14 +1,14 @@
 //! The state kept between exports: the cookie file.
 //!
 //! One file holds both the time of the last successful export and the guids
-//! that export saw, so one rename commits the whole state. Format (UTF-8
-//! text, `\n` line ends):
+//! that export reported, so one rename commits the whole state. Format
+//! (UTF-8 text, `\n` line ends):
 //!
 //! ```text
-//! idconn-exchange-cookie 1
+//! idconn-exchange-cookie 2
 //! started-at 2026-11-27T08:00:00Z
 //! databases 2
-//! 0b9d5f3c-...
+//! 0b9d5f3c-... 5e0b...(32 hex digits)
 //! ...
 //! mailboxes 3
 //! 9b9387fe-...
@@ -16,8 +16,14 @@
 //! end
 //! ```
 //!
+//! Each database carries the digest of the row last exported for it:
+//! `Mounted` is runtime state that does not move `WhenChangedUTC`, so the
+//! next export compares rows, not dates. Version 1 (no digests) is still
+//! read: each of its databases is then reported once as `Update`.
+//!
 //! The counts and the `end` line make a truncated or edited file detectable.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -27,7 +33,12 @@ use chrono::{DateTime, Utc};
 use super::output_file::OutputFile;
 use crate::values::{format_date_time, parse_date_time};
 
-const MAGIC: &str = "idconn-exchange-cookie 1";
+const MAGIC: &str = "idconn-exchange-cookie 2";
+const MAGIC_V1: &str = "idconn-exchange-cookie 1";
+
+/// Database guid -> digest of its last exported row (`None`: read from a
+/// version 1 cookie, which had none).
+pub type DatabaseRows = BTreeMap<u128, Option<u128>>;
 
 /// A compact set of guids (16 bytes each), sorted for binary search.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -112,9 +123,12 @@ fn guid_text(guid: u128) -> [u8; 36] {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cookie {
-    /// The start of the export that wrote it: the next window's lower bound.
+    /// The start of the export that wrote it (the host's clock minus the
+    /// connection's overlap): the next window's lower bound.
     pub started_at: DateTime<Utc>,
-    pub databases: GuidSet,
+    pub databases: DatabaseRows,
+    /// The mailboxes reported as `Insert` by this or an earlier export and
+    /// not deleted since.
     pub mailboxes: GuidSet,
 }
 
@@ -142,16 +156,18 @@ impl Cookie {
                 .unwrap_or_else(|| Err("the file ends early".to_owned()))
         };
         let (_, magic) = next()?;
-        if magic != MAGIC {
-            return Err(format!("the first line is not `{MAGIC}`"));
-        }
+        let with_digests = match magic.as_str() {
+            MAGIC => true,
+            MAGIC_V1 => false,
+            _ => return Err(format!("the first line is not `{MAGIC}`")),
+        };
         let (n, line) = next()?;
         let started_at = line
             .strip_prefix("started-at ")
             .and_then(parse_date_time)
             .ok_or_else(|| format!("line {n}: expected `started-at <ISO 8601 UTC date>`"))?;
-        let databases = parse_section(&mut next, "databases")?;
-        let mailboxes = parse_section(&mut next, "mailboxes")?;
+        let databases = parse_databases(&mut next, with_digests)?;
+        let mailboxes = GuidSet::from_unsorted(parse_section(&mut next, "mailboxes")?);
         let (n, end) = next()?;
         if end != "end" {
             return Err(format!("line {n}: expected `end`"));
@@ -172,15 +188,17 @@ impl Cookie {
         let mut out = BufWriter::with_capacity(1 << 20, OutputFile::new(File::create(path)?));
         writeln!(out, "{MAGIC}")?;
         writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
-        for (name, set) in [
-            ("databases", &self.databases),
-            ("mailboxes", &self.mailboxes),
-        ] {
-            writeln!(out, "{name} {}", set.len())?;
-            for guid in set.iter() {
-                out.write_all(&guid_text(guid))?;
-                out.write_all(b"\n")?;
-            }
+        writeln!(out, "databases {}", self.databases.len())?;
+        for (&guid, digest) in &self.databases {
+            out.write_all(&guid_text(guid))?;
+            // A database without a digest (from a version 1 cookie) is
+            // always re-exported, so it never reaches here without one.
+            writeln!(out, " {:032x}", digest.unwrap_or_default())?;
+        }
+        writeln!(out, "mailboxes {}", self.mailboxes.len())?;
+        for guid in self.mailboxes.iter() {
+            out.write_all(&guid_text(guid))?;
+            out.write_all(b"\n")?;
         }
         writeln!(out, "end")?;
         let file = out.into_inner().map_err(|e| e.into_error())?.into_file();
@@ -188,22 +206,56 @@ impl Cookie {
     }
 }
 
+/// The `databases` section: `<guid> <digest>` lines (`<guid>` in version 1).
+fn parse_databases(
+    next: &mut impl FnMut() -> Result<(usize, String), String>,
+    with_digests: bool,
+) -> Result<DatabaseRows, String> {
+    let lines = section_lines(next, "databases")?;
+    let mut databases = DatabaseRows::new();
+    for (n, line) in lines {
+        let (guid, digest) = if with_digests {
+            let (guid, digest) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("line {n}: expected `<guid> <digest>`"))?;
+            let digest = (digest.len() == 32)
+                .then(|| u128::from_str_radix(digest, 16).ok())
+                .flatten()
+                .ok_or_else(|| format!("line {n}: `{digest}` is not a digest"))?;
+            (guid, Some(digest))
+        } else {
+            (line.as_str(), None)
+        };
+        let guid = parse_guid(guid).ok_or_else(|| format!("line {n}: `{guid}` is not a guid"))?;
+        databases.insert(guid, digest);
+    }
+    Ok(databases)
+}
+
 fn parse_section(
     next: &mut impl FnMut() -> Result<(usize, String), String>,
     name: &str,
-) -> Result<GuidSet, String> {
+) -> Result<Vec<u128>, String> {
+    section_lines(next, name)?
+        .into_iter()
+        .map(|(n, line)| {
+            parse_guid(&line).ok_or_else(|| format!("line {n}: `{line}` is not a guid"))
+        })
+        .collect()
+}
+
+/// The `<name> <count>` line and the `count` lines after it.
+fn section_lines(
+    next: &mut impl FnMut() -> Result<(usize, String), String>,
+    name: &str,
+) -> Result<Vec<(usize, String)>, String> {
     let (n, line) = next()?;
     let count: usize = line
         .strip_prefix(name)
         .and_then(|rest| rest.strip_prefix(' '))
         .and_then(|count| count.parse().ok())
         .ok_or_else(|| format!("line {n}: expected `{name} <count>`"))?;
-    let mut guids = Vec::new();
-    for _ in 0..count {
-        let (n, line) = next()?;
-        guids.push(parse_guid(&line).ok_or_else(|| format!("line {n}: `{line}` is not a guid"))?);
-    }
-    Ok(GuidSet::from_unsorted(guids))
+    (0..count).map(|_| next()).collect()
 }
 
 fn unusable(path: &Path, detail: &str) -> String {
@@ -224,17 +276,31 @@ mod tests {
         let path = dir.path().join("c.bin");
         let cookie = Cookie {
             started_at: parse_date_time("2026-11-27T08:00:00Z").unwrap(),
-            databases: GuidSet::from_unsorted(vec![3, 1]),
+            databases: DatabaseRows::from([(3, Some(u128::MAX)), (1, Some(0xab))]),
             mailboxes: GuidSet::from_unsorted(vec![u128::MAX, 0, 7]),
         };
         cookie.write(&path).unwrap();
         assert_eq!(Cookie::read(&path).unwrap(), Some(cookie));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(
-            "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\ndatabases 2\n\
-             00000000-0000-0000-0000-000000000001\n"
+            "idconn-exchange-cookie 2\nstarted-at 2026-11-27T08:00:00Z\ndatabases 2\n\
+             00000000-0000-0000-0000-000000000001 000000000000000000000000000000ab\n"
         ));
         assert!(text.ends_with("ffffffff-ffff-ffff-ffff-ffffffffffff\nend\n"));
+    }
+
+    #[test]
+    fn a_version_1_cookie_is_read_without_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        std::fs::write(
+            &path,
+            "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\ndatabases 1\n\
+             00000000-0000-0000-0000-000000000001\nmailboxes 0\nend\n",
+        )
+        .unwrap();
+        let cookie = Cookie::read(&path).unwrap().unwrap();
+        assert_eq!(cookie.databases, DatabaseRows::from([(1, None)]));
     }
 
     #[test]
@@ -245,14 +311,17 @@ mod tests {
 
     #[test]
     fn damaged_cookies_are_refused_with_the_fix() {
-        let good = "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\n\
-                    databases 1\n00000000-0000-0000-0000-000000000001\nmailboxes 0\nend\n";
+        let good = "idconn-exchange-cookie 2\nstarted-at 2026-11-27T08:00:00Z\n\
+                    databases 1\n00000000-0000-0000-0000-000000000001 \
+                    0000000000000000000000000000000f\nmailboxes 0\nend\n";
         let damaged = [
             "",
             "2026-11-27T08:00:00Z",
             &good[..good.len() - 4],
             &good.replace("databases 1", "databases 2"),
-            &good.replace("0001\n", "000g\n"),
+            &good.replace("0001 ", "000g "),
+            &good.replace(" 0000000000000000000000000000000f", ""),
+            &good.replace("000f\n", "00xf\n"),
             &good.replace("08:00:00Z", "soon"),
             &format!("{good}more\n"),
             "\u{fffd}\u{0}",

@@ -7,6 +7,7 @@ pub mod mapping;
 pub mod record;
 pub mod remote;
 pub mod replay;
+pub mod transient;
 
 use crate::bindings::{Batch, CallError, Command, ErrorRecord};
 

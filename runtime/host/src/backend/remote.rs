@@ -2,14 +2,22 @@
 //! through the PSRP client. The guest runs on a plain thread, so each host
 //! call blocks on the client's tokio runtime, bounded by the connection's
 //! `HostCallTimeoutSeconds`.
+//!
+//! A transient failure (a dropped connection, a timed-out call, Exchange's
+//! throttling: see transient.rs) is remembered; the next `invoke` first
+//! waits as Exchange asked and, when the session may be broken, deletes it
+//! and opens a new one. The component then runs its pipeline again. Each
+//! such recovery counts against the connection's `MaxRetries`; past it,
+//! `invoke` fails with a limit error naming the setting.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use idconn_psrp::client::{self, ClientConfig, Pipeline, RunspacePool};
 
 use super::batch::BatchBuilder;
 use super::mapping::command_to_psrp;
+use super::transient::{self, Recovery};
 use super::{PipelineOutput, PowerShell};
 use crate::bindings::{Batch, CallError, Command, ErrorRecord};
 use crate::settings::{AuthType, Connection};
@@ -22,6 +30,14 @@ pub struct Remote {
     pool: Option<RunspacePool>,
     call_timeout: Duration,
     server: String,
+    /// To open a new session after a transient failure.
+    config: ClientConfig,
+    connection: String,
+    max_retries: u32,
+    retries: u32,
+    /// Set by a failed call (of `invoke` or of an output's `next`): what the
+    /// next `invoke` must do first.
+    pending: Arc<Mutex<Option<Recovery>>>,
 }
 
 /// The client settings of a connection. A password given by reference is
@@ -94,45 +110,144 @@ impl Remote {
             .enable_all()
             .build()?;
         let call_timeout = conn.limits.host_call_timeout;
-        // The client bounds the open itself: past the deadline it still
-        // deletes the shell the server created before it returns (Exchange
-        // caps shells per user, so timed-out opens must not pile up).
-        let pool = runtime
-            .block_on(RunspacePool::open_within(config, call_timeout))
-            .map_err(|e| match e {
-                client::Error::Timeout(_) => anyhow::anyhow!(
-                    "connection {}: {} did not open a session within {call_timeout:?} (setting Limits.HostCallTimeoutSeconds)",
-                    conn.id,
-                    conn.server
-                ),
-                client::Error::Limit(limit) => anyhow::anyhow!(
-                    "connection {}: opening a session on {}: {limit} (setting Limits.MaxServerDataMiB)",
-                    conn.id,
-                    conn.server
-                ),
-                e => anyhow::anyhow!("connection {}: cannot open a session on {}: {e}", conn.id, conn.server),
-            })?;
+        let pool = open_pool(&runtime, &config, call_timeout)
+            .map_err(|e| anyhow::anyhow!("connection {}: {e}", conn.id))?;
         Ok(Remote {
             runtime: Arc::new(runtime),
             pool: Some(pool),
             call_timeout,
             server: conn.server.clone(),
+            config,
+            connection: conn.id.clone(),
+            max_retries: conn.max_retries,
+            retries: 0,
+            pending: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Before a call: waits and reconnects as the last transient failure
+    /// needs, within `MaxRetries`.
+    fn recover(&mut self) -> Result<(), CallError> {
+        let Some(recovery) = take(&self.pending) else {
+            return Ok(());
+        };
+        if self.retries >= self.max_retries {
+            let error = CallError::Limit(format!(
+                "gave up after {} retries (setting Connections.{}.MaxRetries); the last failure: {}",
+                self.retries, self.connection, recovery.cause
+            ));
+            // Every later call fails the same way.
+            set(&self.pending, recovery);
+            return Err(error);
+        }
+        self.retries += 1;
+        tracing::warn!(
+            server = %self.server,
+            "retry {} of {} after: {}; waiting {:?}{}",
+            self.retries,
+            self.max_retries,
+            recovery.cause,
+            recovery.wait,
+            if recovery.reconnect { ", then a new session" } else { "" }
+        );
+        if !recovery.wait.is_zero() {
+            // On the host's clock, outside the component's CPU budget.
+            // The timer is created inside the runtime, which owns it.
+            let wait = recovery.wait;
+            self.runtime
+                .block_on(async move { tokio::time::sleep(wait).await });
+        }
+        if recovery.reconnect {
+            // Exchange counts open shells against the user's limit: the old
+            // one is deleted before a new one is opened.
+            if let Some(pool) = self.pool.take() {
+                close_pool(&self.runtime, pool, &self.server);
+            }
+            match open_pool(&self.runtime, &self.config, self.call_timeout) {
+                Ok(pool) => self.pool = Some(pool),
+                Err(e) => {
+                    let cause = idconn_psrp::untrusted::line(&e.to_string());
+                    set(
+                        &self.pending,
+                        Recovery {
+                            reconnect: true,
+                            wait: Duration::ZERO,
+                            cause: cause.clone(),
+                        },
+                    );
+                    return Err(CallError::Transport(cause));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a session within `call_timeout`; the error says what happened
+/// without the password (it stays inside the client's `Secret`).
+fn open_pool(
+    runtime: &tokio::runtime::Runtime,
+    config: &ClientConfig,
+    call_timeout: Duration,
+) -> anyhow::Result<RunspacePool> {
+    let server = &config.endpoint;
+    // The client bounds the open itself: past the deadline it still deletes
+    // the shell the server created before it returns (Exchange caps shells
+    // per user, so timed-out opens, first or after a reconnect, must not
+    // pile up).
+    runtime
+        .block_on(RunspacePool::open_within(config.clone(), call_timeout))
+        .map_err(|e| match e {
+            client::Error::Timeout(_) => anyhow::anyhow!(
+                "{server} did not open a session within {call_timeout:?} (setting Limits.HostCallTimeoutSeconds)"
+            ),
+            client::Error::Limit(limit) => anyhow::anyhow!(
+                "opening a session on {server}: {limit} (setting Limits.MaxServerDataMiB)"
+            ),
+            e => anyhow::anyhow!("cannot open a session on {server}: {e}"),
+        })
+}
+
+/// Deletes a session's shell, giving up after [`CLOSE_TIMEOUT`].
+fn close_pool(runtime: &tokio::runtime::Runtime, pool: RunspacePool, server: &str) {
+    let closed =
+        runtime.block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, pool.close()).await });
+    match closed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(server = %server, "closing the session failed: {e}"),
+        Err(_) => tracing::warn!(server = %server, "closing the session timed out"),
+    }
+}
+
+fn take(pending: &Mutex<Option<Recovery>>) -> Option<Recovery> {
+    pending.lock().map(|mut p| p.take()).unwrap_or_default()
+}
+
+fn set(pending: &Mutex<Option<Recovery>>, recovery: Recovery) {
+    if let Ok(mut p) = pending.lock() {
+        *p = Some(recovery);
     }
 }
 
 impl PowerShell for Remote {
     fn invoke(&mut self, pipeline: &[Command]) -> Result<Box<dyn PipelineOutput>, CallError> {
+        self.recover()?;
         let pool = self
             .pool
             .as_ref()
             .ok_or_else(|| CallError::Transport("the session is closed".into()))?;
         let commands = pipeline.iter().map(command_to_psrp).collect();
-        let running = block_on(&self.runtime, self.call_timeout, pool.invoke(commands))?;
+        let running = block_on(
+            &self.runtime,
+            self.call_timeout,
+            &self.pending,
+            pool.invoke(commands),
+        )?;
         Ok(Box::new(RemoteOutput {
             runtime: self.runtime.clone(),
             pipeline: Some(running),
             call_timeout: self.call_timeout,
+            pending: self.pending.clone(),
         }))
     }
 }
@@ -141,16 +256,7 @@ impl Drop for Remote {
     /// Exchange limits concurrent sessions per user: always delete ours.
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            let closed = self
-                .runtime
-                .block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, pool.close()).await });
-            match closed {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(server = %self.server, "closing the session failed: {e}")
-                }
-                Err(_) => tracing::warn!(server = %self.server, "closing the session timed out"),
-            }
+            close_pool(&self.runtime, pool, &self.server);
         }
     }
 }
@@ -160,6 +266,7 @@ struct RemoteOutput {
     /// `None` once the pipeline completed or was stopped.
     pipeline: Option<Pipeline>,
     call_timeout: Duration,
+    pending: Arc<Mutex<Option<Recovery>>>,
 }
 
 impl PipelineOutput for RemoteOutput {
@@ -167,7 +274,12 @@ impl PipelineOutput for RemoteOutput {
         let Some(pipeline) = self.pipeline.as_mut() else {
             return Ok(None);
         };
-        let batch = block_on(&self.runtime, self.call_timeout, pipeline.next_batch(max))?;
+        let batch = block_on(
+            &self.runtime,
+            self.call_timeout,
+            &self.pending,
+            pipeline.next_batch(max),
+        )?;
         let Some(values) = batch else {
             return Ok(None);
         };
@@ -231,21 +343,41 @@ impl Drop for RemoteOutput {
     }
 }
 
+/// Runs a client call within `timeout`; a transient failure is recorded in
+/// `pending` for the next `invoke`.
 fn block_on<T>(
     runtime: &tokio::runtime::Runtime,
     timeout: Duration,
+    pending: &Mutex<Option<Recovery>>,
     future: impl std::future::Future<Output = Result<T, client::Error>>,
 ) -> Result<T, CallError> {
-    runtime
-        .block_on(async { tokio::time::timeout(timeout, future).await })
-        .map_err(|_| {
-            // The component gets `timeout`; the operator learns which limit.
-            tracing::warn!(
-                "a call to the server took longer than {timeout:?} and was stopped (setting Limits.HostCallTimeoutSeconds)"
-            );
-            CallError::Timeout
-        })?
-        .map_err(call_error)
+    let Ok(result) = runtime.block_on(async { tokio::time::timeout(timeout, future).await }) else {
+        // The component gets `timeout`; the operator learns which limit.
+        tracing::warn!(
+            "a call to the server took longer than {timeout:?} and was stopped (setting Limits.HostCallTimeoutSeconds)"
+        );
+        set(pending, transient::timed_out());
+        return Err(CallError::Timeout);
+    };
+    result.map_err(|error| {
+        let recovery = transient::recovery(&error);
+        let call = call_error(error);
+        // Every failure the component sees as a transport failure may be
+        // retried by it, so each one counts against MaxRetries and gets a
+        // new session (a garbled answer leaves the session's state unknown).
+        let recovery = recovery.or_else(|| match &call {
+            CallError::Transport(cause) => Some(Recovery {
+                reconnect: true,
+                wait: Duration::ZERO,
+                cause: idconn_psrp::untrusted::line(cause),
+            }),
+            _ => None,
+        });
+        if let Some(recovery) = recovery {
+            set(pending, recovery);
+        }
+        call
+    })
 }
 
 /// What the guest is told when the server cannot be reached. The details

@@ -6,6 +6,18 @@ use super::reader::{kind, validate_url, Ctx};
 use super::{validate_identifier, AuthType, Connection, SettingsError};
 use crate::limits::Limits;
 
+/// `IncrementalOverlapSeconds`: each incremental window starts this long
+/// before the previous export's start. whenChanged is stamped by the DC
+/// that applied a change, with its own clock (Kerberos tolerates 5 minutes
+/// of skew), and a change replicates to the DC that answers the next export
+/// minutes later; 15 minutes covers both with room. A longer overlap only
+/// repeats `Update` rows.
+pub const DEFAULT_INCREMENTAL_OVERLAP_SECONDS: u64 = 900;
+const MAX_INCREMENTAL_OVERLAP_SECONDS: u64 = 7 * 24 * 3600;
+/// `MaxRetries`: reconnections and throttling waits one job may use.
+pub const DEFAULT_MAX_RETRIES: u64 = 3;
+const MAX_MAX_RETRIES: u64 = 100;
+
 impl Ctx<'_> {
     pub(super) fn connection(&self, id: &str, value: &Value) -> Result<Connection, SettingsError> {
         let key = |k: &str| format!("Connections.{id}.{k}");
@@ -171,6 +183,20 @@ impl Ctx<'_> {
             })?,
         };
 
+        let incremental_overlap = std::time::Duration::from_secs(self.opt_u64(
+            obj,
+            "IncrementalOverlapSeconds",
+            &key("IncrementalOverlapSeconds"),
+            DEFAULT_INCREMENTAL_OVERLAP_SECONDS,
+            MAX_INCREMENTAL_OVERLAP_SECONDS,
+        )?);
+        let max_retries = self.opt_u64(
+            obj,
+            "MaxRetries",
+            &key("MaxRetries"),
+            DEFAULT_MAX_RETRIES,
+            MAX_MAX_RETRIES,
+        )? as u32;
         let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
         let grants = match obj.get("Grants") {
             None | Some(Value::Null) => crate::grants::GrantSettings::default(),
@@ -217,6 +243,8 @@ impl Ctx<'_> {
             entity_types,
             grants,
             component_sha256,
+            incremental_overlap,
+            max_retries,
         })
     }
 

@@ -93,6 +93,12 @@ pub struct Connection {
     pub grants: crate::grants::GrantSettings,
     /// `ComponentSha256`: the only component digest this connection loads.
     pub component_sha256: Option<String>,
+    /// `IncrementalOverlapSeconds`: how far before the previous export's
+    /// start the next incremental window begins.
+    pub incremental_overlap: std::time::Duration,
+    /// `MaxRetries`: how many times one job reconnects or waits out
+    /// Exchange's throttling before failing.
+    pub max_retries: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -388,5 +394,55 @@ mod client_keytab_tests {
         )
         .unwrap_err();
         assert!(e.contains("only AuthType Kerberos"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod export_settings_tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<Connection, String> {
+        let text = format!(
+            r#"{{ "Connections": {{ "Exchange": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos"{extra} }} }} }}"#
+        );
+        Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
+            .map(|s| s.connections["Exchange"].clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn overlap_and_retries_have_defaults_and_bounds() {
+        let c = parse("").unwrap();
+        assert_eq!(c.incremental_overlap, std::time::Duration::from_secs(900));
+        assert_eq!(c.max_retries, 3);
+        let c = parse(r#", "IncrementalOverlapSeconds": 3600, "MaxRetries": 0"#).unwrap();
+        assert_eq!(c.incremental_overlap, std::time::Duration::from_secs(3600));
+        assert_eq!(c.max_retries, 0);
+        for bad in [
+            r#", "IncrementalOverlapSeconds": -1"#,
+            r#", "IncrementalOverlapSeconds": "900""#,
+            r#", "IncrementalOverlapSeconds": 604801"#,
+            r#", "MaxRetries": 101"#,
+            r#", "MaxRetries": 1.5"#,
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains("Connections.Exchange."), "{bad}: {e}");
+            assert!(e.contains("a whole number from 0 to"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn started_at_is_the_start_minus_the_overlap() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T09:00:00.750Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            crate::jobs::export_started_at(now, std::time::Duration::from_secs(900)),
+            "2026-11-27T08:45:00Z"
+        );
+        assert_eq!(
+            crate::jobs::export_started_at(now, std::time::Duration::ZERO),
+            "2026-11-27T09:00:00Z"
+        );
     }
 }

@@ -87,6 +87,30 @@ impl Ctx<'_> {
         }
     }
 
+    /// A whole number in `0..=max`, or `default` when absent.
+    pub(super) fn opt_u64(
+        &self,
+        obj: &Map<String, Value>,
+        name: &str,
+        key: &str,
+        default: u64,
+        max: u64,
+    ) -> Result<u64, SettingsError> {
+        let fix = || format!("write \"{name}\": a whole number from 0 to {max}");
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if v <= max => Ok(v),
+                _ => Err(self.err(key, format!("{n} is out of range"), fix())),
+            },
+            Some(other) => Err(self.err(
+                key,
+                format!("must be a number, found {}", kind(other)),
+                fix(),
+            )),
+        }
+    }
+
     pub(super) fn path_or(
         &self,
         obj: &Map<String, Value>,

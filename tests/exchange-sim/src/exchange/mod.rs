@@ -50,6 +50,10 @@ pub struct ModelFaults {
     /// Pipelines after the first N (over the server's lifetime) fail with
     /// Exchange's throttling error.
     pub throttle_after: Option<u64>,
+    /// With `throttle_after`: only this many pipelines fail, then the
+    /// budget recovers (as Exchange's does once the user waited); `None`:
+    /// every later pipeline fails.
+    pub throttle_times: Option<u64>,
     /// Every Nth pipeline starts with Exchange's micro-delay warning (the
     /// resource-health throttling that slows a client without failing it).
     pub micro_delay_every: Option<u64>,
@@ -196,12 +200,14 @@ impl Organization {
             |e: SimErrorRecord| -> Box<dyn Stage> { Box::new(Fixed([Ev::Failed(e)].into())) };
         let count = self.shared.pipelines.fetch_add(1, Ordering::Relaxed) + 1;
         self.shared.advance_moves();
-        if self
-            .shared
-            .faults
-            .throttle_after
-            .is_some_and(|limit| count > limit)
-        {
+        if self.shared.faults.throttle_after.is_some_and(|limit| {
+            count > limit
+                && self
+                    .shared
+                    .faults
+                    .throttle_times
+                    .is_none_or(|times| count - limit <= times)
+        }) {
             return failed(errors::throttled(&self.shared.server_name));
         }
         if commands.is_empty() {

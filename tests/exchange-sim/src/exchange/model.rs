@@ -346,10 +346,25 @@ impl Directory {
 
 use chrono::Offset;
 
-/// The time Exchange stamps on a change: whole seconds, like AD.
+/// `--clock-skew-seconds`: how far the simulated domain controller's clock
+/// is from this machine's. AD's whenChanged is stamped by the DC that
+/// applied the change, with its own clock, and is not replicated
+/// ([MS-ADA3] 2.370 Attribute whenChanged: FLAG_ATTR_NOT_REPLICATED), so a
+/// client must never assume the stamp is on its clock. One process-wide
+/// value: the simulator models one DC.
+static CLOCK_SKEW_SECONDS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Sets the skew of every later [`now_seconds`] (negative: the DC is behind).
+pub fn set_clock_skew_seconds(seconds: i64) {
+    CLOCK_SKEW_SECONDS.store(seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The time Exchange stamps on a change: whole seconds, like AD, on the
+/// DC's clock (this machine's plus `--clock-skew-seconds`).
 pub fn now_seconds() -> DateTime<Utc> {
     let now = Utc::now();
-    DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+    let skew = CLOCK_SKEW_SECONDS.load(std::sync::atomic::Ordering::Relaxed);
+    DateTime::from_timestamp(now.timestamp().saturating_add(skew), 0).unwrap_or(now)
 }
 
 #[cfg(test)]

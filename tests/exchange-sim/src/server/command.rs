@@ -316,11 +316,14 @@ pub(super) async fn receive(
             Next::Item(item) => {
                 if item.is_output {
                     let sent = server.objects_sent.load(Ordering::SeqCst);
-                    if drop_after.is_some_and(|limit| sent >= limit) {
+                    let drop_now = drop_after.is_some_and(|limit| sent >= limit)
+                        && !server.dropped.load(Ordering::SeqCst);
+                    if drop_now {
                         if pushed_any {
                             run.held = Some(item);
                             break;
                         }
+                        server.dropped.store(true, Ordering::SeqCst);
                         return Reply::Drop;
                     }
                     server.objects_sent.fetch_add(1, Ordering::SeqCst);

@@ -33,6 +33,8 @@ pub(super) struct Server {
     pub(super) shells: Shells,
     requests: AtomicU64,
     pub(super) objects_sent: AtomicU64,
+    /// The drop fault fired: it fires once, as a network outage does.
+    pub(super) dropped: std::sync::atomic::AtomicBool,
     /// Receives waiting for a pipeline's output (observed by tests).
     pub(super) waiting_receives: tokio::sync::watch::Sender<usize>,
     /// The keytab's credentials with `AuthMode::Kerberos`.
@@ -88,6 +90,7 @@ impl Server {
             shells: Shells::default(),
             requests: AtomicU64::new(0),
             objects_sent: AtomicU64::new(0),
+            dropped: std::sync::atomic::AtomicBool::new(false),
             waiting_receives: tokio::sync::watch::Sender::new(0),
             acceptor: None,
         }

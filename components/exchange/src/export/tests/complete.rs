@@ -14,10 +14,10 @@ fn the_pipelines_are_the_documented_ones() {
         )
     );
     assert_eq!(
-        pipeline_text(&changed_mailboxes_pipeline(COOKIE_TIME, "2026-11-27T09:00:00Z")),
+        pipeline_text(&changed_mailboxes_pipeline(COOKIE_TIME)),
         format!(
-            "Get-Mailbox -ResultSize 'Unlimited' -Filter 'WhenChangedUTC -ge ''2026-11-27T08:00:00Z'' \
-             -and WhenChangedUTC -lt ''2026-11-27T09:00:00Z''' | Select-Object -Property {mailbox_properties}"
+            "Get-Mailbox -ResultSize 'Unlimited' -Filter 'WhenChangedUTC -ge ''2026-11-27T08:00:00Z''' \
+             | Select-Object -Property {mailbox_properties}"
         )
     );
     assert_eq!(
@@ -142,10 +142,17 @@ fn a_complete_export_writes_every_column_type_exactly() {
              {DB_1},2020-01-02T08:04:05Z,2020-01-01T00:00:00Z,Unchanged\n"
         )
     );
+    let cookie = dirs.cookie();
+    let lines: Vec<&str> = cookie.lines().collect();
+    let started = format!("started-at {COOKIE_TIME}");
     assert_eq!(
-        dirs.cookie(),
-        format!("idconn-exchange-cookie 1\nstarted-at {COOKIE_TIME}\ndatabases 1\n{DB_1}\nmailboxes 2\n{GUID_A}\n{GUID_B}\nend\n")
+        lines[..3],
+        ["idconn-exchange-cookie 2", started.as_str(), "databases 1"]
     );
+    // The guid and the digest of the row.
+    assert!(lines[3].starts_with(&format!("{DB_1} ")), "{cookie}");
+    assert_eq!(lines[3].len(), 36 + 1 + 32, "{cookie}");
+    assert_eq!(lines[4..], ["mailboxes 2", GUID_A, GUID_B, "end"]);
     assert!(reporter.logged("complete export: no cookie"));
     assert!(reporter.logged("2 mailbox rows, 1 database rows (3 Insert, 0 Update, 0 Delete)"));
     assert_eq!(reporter.progress.borrow().last(), Some(&(3, None)));

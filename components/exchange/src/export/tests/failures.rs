@@ -41,7 +41,7 @@ fn incremental_databases() -> Answer {
 }
 
 fn changed_pipeline() -> Vec<crate::idconn::connector::powershell::Command> {
-    changed_mailboxes_pipeline(COOKIE_TIME, "2026-11-27T09:00:00Z")
+    changed_mailboxes_pipeline(FILTER_SINCE)
 }
 
 #[test]

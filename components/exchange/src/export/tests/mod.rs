@@ -13,6 +13,9 @@ const DATABASE_HEADER: &str =
     "Command,Name,Server,Mounted,ObjectCategory,Guid,WhenChangedUTC,WhenCreatedUTC,ObjectState";
 
 const COOKIE_TIME: &str = "2026-11-27T08:00:00Z";
+/// The filter's lower bound after a cookie of `COOKIE_TIME`: 14 hours
+/// earlier (FILTER_SLACK_HOURS).
+const FILTER_SINCE: &str = "2026-11-26T18:00:00Z";
 const SECOND_RUN: &str = "2026-11-27T09:00:00.250Z";
 
 fn mailbox(guid_text: &str, sam: &str, created: &str, changed: &str) -> PsObject {
@@ -101,6 +104,7 @@ const GUID_B: &str = "00000000-0000-0000-0000-00000000000b";
 const GUID_C: &str = "00000000-0000-0000-0000-00000000000c";
 const GUID_E: &str = "00000000-0000-0000-0000-00000000000e";
 const GUID_F: &str = "00000000-0000-0000-0000-00000000000f";
+const GUID_G: &str = "00000000-0000-0000-0000-000000000010";
 const DB_1: &str = "00000000-0000-0000-0000-0000000000d1";
 const DB_2: &str = "00000000-0000-0000-0000-0000000000d2";
 const DB_3: &str = "00000000-0000-0000-0000-0000000000d3";

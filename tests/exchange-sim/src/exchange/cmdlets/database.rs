@@ -136,6 +136,20 @@ fn per_database(
 }
 
 fn update(dir: &mut Directory, id: u64, f: impl FnOnce(&mut MailboxDatabase)) -> bool {
+    update_stamped(dir, id, true, f)
+}
+
+/// Changes a database; `stamp`: the change is to an AD attribute, so
+/// whenChanged moves. Mounting is runtime state of the Information Store,
+/// read with `Get-MailboxDatabase -Status` ("-Status ... retrieves
+/// information about ... Mounted", Get-MailboxDatabase.md), not written to
+/// the database's AD object: Mount/Dismount-Database leave whenChanged alone.
+fn update_stamped(
+    dir: &mut Directory,
+    id: u64,
+    stamp: bool,
+    f: impl FnOnce(&mut MailboxDatabase),
+) -> bool {
     let Some(db) = dir.databases.get(&id) else {
         return false;
     };
@@ -144,7 +158,9 @@ fn update(dir: &mut Directory, id: u64, f: impl FnOnce(&mut MailboxDatabase)) ->
     if updated == **db {
         return false;
     }
-    updated.when_changed = now_seconds();
+    if stamp {
+        updated.when_changed = now_seconds();
+    }
     dir.databases.insert(id, Arc::new(updated));
     true
 }
@@ -190,14 +206,14 @@ pub fn set(inv: &Invocation, bound: Bound, upstream: Upstream) -> Box<dyn Stage>
 
 pub fn mount(inv: &Invocation, bound: Bound, upstream: Upstream) -> Box<dyn Stage> {
     per_database(inv, bound, upstream, MOUNT_DATABASE, |dir, _, _, id| {
-        update(dir, id, |d| d.mounted = true);
+        update_stamped(dir, id, false, |d| d.mounted = true);
         Ok(Vec::new())
     })
 }
 
 pub fn dismount(inv: &Invocation, bound: Bound, upstream: Upstream) -> Box<dyn Stage> {
     per_database(inv, bound, upstream, DISMOUNT_DATABASE, |dir, _, _, id| {
-        update(dir, id, |d| d.mounted = false);
+        update_stamped(dir, id, false, |d| d.mounted = false);
         Ok(Vec::new())
     })
 }
