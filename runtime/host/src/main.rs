@@ -40,7 +40,8 @@ fn tune_allocator() {
 #[derive(Parser)]
 #[command(name = "idconn", version, about)]
 struct Cli {
-    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log output from idconn and the component (-v debug, -vv trace);
+    /// RUST_LOG overrides (and reaches dependencies).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -222,10 +223,13 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // -v and -vv raise idconn's own logs (and the component's), not its
+    // dependencies': at trace, Cranelift alone wrote 1.3 GB while compiling
+    // one component. RUST_LOG reaches every crate when that is wanted.
     let default = match verbose {
         0 => "info",
-        1 => "debug",
-        _ => "trace",
+        1 => "info,idconn=debug,idconn_host=debug,idconn_psrp=debug,component=debug",
+        _ => "info,idconn=trace,idconn_host=trace,idconn_psrp=trace,component=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
