@@ -348,7 +348,12 @@ fn a_recorded_fixture_holds_no_password_server_or_host_path() {
 
 #[test]
 fn a_failed_session_is_recorded_and_replays_to_the_same_failure() {
-    let (_sim, agent, _users) = start_recorder_account_with(&["--drop-after-objects", "5"]);
+    let (sim, agent, _users) = start_recorder_account_with(&["--drop-after-objects", "5"]);
+    // Without retries the dropped connection fails the job (with the default
+    // MaxRetries the export reconnects and completes, see export_changes.rs).
+    let mut connection = sim.connection(LOGIN, PASSWORD);
+    connection["MaxRetries"] = json!(0);
+    agent.write_connection(connection).unwrap();
     let work = tempfile::tempdir().unwrap();
     let fixture = work.path().join("broken.json");
     let out = agent

@@ -408,11 +408,14 @@ fn a_password_from_the_encrypted_overlay() {
     let lines: Vec<String> = armored.lines().map(str::to_string).collect();
     for at in [1, lines.len() - 2] {
         let mut tampered = lines.clone();
+        // The middle character: a short last line has no 11th, and the last
+        // character of a line may carry only padding bits.
+        let middle = tampered[at].len() / 2;
         tampered[at] = tampered[at]
             .chars()
             .enumerate()
             .map(|(i, c)| {
-                if i == 10 {
+                if i == middle {
                     if c == 'A' {
                         'B'
                     } else {
@@ -556,7 +559,7 @@ fn no_secret_reaches_a_log_the_agent_api_or_the_component() {
 
     // What the component saw: it ran and dumped it.
     let dumped =
-        std::fs::read_to_string(setup.dir.path().join("Temp/ExportOutput/dump.txt")).unwrap();
+        std::fs::read_to_string(setup.dir.path().join("Temp/ExportOutput/dump_dump.txt")).unwrap();
     assert!(
         dumped.contains("batch:"),
         "the dump has no pipeline output: {dumped}"
@@ -588,7 +591,7 @@ fn no_secret_reaches_a_log_the_agent_api_or_the_component() {
     let status = agent.wait().unwrap();
     assert!(status.success(), "{status}");
     let found =
-        idconn_e2e::file_contains(&stderr_log, &["TRACE", &password, &secret_key, token]).unwrap();
+        idconn_e2e::file_contains(&stderr_log, &["DEBUG", &password, &secret_key, token]).unwrap();
     assert!(found.contains(&0), "not a -vv log");
     assert!(
         found.iter().all(|&i| i == 0),

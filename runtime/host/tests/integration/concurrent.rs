@@ -67,7 +67,7 @@ async fn two_connections_exporting_at_once_never_roll_back_each_others_cookie() 
             let cookie =
                 std::fs::read_to_string(cookies.join(format!("{conn}_cookie.bin"))).unwrap();
             assert!(
-                cookie.starts_with("idconn-exchange-cookie 1\n"),
+                cookie.starts_with("idconn-exchange-cookie "),
                 "round {round}: {conn}'s cookie was rolled back to {cookie:?}"
             );
         }

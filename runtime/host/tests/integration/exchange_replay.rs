@@ -149,10 +149,22 @@ fn a_complete_export_writes_every_column_type() {
 
 #[test]
 fn an_incremental_export_writes_insert_update_and_delete() {
+    // The fixtures' changes are dated 2026-11-27T09:00:00Z: the first
+    // export starts before them and the second after, as on a real server
+    // (the component applies the window's lower bound itself).
     let s = setup("exchange-v1.json");
-    s.export().unwrap();
+    let at = |started_at: &str| {
+        s.agent.export_at(
+            &s.runtime,
+            &s.exchange,
+            ID,
+            &ExportOptions::default(),
+            started_at,
+        )
+    };
+    at("2026-11-27T08:00:00Z").unwrap();
     s.use_fixture("exchange-v2.json");
-    let outcome = s.export().unwrap();
+    let outcome = at("2026-11-27T10:00:00Z").unwrap();
     assert!(!outcome.summary.complete);
     let (header, rows) = s.mailboxes();
     assert_eq!(header, MAILBOX_HEADER);

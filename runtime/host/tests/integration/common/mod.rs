@@ -79,6 +79,30 @@ impl Agent {
             options,
         )
     }
+
+    /// [`Agent::export`] at a given start time (ISO 8601 UTC, whole
+    /// seconds), for fixtures whose dates are fixed.
+    pub fn export_at(
+        &self,
+        runtime: &Runtime,
+        component: &LoadedComponent,
+        connection: &str,
+        options: &ExportOptions,
+        started_at: &str,
+    ) -> anyhow::Result<ExportOutcome> {
+        let conn = self.settings.connection(connection)?;
+        let shell = jobs::open_backend(conn)?;
+        jobs::export_at(
+            runtime,
+            &self.settings,
+            conn,
+            component,
+            shell,
+            Arc::new(RecordingReporter::default()),
+            options,
+            started_at,
+        )
+    }
 }
 
 /// Every file below `dir` with its bytes, for before/after comparisons.
