@@ -109,6 +109,7 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
          (stream, bytes): (Resource<streams::OutputStream>, Vec<u8>)|
          -> StreamReturn<()> {
             let len = bytes.len() as u64;
+            too_long(len)?;
             let state = store.data_mut();
             let result = streams::HostOutputStream::write(state.table(), stream, bytes);
             stream_result(state, result, |_| len)
@@ -120,6 +121,7 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
          (stream, bytes): (Resource<streams::OutputStream>, Vec<u8>)|
          -> StreamReturn<()> {
             let len = bytes.len() as u64;
+            too_long(len)?;
             let state = store.data_mut();
             let result =
                 streams::HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes);
@@ -131,6 +133,7 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
         |mut store: StoreContextMut<'_, JobState>,
          (stream, len): (Resource<streams::OutputStream>, u64)|
          -> StreamReturn<()> {
+            too_long(len)?;
             let state = store.data_mut();
             let result = streams::HostOutputStream::write_zeroes(state.table(), stream, len);
             stream_result(state, result, |_| len)
@@ -141,6 +144,7 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
         |mut store: StoreContextMut<'_, JobState>,
          (stream, len): (Resource<streams::OutputStream>, u64)|
          -> StreamReturn<()> {
+            too_long(len)?;
             let state = store.data_mut();
             let result = streams::HostOutputStream::blocking_write_zeroes_and_flush(
                 state.table(),
@@ -178,6 +182,23 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
             stream_result(state, result, |n| *n)
         },
     )?;
+    Ok(())
+}
+
+/// The most one stream write may carry: what `check-write` grants on every
+/// stream a job has (wasmtime-wasi's files, the capped stdout/stderr). WASI
+/// requires a write to stay within that grant, but wasmtime-wasi takes a
+/// file write of any length whole, and a stream write is counted only as it
+/// returns: without this bound one write of `MaxHostCallDataMiB` would pass
+/// `MaxWrittenMiB` by that much.
+const MAX_STREAM_WRITE: u64 = 64 << 10;
+
+fn too_long(len: u64) -> wasmtime::Result<()> {
+    if len > MAX_STREAM_WRITE {
+        return Err(wasmtime::Error::msg(format!(
+            "the component wrote {len} bytes to a stream at once, more than the {MAX_STREAM_WRITE} bytes check-write grants (a broken WASI contract)"
+        )));
+    }
     Ok(())
 }
 

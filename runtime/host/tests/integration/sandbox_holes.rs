@@ -254,6 +254,19 @@ fn writes_to_an_unlinked_file_count_against_max_written_mib() {
     }
 }
 
+#[test]
+fn one_stream_write_cannot_carry_more_than_check_write_grants() {
+    let e = attack(
+        "big-stream-write",
+        r#""Limits": { "MaxWrittenMiB": 1, "MaxGuestCpuSeconds": 20 }"#,
+    );
+    assert!(
+        e.contains("more than the 65536 bytes check-write grants"),
+        "{e}"
+    );
+    assert!(!e.contains("wrote 8 MiB"), "{e}");
+}
+
 fn export_recorded(agent: &Agent, name: &str) -> (String, Vec<String>) {
     let runtime = Runtime::new().unwrap();
     let hostile = hostile(&runtime, agent);
