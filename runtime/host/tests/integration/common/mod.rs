@@ -68,16 +68,8 @@ impl Agent {
         options: &ExportOptions,
     ) -> anyhow::Result<ExportOutcome> {
         let conn = self.settings.connection(connection)?;
-        let shell = jobs::open_backend(conn)?;
-        jobs::export(
-            runtime,
-            &self.settings,
-            conn,
-            component,
-            shell,
-            Arc::new(RecordingReporter::default()),
-            options,
-        )
+        let started_at = jobs::export_started_at(chrono::Utc::now(), conn.incremental_overlap);
+        self.export_at(runtime, component, connection, options, &started_at)
     }
 
     /// [`Agent::export`] at a given start time (ISO 8601 UTC, whole
