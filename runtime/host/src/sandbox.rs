@@ -140,13 +140,11 @@ impl JobState {
     /// counted and dropped (summed up when the job ends).
     pub(crate) fn log_line(&mut self, level: crate::bindings::Level, message: &str) {
         let shown = untrusted::line(message);
-        if shown.len() > self.log_budget {
-            self.log_budget = 0;
+        if !charge_log_record(&mut self.log_budget, shown.len()) {
             self.log_dropped.0 += 1;
             self.log_dropped.1 += message.len() as u64;
             return;
         }
-        self.log_budget -= shown.len();
         self.reporter.log(level, &shown);
     }
 
@@ -476,6 +474,22 @@ impl Job {
     }
 }
 
+/// What one log record costs beyond its text (timestamp, level, fields):
+/// charged so that even empty messages use up `MaxLogKiB`.
+const LOG_RECORD_OVERHEAD: usize = 64;
+
+/// Takes one record of `shown_len` escaped bytes from `budget`; false (and
+/// the budget spent) when it does not fit, so the record is dropped.
+fn charge_log_record(budget: &mut usize, shown_len: usize) -> bool {
+    let cost = shown_len.saturating_add(LOG_RECORD_OVERHEAD);
+    if cost > *budget {
+        *budget = 0;
+        return false;
+    }
+    *budget -= cost;
+    true
+}
+
 /// A guest's error message is for a person: a huge one is cut.
 /// Escaped too: it reaches the operator's log and terminal.
 fn shorten(message: &str) -> String {
@@ -543,5 +557,30 @@ impl ResourceLimiter for JobLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
+    }
+}
+
+#[cfg(test)]
+mod log_budget_tests {
+    use super::*;
+
+    #[test]
+    fn empty_records_use_up_the_budget() {
+        let mut budget = 10 * LOG_RECORD_OVERHEAD;
+        let kept = (0..1000)
+            .take_while(|_| charge_log_record(&mut budget, 0))
+            .count();
+        assert_eq!(kept, 10);
+        assert_eq!(budget, 0);
+        assert!(!charge_log_record(&mut budget, 0));
+    }
+
+    #[test]
+    fn a_record_too_big_spends_the_rest() {
+        let mut budget = 200;
+        assert!(charge_log_record(&mut budget, 100));
+        assert_eq!(budget, 200 - 100 - LOG_RECORD_OVERHEAD);
+        assert!(!charge_log_record(&mut budget, 100));
+        assert_eq!(budget, 0);
     }
 }
