@@ -99,7 +99,13 @@ pub fn sealed_protocol(content_type: &str) -> Result<Option<Protocol>, SealingEr
         .ok_or_else(|| SealingError::Framing("multipart/encrypted without a protocol".into()))?;
     Protocol::from_mime(protocol)
         .map(Some)
-        .ok_or_else(|| SealingError::Framing(format!("unsupported protocol '{protocol}'")))
+        .ok_or_else(|| {
+            // The server's header text: escaped and capped.
+            SealingError::Framing(format!(
+                "unsupported protocol '{}'",
+                crate::untrusted::line(protocol)
+            ))
+        })
 }
 
 /// The parts of a sealed body, borrowed from it.
@@ -195,7 +201,10 @@ fn locate(body: &[u8]) -> Result<Located, SealingError> {
         if name.eq_ignore_ascii_case("Content-Type") {
             protocol =
                 Some(Protocol::from_mime(value).ok_or_else(|| {
-                    SealingError::Framing(format!("unsupported protocol '{value}'"))
+                    SealingError::Framing(format!(
+                        "unsupported protocol '{}'",
+                        crate::untrusted::line(value)
+                    ))
                 })?);
         } else if name.eq_ignore_ascii_case("OriginalContent") {
             for field in value.split(';') {
@@ -413,6 +422,10 @@ mod tests {
             None
         );
         assert!(sealed_protocol("multipart/encrypted;protocol=\"x\"").is_err());
+        let error = sealed_protocol("multipart/encrypted;protocol=\"x\u{1b}[2J\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("x\\u{1b}[2J") && !error.contains('\u{1b}'), "{error}");
     }
 
     #[test]
