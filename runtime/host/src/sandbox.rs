@@ -457,9 +457,19 @@ impl Job {
         }
         for (stream, log) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let bytes = log.contents();
-            for line in String::from_utf8_lossy(&bytes).lines() {
+            let text = String::from_utf8_lossy(&bytes);
+            let (lines, more) = guest_stream_lines(&text);
+            for line in lines {
                 let line = untrusted::line(line);
                 tracing::info!(target: "component", connection = %state.connection, stream, "{line}");
+            }
+            if more > 0 {
+                tracing::warn!(
+                    target: "component",
+                    connection = %state.connection,
+                    stream,
+                    "{more} more lines of guest {stream} not logged (at most {MAX_GUEST_STREAM_LINES} per stream)"
+                );
             }
             if log.truncated() {
                 tracing::warn!(
@@ -472,6 +482,18 @@ impl Job {
             }
         }
     }
+}
+
+/// The records one guest stream (stdout or stderr) may write to the log.
+const MAX_GUEST_STREAM_LINES: usize = 1000;
+
+/// The lines of a guest stream to log, and how many more were not kept:
+/// empty lines say nothing, and a stream of short lines is cut at
+/// `MAX_GUEST_STREAM_LINES` records (then one summary line).
+fn guest_stream_lines(text: &str) -> (Vec<&str>, usize) {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let kept = lines.by_ref().take(MAX_GUEST_STREAM_LINES).collect();
+    (kept, lines.count())
 }
 
 /// What one log record costs beyond its text (timestamp, level, fields):
@@ -573,6 +595,15 @@ mod log_budget_tests {
         assert_eq!(kept, 10);
         assert_eq!(budget, 0);
         assert!(!charge_log_record(&mut budget, 0));
+    }
+
+    #[test]
+    fn guest_streams_skip_empty_lines_and_are_cut_at_a_line_count() {
+        assert_eq!(guest_stream_lines("a\n\n \r\nb\n"), (vec!["a", "b"], 0));
+        assert_eq!(guest_stream_lines(&"\n".repeat(100_000)), (vec![], 0));
+        let flood = "x\n".repeat(MAX_GUEST_STREAM_LINES + 5);
+        let (kept, more) = guest_stream_lines(&flood);
+        assert_eq!((kept.len(), more), (MAX_GUEST_STREAM_LINES, 5));
     }
 
     #[test]
