@@ -181,7 +181,10 @@ mod tests {
         let error = ProtocolVersion::negotiate("3.0\r\nINFO forged")
             .unwrap_err()
             .to_string();
-        assert!(!error.contains('\n') && error.contains("3.0\\r\\nINFO forged"), "{error}");
+        assert!(
+            !error.contains('\n') && error.contains("3.0\\r\\nINFO forged"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -112,14 +112,27 @@ mod tests {
         assert_eq!(line("a\u{202e}b"), "a\\u{202e}b");
         assert_eq!(line("\u{0}\u{7f}\u{85}"), "\\u{0}\\u{7f}\\u{85}");
         for c in [
-            '\u{ad}', '\u{61c}', '\u{180e}', '\u{2060}', '\u{2064}', '\u{fff9}', '\u{fffb}',
-            '\u{e0000}', '\u{e0041}', '\u{e007f}', '\u{3164}', '\u{115f}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{180e}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{fff9}',
+            '\u{fffb}',
+            '\u{e0000}',
+            '\u{e0041}',
+            '\u{e007f}',
+            '\u{3164}',
+            '\u{115f}',
         ] {
             let shown = line(&format!("a{c}b"));
             assert_eq!(shown, format!("a\\u{{{:x}}}b", c as u32));
         }
         // Neighbours of those ranges stay as they are.
-        assert_eq!(line("\u{2065}\u{fffc}\u{e0080}"), "\u{2065}\u{fffc}\u{e0080}");
+        assert_eq!(
+            line("\u{2065}\u{fffc}\u{e0080}"),
+            "\u{2065}\u{fffc}\u{e0080}"
+        );
         // An escape in the output is always ours.
         assert_eq!(line("\\n"), "\\\\n");
     }

@@ -284,9 +284,8 @@ pub fn created_shell_id(root: &Element) -> Result<String, WsmanError> {
     let body = body_of(root)?;
     let id = match body.path(&[(NS_SHELL, "Shell"), (NS_SHELL, "ShellId")]) {
         Some(id) => id.trimmed_text(),
-        None => selector(body.descendant(NS_WSMAN, "SelectorSet"), "ShellId").ok_or_else(
-            || WsmanError::Unexpected("CreateResponse carries no ShellId".into()),
-        )?,
+        None => selector(body.descendant(NS_WSMAN, "SelectorSet"), "ShellId")
+            .ok_or_else(|| WsmanError::Unexpected("CreateResponse carries no ShellId".into()))?,
     };
     // The id goes into every later request and into log lines: a GUID
     // (MS-WSMV 2.2.4.37, as Exchange sends it) is all that is accepted.
@@ -392,7 +391,10 @@ mod tests {
         assert_eq!(create_response(guid).unwrap(), guid);
         for bad in ["", "x", "1234&#10;INFO forged", &"a".repeat(65)] {
             let error = create_response(bad).unwrap_err().to_string();
-            assert!(error.contains("not a GUID") && !error.contains('\n'), "{error}");
+            assert!(
+                error.contains("not a GUID") && !error.contains('\n'),
+                "{error}"
+            );
         }
     }
 }
