@@ -112,7 +112,12 @@ impl powershell::Host for JobState {
         if let Err(e) = self.check_pipeline(&pipeline) {
             return Ok(Err(e));
         }
-        tracing::debug!(connection = %self.connection, "invoke: {}", describe(&pipeline));
+        // Cmdlet names and values are the component's text: escaped and capped.
+        tracing::debug!(
+            connection = %self.connection,
+            "invoke: {}",
+            untrusted::for_log(&describe(&pipeline), 1024)
+        );
         match self.timed(|s| s.shell.invoke(&pipeline))? {
             Ok(inner) => Ok(Ok(self.table().push(OutputHandle { inner })?)),
             Err(e) => Ok(Err(e)),

@@ -222,6 +222,9 @@ pub fn check(shell: &mut dyn PowerShell) -> anyhow::Result<(usize, Vec<String>)>
     })?;
     let mut count = 0;
     let mut servers = Vec::new();
+    // Databases whose server is past the first MAX_CHECK_SERVERS: counted,
+    // not kept (a hostile server could name millions).
+    let mut others = 0usize;
     while let Some(batch) = output.next_batch(256).map_err(|e| {
         anyhow::anyhow!(
             "Get-MailboxDatabase failed: {}",
@@ -230,10 +233,23 @@ pub fn check(shell: &mut dyn PowerShell) -> anyhow::Result<(usize, Vec<String>)>
     })? {
         count += batch.objects.len();
         for server in crate::backend::batch::property_texts(&batch, "Server").flatten() {
-            if !servers.contains(&server) {
+            // Server text: escaped before it reaches a terminal or a log.
+            let server = idconn_psrp::untrusted::for_log(&server, 256);
+            if servers.contains(&server) {
+                continue;
+            }
+            if servers.len() < MAX_CHECK_SERVERS {
                 servers.push(server);
+            } else {
+                others += 1;
             }
         }
     }
+    if others > 0 {
+        servers.push(format!("and {others} more databases on other servers"));
+    }
     Ok((count, servers))
 }
+
+/// The distinct servers `check` names; the rest are counted.
+const MAX_CHECK_SERVERS: usize = 64;

@@ -140,13 +140,11 @@ impl JobState {
     /// counted and dropped (summed up when the job ends).
     pub(crate) fn log_line(&mut self, level: crate::bindings::Level, message: &str) {
         let shown = untrusted::line(message);
-        if shown.len() > self.log_budget {
-            self.log_budget = 0;
+        if !charge_log_record(&mut self.log_budget, shown.len()) {
             self.log_dropped.0 += 1;
             self.log_dropped.1 += message.len() as u64;
             return;
         }
-        self.log_budget -= shown.len();
         self.reporter.log(level, &shown);
     }
 
@@ -459,9 +457,19 @@ impl Job {
         }
         for (stream, log) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let bytes = log.contents();
-            for line in String::from_utf8_lossy(&bytes).lines() {
+            let text = String::from_utf8_lossy(&bytes);
+            let (lines, more) = guest_stream_lines(&text);
+            for line in lines {
                 let line = untrusted::line(line);
                 tracing::info!(target: "component", connection = %state.connection, stream, "{line}");
+            }
+            if more > 0 {
+                tracing::warn!(
+                    target: "component",
+                    connection = %state.connection,
+                    stream,
+                    "{more} more lines of guest {stream} not logged (at most {MAX_GUEST_STREAM_LINES} per stream)"
+                );
             }
             if log.truncated() {
                 tracing::warn!(
@@ -474,6 +482,34 @@ impl Job {
             }
         }
     }
+}
+
+/// The records one guest stream (stdout or stderr) may write to the log.
+const MAX_GUEST_STREAM_LINES: usize = 1000;
+
+/// The lines of a guest stream to log, and how many more were not kept:
+/// empty lines say nothing, and a stream of short lines is cut at
+/// `MAX_GUEST_STREAM_LINES` records (then one summary line).
+fn guest_stream_lines(text: &str) -> (Vec<&str>, usize) {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let kept = lines.by_ref().take(MAX_GUEST_STREAM_LINES).collect();
+    (kept, lines.count())
+}
+
+/// What one log record costs beyond its text (timestamp, level, fields):
+/// charged so that even empty messages use up `MaxLogKiB`.
+const LOG_RECORD_OVERHEAD: usize = 64;
+
+/// Takes one record of `shown_len` escaped bytes from `budget`; false (and
+/// the budget spent) when it does not fit, so the record is dropped.
+fn charge_log_record(budget: &mut usize, shown_len: usize) -> bool {
+    let cost = shown_len.saturating_add(LOG_RECORD_OVERHEAD);
+    if cost > *budget {
+        *budget = 0;
+        return false;
+    }
+    *budget -= cost;
+    true
 }
 
 /// A guest's error message is for a person: a huge one is cut.
@@ -543,5 +579,39 @@ impl ResourceLimiter for JobLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
+    }
+}
+
+#[cfg(test)]
+mod log_budget_tests {
+    use super::*;
+
+    #[test]
+    fn empty_records_use_up_the_budget() {
+        let mut budget = 10 * LOG_RECORD_OVERHEAD;
+        let kept = (0..1000)
+            .take_while(|_| charge_log_record(&mut budget, 0))
+            .count();
+        assert_eq!(kept, 10);
+        assert_eq!(budget, 0);
+        assert!(!charge_log_record(&mut budget, 0));
+    }
+
+    #[test]
+    fn guest_streams_skip_empty_lines_and_are_cut_at_a_line_count() {
+        assert_eq!(guest_stream_lines("a\n\n \r\nb\n"), (vec!["a", "b"], 0));
+        assert_eq!(guest_stream_lines(&"\n".repeat(100_000)), (vec![], 0));
+        let flood = "x\n".repeat(MAX_GUEST_STREAM_LINES + 5);
+        let (kept, more) = guest_stream_lines(&flood);
+        assert_eq!((kept.len(), more), (MAX_GUEST_STREAM_LINES, 5));
+    }
+
+    #[test]
+    fn a_record_too_big_spends_the_rest() {
+        let mut budget = 200;
+        assert!(charge_log_record(&mut budget, 100));
+        assert_eq!(budget, 200 - 100 - LOG_RECORD_OVERHEAD);
+        assert!(!charge_log_record(&mut budget, 100));
+        assert_eq!(budget, 0);
     }
 }

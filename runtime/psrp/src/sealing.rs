@@ -97,9 +97,13 @@ pub fn sealed_protocol(content_type: &str) -> Result<Option<Protocol>, SealingEr
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("protocol"))
         .map(|(_, v)| v.trim().trim_matches('"'))
         .ok_or_else(|| SealingError::Framing("multipart/encrypted without a protocol".into()))?;
-    Protocol::from_mime(protocol)
-        .map(Some)
-        .ok_or_else(|| SealingError::Framing(format!("unsupported protocol '{protocol}'")))
+    Protocol::from_mime(protocol).map(Some).ok_or_else(|| {
+        // The server's header text: escaped and capped.
+        SealingError::Framing(format!(
+            "unsupported protocol '{}'",
+            crate::untrusted::line(protocol)
+        ))
+    })
 }
 
 /// The parts of a sealed body, borrowed from it.
@@ -193,10 +197,12 @@ fn locate(body: &[u8]) -> Result<Located, SealingError> {
         };
         let value = value.trim();
         if name.eq_ignore_ascii_case("Content-Type") {
-            protocol =
-                Some(Protocol::from_mime(value).ok_or_else(|| {
-                    SealingError::Framing(format!("unsupported protocol '{value}'"))
-                })?);
+            protocol = Some(Protocol::from_mime(value).ok_or_else(|| {
+                SealingError::Framing(format!(
+                    "unsupported protocol '{}'",
+                    crate::untrusted::line(value)
+                ))
+            })?);
         } else if name.eq_ignore_ascii_case("OriginalContent") {
             for field in value.split(';') {
                 if let Some((k, v)) = field.split_once('=') {
@@ -413,6 +419,13 @@ mod tests {
             None
         );
         assert!(sealed_protocol("multipart/encrypted;protocol=\"x\"").is_err());
+        let error = sealed_protocol("multipart/encrypted;protocol=\"x\u{1b}[2J\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("x\\u{1b}[2J") && !error.contains('\u{1b}'),
+            "{error}"
+        );
     }
 
     #[test]

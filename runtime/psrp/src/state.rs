@@ -34,7 +34,10 @@ impl ProtocolVersion {
         if major == 2 && minor >= 1 {
             Ok(ProtocolVersion { major, minor })
         } else {
-            Err(StateError::UnsupportedProtocol(server.trim().to_string()))
+            // The server's text: escaped and capped where it enters the error.
+            Err(StateError::UnsupportedProtocol(crate::untrusted::line(
+                server.trim(),
+            )))
         }
     }
 }
@@ -171,6 +174,17 @@ mod tests {
         assert!(ProtocolVersion::negotiate("2.0").is_err());
         assert!(ProtocolVersion::negotiate("3.0").is_err());
         assert!(ProtocolVersion::negotiate("x").is_err());
+    }
+
+    #[test]
+    fn an_unsupported_version_is_escaped_in_the_error() {
+        let error = ProtocolVersion::negotiate("3.0\r\nINFO forged")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains('\n') && error.contains("3.0\\r\\nINFO forged"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -51,6 +51,21 @@ fn needs_escape(c: char) -> bool {
         // Zero-width and BOM: invisible text that changes what is matched.
         || ('\u{200b}'..='\u{200f}').contains(&c)
         || c == '\u{feff}'
+        // Other invisible format characters: soft hyphen, Arabic letter
+        // mark, Mongolian vowel separator, word joiner and invisible
+        // operators, interlinear annotation marks, tags, and the Hangul
+        // fillers that render as blanks.
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+                | '\u{3164}'
+                | '\u{115f}'
+        )
 }
 
 fn push_visible(out: &mut String, c: char) {
@@ -96,6 +111,28 @@ mod tests {
         assert_eq!(line("\u{1b}[2J"), "\\u{1b}[2J");
         assert_eq!(line("a\u{202e}b"), "a\\u{202e}b");
         assert_eq!(line("\u{0}\u{7f}\u{85}"), "\\u{0}\\u{7f}\\u{85}");
+        for c in [
+            '\u{ad}',
+            '\u{61c}',
+            '\u{180e}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{fff9}',
+            '\u{fffb}',
+            '\u{e0000}',
+            '\u{e0041}',
+            '\u{e007f}',
+            '\u{3164}',
+            '\u{115f}',
+        ] {
+            let shown = line(&format!("a{c}b"));
+            assert_eq!(shown, format!("a\\u{{{:x}}}b", c as u32));
+        }
+        // Neighbours of those ranges stay as they are.
+        assert_eq!(
+            line("\u{2065}\u{fffc}\u{e0080}"),
+            "\u{2065}\u{fffc}\u{e0080}"
+        );
         // An escape in the output is always ours.
         assert_eq!(line("\\n"), "\\\\n");
     }

@@ -49,12 +49,39 @@ pub fn describe(pipeline: &[Command]) -> String {
 
 /// A call error as one line for an operator.
 pub fn call_error_text(error: &CallError) -> String {
+    // The texts may come from the server: escaped and capped here, once.
+    use idconn_psrp::untrusted::line;
     match error {
-        CallError::Denied(m) => format!("denied: {m}"),
-        CallError::Transport(m) => format!("connection failed: {m}"),
-        CallError::Remote(e) if e.fully_qualified_error_id.is_empty() => e.message.clone(),
-        CallError::Remote(e) => format!("{} ({})", e.message, e.fully_qualified_error_id),
-        CallError::Limit(m) => format!("limit reached: {m}"),
+        CallError::Denied(m) => format!("denied: {}", line(m)),
+        CallError::Transport(m) => format!("connection failed: {}", line(m)),
+        CallError::Remote(e) if e.fully_qualified_error_id.is_empty() => line(&e.message),
+        CallError::Remote(e) => format!(
+            "{} ({})",
+            line(&e.message),
+            line(&e.fully_qualified_error_id)
+        ),
+        CallError::Limit(m) => format!("limit reached: {}", line(m)),
         CallError::Timeout => "the server did not answer in time".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_error_text_escapes_server_text() {
+        let error = CallError::Remote(ErrorRecord {
+            message: "bad\r\nINFO forged".into(),
+            fully_qualified_error_id: "Id\u{1b}[2J".into(),
+            category: String::new(),
+            target: None,
+        });
+        assert_eq!(
+            call_error_text(&error),
+            "bad\\r\\nINFO forged (Id\\u{1b}[2J)"
+        );
+        let error = CallError::Transport("x\ny".into());
+        assert_eq!(call_error_text(&error), "connection failed: x\\ny");
     }
 }

@@ -35,6 +35,8 @@ pub struct Remote {
     connection: String,
     max_retries: u32,
     retries: u32,
+    /// The final failure was logged: later calls fail without a new line.
+    gave_up_logged: bool,
     /// Set by a failed call (of `invoke` or of an output's `next`): what the
     /// next `invoke` must do first.
     pending: Arc<Mutex<Option<Recovery>>>,
@@ -121,6 +123,7 @@ impl Remote {
             connection: conn.id.clone(),
             max_retries: conn.max_retries,
             retries: 0,
+            gave_up_logged: false,
             pending: Arc::new(Mutex::new(None)),
         })
     }
@@ -132,9 +135,20 @@ impl Remote {
             return Ok(());
         };
         if self.retries >= self.max_retries {
+            // The cause may name the server's address: the host's log only.
+            if !self.gave_up_logged {
+                self.gave_up_logged = true;
+                tracing::warn!(
+                    server = %self.server,
+                    "gave up after {} retries (setting Connections.{}.MaxRetries); the last failure: {}",
+                    self.retries,
+                    self.connection,
+                    recovery.cause
+                );
+            }
             let error = CallError::Limit(format!(
-                "gave up after {} retries (setting Connections.{}.MaxRetries); the last failure: {}",
-                self.retries, self.connection, recovery.cause
+                "gave up after {} retries (setting Connections.{}.MaxRetries; the last failure is in the host's log)",
+                self.retries, self.connection
             ));
             // Every later call fails the same way.
             set(&self.pending, recovery);
@@ -166,16 +180,18 @@ impl Remote {
             match open_pool(&self.runtime, &self.config, self.call_timeout) {
                 Ok(pool) => self.pool = Some(pool),
                 Err(e) => {
+                    // The error names the server: the host's log only.
                     let cause = idconn_psrp::untrusted::line(&e.to_string());
+                    tracing::warn!(server = %self.server, "cannot open a new session: {cause}");
                     set(
                         &self.pending,
                         Recovery {
                             reconnect: true,
                             wait: Duration::ZERO,
-                            cause: cause.clone(),
+                            cause,
                         },
                     );
-                    return Err(CallError::Transport(cause));
+                    return Err(CallError::Transport(TRANSPORT_ERROR.into()));
                 }
             }
         }

@@ -72,6 +72,9 @@ impl From<crate::message::MessageError> for Error {
 }
 
 impl From<crate::state::StateError> for Error {
+    // Server text in a StateError (the announced protocol version) is
+    // escaped where the error is made (`ProtocolVersion::negotiate`); the rest
+    // is the client's own.
     fn from(error: crate::state::StateError) -> Error {
         Error::Protocol(error.to_string())
     }

@@ -270,6 +270,8 @@ impl Authenticator for KerberosAuthenticator {
     }
 
     fn unseal(&mut self, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        // Server text in a SealingError is escaped where it is made
+        // (sealing.rs), so it is not escaped twice here.
         let sealed =
             sealing::sealed_protocol(content_type).map_err(|e| Error::Protocol(e.to_string()))?;
         match (sealed, self.sealer.as_mut()) {

@@ -394,7 +394,10 @@ impl Drop for RunspacePool {
         let session = self.session.clone();
         self.runtime.spawn(async move {
             if let Err(e) = session.delete().await {
-                tracing::warn!("could not delete shell {}: {e}", session.shell_id);
+                tracing::warn!(
+                    "could not delete shell {}: {e}",
+                    untrusted::line(&session.shell_id)
+                );
             }
         });
     }

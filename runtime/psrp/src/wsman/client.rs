@@ -282,13 +282,25 @@ fn body_of(root: &Element) -> Result<&Element, WsmanError> {
 /// The ShellId the server assigned (CreateResponse).
 pub fn created_shell_id(root: &Element) -> Result<String, WsmanError> {
     let body = body_of(root)?;
-    if let Some(id) = body.path(&[(NS_SHELL, "Shell"), (NS_SHELL, "ShellId")]) {
-        return Ok(id.trimmed_text().to_string());
+    let id = match body.path(&[(NS_SHELL, "Shell"), (NS_SHELL, "ShellId")]) {
+        Some(id) => id.trimmed_text(),
+        None => selector(body.descendant(NS_WSMAN, "SelectorSet"), "ShellId")
+            .ok_or_else(|| WsmanError::Unexpected("CreateResponse carries no ShellId".into()))?,
+    };
+    // The id goes into every later request and into log lines: a GUID
+    // (MS-WSMV 2.2.4.37, as Exchange sends it) is all that is accepted.
+    if !is_guid_like(id) {
+        return Err(WsmanError::Unexpected(format!(
+            "CreateResponse carries a ShellId that is not a GUID: '{}'",
+            crate::untrusted::for_log(id, 64)
+        )));
     }
-    let set = body.descendant(NS_WSMAN, "SelectorSet");
-    selector(set, "ShellId")
-        .map(str::to_string)
-        .ok_or_else(|| WsmanError::Unexpected("CreateResponse carries no ShellId".into()))
+    Ok(id.to_string())
+}
+
+/// Hex digits and dashes, 1 to 64 of them.
+fn is_guid_like(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 /// The CommandId of a CommandResponse.
@@ -358,4 +370,31 @@ pub fn receive_response(root: &Element) -> Result<ReceiveResponse, WsmanError> {
 pub fn action(root: &Element) -> Option<&str> {
     root.path(&[(super::NS_SOAP, "Header"), (NS_ADDRESSING, "Action")])
         .map(Element::trimmed_text)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::NS_SOAP;
+    use super::*;
+
+    fn create_response(id: &str) -> Result<String, WsmanError> {
+        let body = format!(
+            "<s:Envelope xmlns:s=\"{NS_SOAP}\" xmlns:rsp=\"{NS_SHELL}\"><s:Body><rsp:Shell><rsp:ShellId>{id}</rsp:ShellId></rsp:Shell></s:Body></s:Envelope>"
+        );
+        created_shell_id(&parse_response(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_shell_id_must_be_a_guid() {
+        let guid = "01AA3E43-9E21-424B-A7FC-BC16AA34F4CE";
+        assert_eq!(create_response(guid).unwrap(), guid);
+        for bad in ["", "x", "1234&#10;INFO forged", &"a".repeat(65)] {
+            let error = create_response(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("not a GUID") && !error.contains('\n'),
+                "{error}"
+            );
+        }
+    }
 }

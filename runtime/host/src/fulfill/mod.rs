@@ -7,8 +7,10 @@
 //! (atomically) before any file moves to `Completed/`, and a job that fails
 //! as a whole moves nothing.
 
+mod progress;
+pub use progress::FulfillCliReporter;
+
 use std::fs;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::bindings::fulfiller::{FulfillRequest, Order, ProvisioningState};
 use crate::bindings::Level;
 use crate::grants::{self, Grants};
 use crate::orders::{MalformedFile, OrderBatch, OrderHeader};
-use crate::report::{CliReporter, Reporter};
+use crate::report::Reporter;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::{Job, JobSpec};
 use crate::settings::{Connection, Settings};
@@ -190,7 +192,8 @@ pub fn fulfill_with_backend(
                 bail!(
                     "fulfill of connection {}: the component answered order {} where order {} was expected; no order file was moved and {} was not written",
                     conn.id,
-                    result.assignment_id,
+                    // The component's text: escaped and capped.
+                    idconn_psrp::untrusted::for_log(&result.assignment_id, 128),
                     header.assignment_id,
                     options.results_file.display()
                 );
@@ -443,43 +446,6 @@ impl Drop for Scratch {
         if let Err(e) = fs::remove_dir_all(&self.root) {
             tracing::warn!("cannot remove {}: {e}", self.root.display());
         }
-    }
-}
-
-/// The CLI's fulfill reporting: a progress bar on a terminal, otherwise
-/// one `Progress:<n>` line per order, the form Usercube's agent reads after
-/// `OrdersCount:<n>`.
-pub struct FulfillCliReporter {
-    cli: CliReporter,
-    lines: bool,
-}
-
-impl FulfillCliReporter {
-    pub fn new(connection: &str) -> FulfillCliReporter {
-        FulfillCliReporter {
-            cli: CliReporter::new(connection, "orders"),
-            lines: !std::io::stderr().is_terminal(),
-        }
-    }
-}
-
-impl Reporter for FulfillCliReporter {
-    fn log(&self, level: Level, message: &str) {
-        self.cli.log(level, message);
-    }
-
-    fn progress(&self, done: u64, total: Option<u64>) {
-        if self.lines {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "Progress:{done}");
-            let _ = out.flush();
-        } else {
-            self.cli.progress(done, total);
-        }
-    }
-
-    fn finish(&self) {
-        self.cli.finish();
     }
 }
 
