@@ -8,9 +8,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use idconn_e2e::{binary, describe, Agent};
@@ -62,57 +61,6 @@ impl Drop for KerberosSimulator {
     }
 }
 
-/// A loopback TCP proxy that records every byte in both directions.
-struct CaptureProxy {
-    port: u16,
-    bytes: Arc<Mutex<Vec<u8>>>,
-}
-
-impl CaptureProxy {
-    fn start(target_port: u16) -> CaptureProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let bytes = Arc::new(Mutex::new(Vec::new()));
-        let captured = bytes.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
-                    return;
-                };
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
-                    let captured = captured.clone();
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16384];
-                        loop {
-                            match from.read(&mut buf) {
-                                Ok(0) | Err(_) => {
-                                    let _ = to.shutdown(std::net::Shutdown::Write);
-                                    return;
-                                }
-                                Ok(n) => {
-                                    captured.lock().unwrap().extend_from_slice(&buf[..n]);
-                                    if to.write_all(&buf[..n]).is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            }
-        });
-        CaptureProxy { port, bytes }
-    }
-
-    fn captured(&self) -> Vec<u8> {
-        self.bytes.lock().unwrap().clone()
-    }
-}
-
 fn kerberos_connection(port: u16, extra: Value) -> Value {
     let mut connection = json!({
         "AuthType": "Kerberos",
@@ -154,7 +102,7 @@ fn full_and_incremental_exports_over_a_sealed_session_with_a_ticket_cache() {
         .kinit("admin", realm.password("admin").unwrap())
         .unwrap();
     let sim = KerberosSimulator::start(&realm, &[]);
-    let proxy = CaptureProxy::start(sim.port);
+    let proxy = idconn_e2e::CaptureProxy::start(sim.port).unwrap();
     let agent = Agent::new(kerberos_connection(proxy.port, json!({}))).unwrap();
 
     let (out, _) = idconn(&agent, &realm, "export", &[]);

@@ -63,19 +63,7 @@ fn agent() -> Agent {
     conns.push(("behave", ""));
     conns.push(("stdout-flood", r#""Limits": { "MaxLogKiB": 64 }"#));
     let agent = Agent::new(&conns, r#"{ "Calls": [] }"#);
-    std::fs::create_dir_all(agent.output()).unwrap();
-    std::fs::create_dir_all(agent.cookies()).unwrap();
-    std::fs::write(
-        agent.output().join("Victim_mailboxes.csv"),
-        "previous csv\n",
-    )
-    .unwrap();
-    std::fs::write(
-        agent.cookies().join("Victim_cookie.bin"),
-        "previous cookie\n",
-    )
-    .unwrap();
-    agent
+    agent.with_victim_files()
 }
 
 /// Runs one attack and checks the three promises.

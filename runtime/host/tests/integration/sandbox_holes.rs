@@ -19,19 +19,7 @@ fn hostile_agent(connections: &[(&str, &str)]) -> Agent {
     let mut conns = connections.to_vec();
     conns.push(("behave", ""));
     let agent = Agent::new(&conns, r#"{ "Calls": [] }"#);
-    std::fs::create_dir_all(agent.output()).unwrap();
-    std::fs::create_dir_all(agent.cookies()).unwrap();
-    std::fs::write(
-        agent.output().join("Victim_mailboxes.csv"),
-        "previous csv\n",
-    )
-    .unwrap();
-    std::fs::write(
-        agent.cookies().join("Victim_cookie.bin"),
-        "previous cookie\n",
-    )
-    .unwrap();
-    agent
+    agent.with_victim_files()
 }
 
 fn hostile(runtime: &Runtime, agent: &Agent) -> LoadedComponent {

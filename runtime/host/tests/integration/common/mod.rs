@@ -72,6 +72,20 @@ impl Agent {
         self.export_at(runtime, component, connection, options, &started_at)
     }
 
+    /// The agent with another connection's previous CSV and cookie in the
+    /// shared directories, which no job of this agent may read or change.
+    pub fn with_victim_files(self) -> Agent {
+        std::fs::create_dir_all(self.output()).unwrap();
+        std::fs::create_dir_all(self.cookies()).unwrap();
+        std::fs::write(self.output().join("Victim_mailboxes.csv"), "previous csv\n").unwrap();
+        std::fs::write(
+            self.cookies().join("Victim_cookie.bin"),
+            "previous cookie\n",
+        )
+        .unwrap();
+        self
+    }
+
     /// [`Agent::export`] at a given start time (ISO 8601 UTC, whole
     /// seconds), for fixtures whose dates are fixed.
     pub fn export_at(
