@@ -3,7 +3,9 @@
 //!
 //! Sources: Exchange's user throttling refuses a user over budget with an
 //! `OverBudgetException` whose message asks to "Please wait for N seconds"
-//! (captured from Exchange 2016 and modelled by exchange-sim); a user over
+//! (no captured vector holds it: the text exchange-sim sends is marked as a
+//! guess in docs/simulator.md, so an unparsed wait falls back to
+//! `DEFAULT_WAIT`); a user over
 //! `PowerShellMaxConcurrency` gets a WS-Management fault naming the
 //! allowed number of "concurrent" shells (MS-WSMV 3.1.4.1.38.1, the quota
 //! faults); a dropped TCP connection or a timed-out call leaves the shell in
