@@ -6,7 +6,7 @@
 
 wit_bindgen::generate!({
     world: "connector",
-    path: "../../wit",
+    path: "../../wit/since_v0.2.0",
     additional_derives: [PartialEq],
 });
 

@@ -1,8 +1,8 @@
-//! Host-side bindings of the connector world (`wit/connector.wit`).
+//! Host-side bindings of the connector world (`wit/since_v0.2.0/connector.wit`).
 
 wasmtime::component::bindgen!({
     world: "connector",
-    path: "../../wit",
+    path: "../../wit/since_v0.2.0",
     with: {
         "idconn:connector/powershell.output": crate::sandbox::OutputHandle,
     },
