@@ -291,10 +291,7 @@ mod tests {
         let order = parsed.order.as_ref().unwrap();
         assert!(matches!(order.change_type, ChangeType::Added));
         assert_eq!(order.target_entity_type, "Sample_Mailbox");
-        assert_eq!(
-            order.resource_type,
-            "Sample_Mailbox_NominativeUser"
-        );
+        assert_eq!(order.resource_type, "Sample_Mailbox_NominativeUser");
         let get = |name: &str| {
             order
                 .changes
