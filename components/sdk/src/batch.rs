@@ -12,7 +12,7 @@
 //! The owned [`PsObject`](crate::builder::PsObject) and the
 //! [`BatchBuilder`](crate::builder::BatchBuilder) serve the cold paths.
 
-use crate::builder::{Property, PsObject};
+pub use crate::builder::{batch_of, BatchBuilder, Property, PsObject};
 use crate::{Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value};
 
 /// A batch with its text checked as UTF-8: what every view borrows.
@@ -343,7 +343,6 @@ fn scalar_of<'a>(batch: BatchRef<'a>, cell: &'a Cell) -> ScalarRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::batch_of;
 
     fn sample() -> PsObject {
         PsObject {

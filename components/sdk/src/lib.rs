@@ -141,7 +141,11 @@ impl From<&str> for Failure {
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
-        #[doc(hidden)]
+        // Only the wasm build exports: a native cdylib (tests, clippy) would
+        // export symbols named like `idconn:connector/operations@0.3.0#check`,
+        // which native linkers refuse.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
         struct __IdconnSdkOperations;
 
         impl $crate::bindings::exports::idconn::connector::operations::Guest
@@ -179,6 +183,13 @@ macro_rules! export_connector {
             }
         }
 
-        $crate::__export_connector_world!(__IdconnSdkOperations with_types_in $crate::bindings);
+        $crate::bindings::__export_connector_world!(__IdconnSdkOperations with_types_in $crate::bindings);
+        };
+        // Natively, still check that the type implements the trait.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn implements<C: $crate::Connector>() {}
+            implements::<$connector>();
+        };
     };
 }
