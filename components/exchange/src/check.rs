@@ -138,6 +138,7 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
         assert_eq!(shell.call_texts(), ["Get-MailboxDatabase"]);
+        assert!(shell.undeclared(crate::MANIFEST, "check").is_empty());
     }
 
     #[test]

@@ -78,6 +78,22 @@ const fn panic_with(what: &str, why: &str) -> ! {
     panic!("a manifest string is empty or holds a character JSON would need escaped (see idconn_sdk::manifest)")
 }
 
+/// The cmdlets a manifest written by [`manifest!`](crate::manifest!)
+/// declares for `operation` (`export`, `check` or `fulfill`), for tests.
+/// Its strings hold no quote or bracket (the macro checks it), so finding
+/// the list by its key is exact.
+pub fn declared<'a>(manifest: &'a str, operation: &str) -> Vec<&'a str> {
+    let key = format!("\"{operation}\":[");
+    let Some(start) = manifest.find(&key).map(|at| at + key.len()) else {
+        return Vec::new();
+    };
+    let list = manifest[start..].split(']').next().unwrap_or("");
+    list.split(',')
+        .map(|item| item.trim_matches('"'))
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
 /// The section's bytes: a `[u8; N]` static is what `#[link_section]` needs.
 pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
     let text = json.as_bytes();
@@ -95,7 +111,7 @@ pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
 /// custom section. Every string must be a literal, `env!` or `concat!`; all
 /// keys are required, lists may be empty.
 ///
-/// ```ignore
+/// ```
 /// idconn_sdk::manifest! {
 ///     name: "exchange",
 ///     version: env!("CARGO_PKG_VERSION"),
@@ -106,6 +122,40 @@ pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
 ///         export: ["Get-Mailbox", "Get-MailboxDatabase"],
 ///         check: ["Get-MailboxDatabase"],
 ///         fulfill: ["Set-Mailbox"],
+///     },
+/// }
+/// assert!(MANIFEST.starts_with(r#"{"contract":"0.3.0","name":"exchange""#));
+/// ```
+///
+/// A string JSON would need escaped, or a cmdlet that is not `Verb-Noun`,
+/// fails the build:
+///
+/// ```compile_fail
+/// idconn_sdk::manifest! {
+///     name: "ex\"change",
+///     version: "1.0.0",
+///     entities: [],
+///     powershell: {
+///         configuration_name: "Microsoft.Exchange",
+///         retryable_errors: [],
+///         export: [],
+///         check: [],
+///         fulfill: [],
+///     },
+/// }
+/// ```
+///
+/// ```compile_fail
+/// idconn_sdk::manifest! {
+///     name: "exchange",
+///     version: "1.0.0",
+///     entities: [],
+///     powershell: {
+///         configuration_name: "Microsoft.Exchange",
+///         retryable_errors: [],
+///         export: ["Get-Mailbox; Remove-Mailbox"],
+///         check: [],
+///         fulfill: [],
 ///     },
 /// }
 /// ```
@@ -209,6 +259,17 @@ mod tests {
         let wit = include_str!("../../../wit/since_v0.3.0/connector.wit");
         assert!(wit.contains(&format!("package idconn:connector@{};", crate::CONTRACT)));
         assert!(MANIFEST.starts_with(&format!("{{\"contract\":\"{}\",", crate::CONTRACT)));
+    }
+
+    #[test]
+    fn declared_cmdlets_are_read_back_per_operation() {
+        assert_eq!(
+            super::declared(MANIFEST, "export"),
+            ["Get-Mailbox", "Get-MailboxDatabase"]
+        );
+        assert_eq!(super::declared(MANIFEST, "check"), ["Get-MailboxDatabase"]);
+        assert!(super::declared(MANIFEST, "fulfill").is_empty());
+        assert!(super::declared(MANIFEST, "other").is_empty());
     }
 
     #[test]

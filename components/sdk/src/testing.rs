@@ -70,6 +70,22 @@ impl FakeShell {
         self
     }
 
+    /// The cmdlets called that `manifest` does not declare for
+    /// `operation`: what the host would have denied.
+    pub fn undeclared(&self, manifest: &str, operation: &str) -> Vec<String> {
+        let declared = crate::manifest::declared(manifest, operation);
+        let mut undeclared: Vec<String> = self
+            .calls
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|command| command.name.clone())
+            .filter(|name| !declared.contains(&name.as_str()))
+            .collect();
+        undeclared.dedup();
+        undeclared
+    }
+
     /// Every call, as PowerShell-like text.
     pub fn call_texts(&self) -> Vec<String> {
         self.calls

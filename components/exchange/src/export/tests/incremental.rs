@@ -65,6 +65,10 @@ fn an_incremental_export_writes_inserts_updates_and_deletes_for_both_entities() 
     let reporter = RecordingReporter::default();
 
     let summary = run(&shell, &reporter, &dirs.request(SECOND_RUN, false)).unwrap();
+    assert_eq!(
+        shell.undeclared(crate::MANIFEST, "export"),
+        Vec::<String>::new()
+    );
 
     assert_eq!(
         shell.calls.borrow()[1][0].parameters[1].argument,

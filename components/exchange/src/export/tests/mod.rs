@@ -134,12 +134,18 @@ impl Dirs {
     /// `first_run_shell` at `COOKIE_TIME`: the previous run of most tests.
     fn after_first_export() -> Self {
         let dirs = Dirs::new();
+        let shell = first_run_shell();
         run(
-            &first_run_shell(),
+            &shell,
             &RecordingReporter::default(),
             &dirs.request(COOKIE_TIME, false),
         )
         .unwrap();
+        // The host denies what the manifest does not declare.
+        assert_eq!(
+            shell.undeclared(crate::MANIFEST, "export"),
+            Vec::<String>::new()
+        );
         dirs
     }
 

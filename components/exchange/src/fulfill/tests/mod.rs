@@ -116,7 +116,13 @@ fn one_call(text: &str) -> Vec<Command> {
 }
 
 fn run_orders(shell: &FakeShell, orders: Vec<Order>) -> Vec<OrderResult> {
-    run(shell, &RecordingReporter::default(), &request(orders)).unwrap()
+    let results = run(shell, &RecordingReporter::default(), &request(orders)).unwrap();
+    // The host denies what the manifest does not declare.
+    assert_eq!(
+        shell.undeclared(crate::MANIFEST, "fulfill"),
+        Vec::<String>::new()
+    );
+    results
 }
 
 fn executed(result: &OrderResult) -> &str {
