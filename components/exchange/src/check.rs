@@ -2,7 +2,8 @@
 //! Exchange connector checks its connection (the count of databases and
 //! their servers). The cmdlet's output has each database's `Name` and
 //! `Server` (MicrosoftDocs/office-docs-powershell,
-//! exchange/exchange-ps/ExchangePowerShell/Get-MailboxDatabase.md).
+//! exchange/exchange-ps/ExchangePowerShell/Get-MailboxDatabase.md, whose
+//! DESCRIPTION lists the properties returned).
 
 use idconn_sdk::batch::BatchRef;
 use idconn_sdk::{
