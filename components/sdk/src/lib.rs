@@ -146,44 +146,46 @@ macro_rules! export_connector {
         // which native linkers refuse.
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-        struct __IdconnSdkOperations;
+            struct __IdconnSdkOperations;
 
-        impl $crate::bindings::exports::idconn::connector::operations::Guest
-            for __IdconnSdkOperations
-        {
-            fn export(
-                request: $crate::ExportRequest,
-            ) -> ::core::result::Result<$crate::ExportSummary, $crate::Failure> {
-                <$connector as $crate::Connector>::export(
-                    &$crate::HostShell,
-                    &$crate::HostReporter,
-                    request,
-                )
-            }
-
-            fn fulfill(
-                request: $crate::FulfillRequest,
-            ) -> ::core::result::Result<::std::vec::Vec<$crate::OrderResult>, $crate::Failure>
+            impl $crate::bindings::exports::idconn::connector::operations::Guest
+                for __IdconnSdkOperations
             {
-                <$connector as $crate::Connector>::fulfill(
-                    &$crate::HostShell,
-                    &$crate::HostReporter,
-                    request,
-                )
+                fn export(
+                    request: $crate::ExportRequest,
+                ) -> ::core::result::Result<$crate::ExportSummary, $crate::Failure> {
+                    <$connector as $crate::Connector>::export(
+                        &$crate::HostShell,
+                        &$crate::HostReporter,
+                        request,
+                    )
+                }
+
+                fn fulfill(
+                    request: $crate::FulfillRequest,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::OrderResult>, $crate::Failure>
+                {
+                    <$connector as $crate::Connector>::fulfill(
+                        &$crate::HostShell,
+                        &$crate::HostReporter,
+                        request,
+                    )
+                }
+
+                fn check(
+                    request: $crate::CheckRequest,
+                ) -> ::core::result::Result<$crate::CheckReport, $crate::Failure> {
+                    <$connector as $crate::Connector>::check(
+                        &$crate::HostShell,
+                        &$crate::HostReporter,
+                        request,
+                    )
+                }
             }
 
-            fn check(
-                request: $crate::CheckRequest,
-            ) -> ::core::result::Result<$crate::CheckReport, $crate::Failure> {
-                <$connector as $crate::Connector>::check(
-                    &$crate::HostShell,
-                    &$crate::HostReporter,
-                    request,
-                )
-            }
-        }
-
-        $crate::bindings::__export_connector_world!(__IdconnSdkOperations with_types_in $crate::bindings);
+            $crate::bindings::__export_connector_world!(
+                __IdconnSdkOperations with_types_in $crate::bindings
+            );
         };
         // Natively, still check that the type implements the trait.
         #[cfg(not(target_arch = "wasm32"))]
