@@ -75,7 +75,9 @@ pub fn run<S: Shell, R: Reporter>(
         details.push(("databases not listed".to_owned(), unlisted.to_string()));
     }
     Ok(CheckReport {
-        summary: format!("reached {count} mailbox databases on {on}"),
+        // Printed after "Connection <id> is working: ", as the host printed
+        // its own check before 0.3.0.
+        summary: format!("{count} mailbox databases on {on}"),
         details,
     })
 }
@@ -126,7 +128,7 @@ mod tests {
             ]),
         );
         let report = run(&shell, &RecordingReporter::default(), &request()).unwrap();
-        assert_eq!(report.summary, "reached 3 mailbox databases on EX01, EX02");
+        assert_eq!(report.summary, "3 mailbox databases on EX01, EX02");
         assert_eq!(
             report.details,
             [
