@@ -109,7 +109,7 @@ pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
 /// Declares the component's manifest: defines `pub const MANIFEST: &str`
 /// (the JSON, for tests) and, on wasm32, puts it in the `idconn-manifest`
 /// custom section. Every string must be a literal, `env!` or `concat!`; all
-/// keys are required, lists may be empty.
+/// keys but `configuration_name` are required, lists may be empty.
 ///
 /// ```
 /// idconn_sdk::manifest! {
@@ -166,7 +166,7 @@ macro_rules! manifest {
         version: $version:expr,
         entities: [$($entity:expr),* $(,)?],
         powershell: {
-            configuration_name: $configuration:expr,
+            $(configuration_name: $configuration:expr,)?
             retryable_errors: [$($retryable:expr),* $(,)?],
             export: [$($export:expr),* $(,)?],
             check: [$($check:expr),* $(,)?],
@@ -180,8 +180,9 @@ macro_rules! manifest {
             "\",\"version\":\"", $version,
             "\",\"entities\":[",
             $crate::__manifest_list!(@entities $($entity),*),
-            "],\"capabilities\":{\"powershell\":{\"configuration-name\":\"", $configuration,
-            "\",\"retryable-errors\":[", $crate::__manifest_list!($($retryable),*),
+            "],\"capabilities\":{\"powershell\":{",
+            $("\"configuration-name\":\"", $configuration, "\",",)?
+            "\"retryable-errors\":[", $crate::__manifest_list!($($retryable),*),
             "],\"export\":[", $crate::__manifest_list!($($export),*),
             "],\"check\":[", $crate::__manifest_list!($($check),*),
             "],\"fulfill\":[", $crate::__manifest_list!($($fulfill),*),
@@ -191,7 +192,7 @@ macro_rules! manifest {
         const _: () = {
             $crate::manifest::text("name", $name);
             $crate::manifest::text("version", $version);
-            $crate::manifest::text("configuration-name", $configuration);
+            $($crate::manifest::text("configuration-name", $configuration);)?
             $($crate::manifest::text("entity", $entity);)*
             $($crate::manifest::text("retryable error id", $retryable);)*
             $($crate::manifest::cmdlet($export);)*
@@ -259,6 +260,31 @@ mod tests {
         let wit = include_str!("../../../wit/since_v0.3.0/connector.wit");
         assert!(wit.contains(&format!("package idconn:connector@{};", crate::CONTRACT)));
         assert!(MANIFEST.starts_with(&format!("{{\"contract\":\"{}\",", crate::CONTRACT)));
+    }
+
+    mod without_configuration_name {
+        crate::manifest! {
+            name: "minimal",
+            version: "1.0.0",
+            entities: [],
+            powershell: {
+                retryable_errors: [],
+                export: [],
+                check: [],
+                fulfill: [],
+            },
+        }
+
+        #[test]
+        fn the_key_is_left_out() {
+            assert_eq!(
+                MANIFEST,
+                r#"{"contract":"0.3.0","name":"minimal","version":"1.0.0","entities":[],"#
+                    .to_owned()
+                    + r#""capabilities":{"powershell":{"retryable-errors":[],"export":[],"#
+                    + r#""check":[],"fulfill":[]}}}"#
+            );
+        }
     }
 
     #[test]
