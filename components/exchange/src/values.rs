@@ -13,8 +13,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::dates::{format_date_time, parse_date_time, write_date_time};
 
-use crate::batch::{ElementRef, ScalarRef, ValueRef};
-use crate::idconn::connector::types::{Element, Scalar, Value};
+use idconn_sdk::batch::{ElementRef, ScalarRef, ValueRef};
 
 /// The prefix that marks the primary SMTP address (case matters: `smtp:`
 /// marks a secondary one).
@@ -189,55 +188,10 @@ pub fn scalar_date_time(scalar: ScalarRef<'_>) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Appends a value as PowerShell-like literal text, for log lines.
-pub fn write_literal(out: &mut String, value: &Value) {
-    match value {
-        Value::Scalar(scalar) => write_scalar_literal(out, scalar),
-        Value::List(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_scalar_literal(out, item);
-            }
-        }
-        Value::Dictionary(entries) => {
-            out.push_str("@{");
-            for (i, (key, element)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str("; ");
-                }
-                out.push_str(key);
-                out.push('=');
-                match element {
-                    Element::Scalar(scalar) => write_scalar_literal(out, scalar),
-                    Element::List(items) => write_literal(out, &Value::List(items.clone())),
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_scalar_literal(out: &mut String, scalar: &Scalar) {
-    match scalar {
-        Scalar::Null => out.push_str("$null"),
-        Scalar::Boolean(true) => out.push_str("$true"),
-        Scalar::Boolean(false) => out.push_str("$false"),
-        Scalar::Integer(_) | Scalar::Number(_) => write_scalar(out, scalar.into()),
-        other => {
-            let mut text = String::new();
-            write_scalar(&mut text, other.into());
-            out.push('\'');
-            out.push_str(&text.replace('\'', "''"));
-            out.push('\'');
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idconn_sdk::{Scalar, Value};
 
     fn text(s: &str) -> Scalar {
         Scalar::Text(s.to_owned())

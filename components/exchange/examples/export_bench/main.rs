@@ -13,13 +13,12 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use exchange::batch::{batch_of, Property, PsObject};
 use exchange::export::BATCH_SIZE;
-use exchange::exports::idconn::connector::exporter::ExportRequest;
-use exchange::idconn::connector::powershell::{Command, Error, ErrorRecord};
-use exchange::idconn::connector::report::Level;
-use exchange::idconn::connector::types::{Batch, Scalar, Value};
-use exchange::shell::{PipelineOutput, Reporter, Shell};
+use idconn_sdk::batch::{batch_of, Property, PsObject};
+use idconn_sdk::{
+    Batch, Command, Error, ErrorRecord, ExportRequest, Level, PipelineOutput, ProgressUpdate,
+    Reporter, Scalar, Shell, Value,
+};
 use sample::{sample_database, sample_mailbox, SampleValue, SAMPLE_CONNECTION, SAMPLE_STARTED_AT};
 
 fn value(sample: SampleValue) -> Value {
@@ -113,7 +112,7 @@ struct Quiet;
 
 impl Reporter for Quiet {
     fn log(&self, _level: Level, _message: &str) {}
-    fn progress(&self, _done: u64, _total: Option<u64>) {}
+    fn progress(&self, _update: ProgressUpdate) {}
 }
 
 fn main() -> Result<(), String> {
@@ -132,11 +131,13 @@ fn main() -> Result<(), String> {
         cookie_dir: out.display().to_string(),
         ignore_cookies: true,
         started_at: SAMPLE_STARTED_AT.into(),
+        max_parallel_pipelines: 1,
+        options: Vec::new(),
     };
     for _ in 0..runs {
         let shell = ReplayShell::new(mailboxes, databases);
         let started = Instant::now();
-        let summary = exchange::export::run(&shell, &Quiet, &request)?;
+        let summary = exchange::export::run(&shell, &Quiet, &request).map_err(|f| f.message)?;
         let elapsed = started.elapsed().as_secs_f64();
         if summary.mailboxes != mailboxes || summary.databases != databases {
             return Err(format!(

@@ -28,12 +28,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Timelike, Utc};
 
-use crate::batch::{objects, ObjectRef, ValueRef};
-use crate::exports::idconn::connector::exporter::{ExportRequest, ExportSummary};
-use crate::idconn::connector::powershell::{Command, Error};
-use crate::idconn::connector::report::Level;
-use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
 use crate::values::parse_date_time;
+use idconn_sdk as sdk;
+use idconn_sdk::batch::{objects, ObjectRef, ValueRef};
+use idconn_sdk::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
+use idconn_sdk::{Command, Error, ExportRequest, Level};
 use rows::{guid_of, BatchNo, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
@@ -74,6 +73,35 @@ const FILTER_SLACK_HOURS: i64 = 14;
 /// idconn host stops earlier, at `MaxRetries`).
 const MAX_ATTEMPTS: u32 = 20;
 
+/// What an export wrote; [`ExportSummary::counted`] is the contract's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// False for an incremental export.
+    pub complete: bool,
+    pub mailboxes: u64,
+    pub databases: u64,
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+}
+
+impl ExportSummary {
+    /// The contract's summary: rows counted per entity kind the manifest
+    /// declares.
+    pub fn counted(self) -> sdk::ExportSummary {
+        sdk::ExportSummary {
+            complete: self.complete,
+            counts: vec![
+                (crate::MAILBOX.to_owned(), self.mailboxes),
+                (crate::DATABASE.to_owned(), self.databases),
+            ],
+            inserts: self.inserts,
+            updates: self.updates,
+            deletes: self.deletes,
+        }
+    }
+}
+
 /// What an incremental export compares against.
 struct Previous {
     /// Objects changed from here on are reported.
@@ -86,7 +114,7 @@ pub fn run<S: Shell, R: Reporter>(
     shell: &S,
     reporter: &R,
     request: &ExportRequest,
-) -> Result<ExportSummary, String> {
+) -> Result<ExportSummary, sdk::Failure> {
     let started_at = parse_date_time(&request.started_at)
         .and_then(|at| at.with_nanosecond(0))
         .ok_or_else(|| {
@@ -208,7 +236,7 @@ struct Run<'a, S, R> {
 impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// Writes the database rows; returns the databases now, with the digest
     /// of each one's row.
-    fn databases(&mut self, writer: &mut RowWriter) -> Result<DatabaseRows, String> {
+    fn databases(&mut self, writer: &mut RowWriter) -> Result<DatabaseRows, sdk::Failure> {
         let previous = self.previous;
         let mut now = DatabaseRows::new();
         let mut tally = Tally::default();
@@ -254,7 +282,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// Writes the mailbox rows; returns the mailboxes reported so far (by
     /// this export or an earlier one) that exist now: the next export's
     /// known set.
-    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
+    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, sdk::Failure> {
         let previous = self.previous;
         // Guids written by this export: the retry skip list, and with the
         // previous known set, what the next export may call known.
@@ -327,7 +355,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     }
 
     /// The guids of every mailbox on the server.
-    fn current_mailboxes(&mut self) -> Result<GuidSet, String> {
+    fn current_mailboxes(&mut self) -> Result<GuidSet, sdk::Failure> {
         let mut guids = Vec::new();
         self.pull(
             "Get-Mailbox",
@@ -348,13 +376,14 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
 
     /// Runs a pipeline and hands every object to `each`, batch by batch;
     /// after a transient failure, runs it again from the start (`each`
-    /// skips what it already wrote), up to [`MAX_ATTEMPTS`] times.
+    /// skips what it already wrote), up to [`MAX_ATTEMPTS`] times; a
+    /// transient failure past them fails the export as retryable.
     fn pull(
         &mut self,
         what: &str,
         pipeline: &[Command],
         mut each: impl FnMut(BatchNo, &ObjectRef<'_>) -> Result<(), String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), sdk::Failure> {
         let mut attempt = 1;
         loop {
             match self.pull_once(what, pipeline, &mut each) {
@@ -370,8 +399,10 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                         ),
                     );
                 }
-                Err(Failure::Transient(error)) => return Err(describe_error(what, &error)),
-                Err(Failure::Fatal(message)) => return Err(message),
+                Err(Failure::Transient(error)) => {
+                    return Err(sdk::Failure::retryable(describe_error(what, &error)))
+                }
+                Err(Failure::Fatal(message)) => return Err(sdk::Failure::fatal(message)),
             }
         }
     }
@@ -396,7 +427,12 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 each(batch_no, &object).map_err(Failure::Fatal)?;
             }
             self.done += batch.objects.len() as u64;
-            self.reporter.progress(self.done, None);
+            let entity = if what == "Get-MailboxDatabase" {
+                crate::DATABASE
+            } else {
+                crate::MAILBOX
+            };
+            self.reporter.count(entity, self.done, None);
         }
         for warning in output.warnings() {
             self.reporter
@@ -440,7 +476,9 @@ impl Failure {
 /// refusal naming its concurrent shells or connections.
 pub fn is_transient(error: &Error) -> bool {
     match error {
-        Error::Transport(_) | Error::Timeout => true,
+        // The host classified it with the manifest's `retryable-errors`
+        // and has reconnected or waited as needed.
+        Error::Transport(_) | Error::Timeout | Error::Retryable(_) => true,
         Error::Remote(record) => {
             let id = record.fully_qualified_error_id.to_ascii_lowercase();
             let message = record.message.to_ascii_lowercase();

@@ -12,8 +12,8 @@ use super::schema::{
     WHEN_CREATED_UTC,
 };
 use super::state::{format_guid, parse_guid};
-use crate::batch::{ObjectRef, ScalarRef, ValueRef};
 use crate::values::{scalar_date_time, write_date_time, write_email_addresses, write_value};
+use idconn_sdk::batch::{ObjectRef, ScalarRef, ValueRef};
 
 /// Bytes of CSV gathered before each write to the file. In the sandbox
 /// every write is a host call, so csv's default 8 KiB would cost ten

@@ -2,8 +2,8 @@
 //! pipelines that fetch them. Replay fixtures match these pipelines exactly:
 //! keep README.md in step with any change here.
 
-use crate::idconn::connector::powershell::Command;
-use crate::shell::command;
+use idconn_sdk::command;
+use idconn_sdk::Command;
 
 pub const COMMAND: &str = "Command";
 pub const GUID: &str = "Guid";

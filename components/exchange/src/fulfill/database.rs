@@ -14,9 +14,9 @@
 
 use super::fields::{object_fields, Fields};
 use super::{ran, with_ignored, Calls, Change};
-use crate::exports::idconn::connector::fulfiller::Order;
-use crate::idconn::connector::powershell::Command;
-use crate::shell::{command, Shell};
+use idconn_sdk::Command;
+use idconn_sdk::Order;
+use idconn_sdk::{command, Shell};
 
 const NAME: &str = "Name";
 const GUID: &str = "Guid";

@@ -1,10 +1,10 @@
 //! Reading an order's `Changes` and `Resource`, and a server object in the
 //! same shape so both can be compared.
 
-use crate::batch::PsObject;
-use crate::exports::idconn::connector::fulfiller::Field;
-use crate::idconn::connector::types::{Scalar, Value};
 use crate::values::{decode_list, write_scalar};
+use idconn_sdk::batch::PsObject;
+use idconn_sdk::Field;
+use idconn_sdk::{Scalar, Value};
 
 /// Named fields, looked up case-insensitively as PowerShell and Usercube do.
 #[derive(Clone, Copy)]

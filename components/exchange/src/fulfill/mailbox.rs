@@ -19,10 +19,10 @@ use super::addresses::{
 };
 use super::fields::{object_fields, Fields};
 use super::{moves, ran, ran_with, settings, with_ignored, Calls, Change};
-use crate::exports::idconn::connector::fulfiller::{Field, Order};
-use crate::idconn::connector::powershell::Command;
-use crate::idconn::connector::types::{Element, Scalar};
-use crate::shell::{command, Shell};
+use idconn_sdk::Command;
+use idconn_sdk::{command, Shell};
+use idconn_sdk::{Element, Scalar};
+use idconn_sdk::{Field, Order};
 
 const SAM_ACCOUNT_NAME: &str = "SamAccountName";
 const GUID: &str = "Guid";

@@ -19,13 +19,11 @@ mod tests;
 
 use std::cell::{Cell, RefCell};
 
-use crate::batch::{objects as batch_objects, PsObject};
-use crate::exports::idconn::connector::fulfiller::{
-    ChangeType, FulfillRequest, Order, OrderResult, ProvisioningState,
-};
-use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
-use crate::idconn::connector::report::Level;
-use crate::shell::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
+use idconn_sdk::batch::{objects as batch_objects, PsObject};
+use idconn_sdk::Level;
+use idconn_sdk::{describe_error, describe_record, PipelineOutput, Reporter, Shell};
+use idconn_sdk::{ChangeType, FulfillRequest, Order, OrderResult, ProvisioningState};
+use idconn_sdk::{Command, Error, ErrorRecord};
 
 /// The two entity types of the connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +81,11 @@ pub fn run<S: Shell, R: Reporter>(
             state,
             message,
         });
-        reporter.progress(done as u64 + 1, Some(total));
+        let entity = match entity_of(&mapping, &order.target_entity_type) {
+            Some(Entity::Database) => crate::DATABASE,
+            _ => crate::MAILBOX,
+        };
+        reporter.count(entity, done as u64 + 1, Some(total));
     }
     Ok(results)
 }

@@ -23,8 +23,8 @@
 
 use super::fields::{object_fields, Fields};
 use super::Calls;
-use crate::idconn::connector::powershell::Command;
-use crate::shell::{command, Shell};
+use idconn_sdk::Command;
+use idconn_sdk::{command, Shell};
 
 /// What a move step did: the cmdlets it ran and what the operator must know.
 pub struct Moved {

@@ -8,9 +8,9 @@
 //! address.
 
 use super::fields::Fields;
-use crate::idconn::connector::powershell::Command;
-use crate::idconn::connector::types::{Scalar, Value};
-use crate::shell::command;
+use idconn_sdk::command;
+use idconn_sdk::Command;
+use idconn_sdk::{Scalar, Value};
 
 /// Text settings passed as they are (null clears them).
 pub const TEXT_SETTINGS: [&str; 4] = [

@@ -152,7 +152,7 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["kind"], "export");
     assert_eq!(job["component"]["name"], "exchange");
-    assert_eq!(job["component"]["version"], "0.1.0");
+    assert_eq!(job["component"]["version"], "0.3.0");
     assert!(
         job["summary"]["counts"]["mailbox"].as_u64().unwrap() > 0,
         "{job:#}"
@@ -188,13 +188,13 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     .await
     .json();
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    // A 0.2.0 component has no check: a session opened and closed.
-    assert_eq!(job["summary"]["contract"], "0.2.0", "{job:#}");
+    // The fixture (contract 0.3.0) runs its own check; a 0.2.0
+    // component's lack of one is tested in tests/e2e/tests/contract_versions.rs.
     assert!(
         job["summary"]["summary"]
             .as_str()
             .unwrap()
-            .contains("has no check"),
+            .starts_with("versioned 1.0.0: "),
         "{job:#}"
     );
 

@@ -21,6 +21,12 @@ fn frozen() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exchange-0.2.0.wasm")
 }
 
+/// The hot-swap fixture version 1.0.0 as built for contract 0.2.0 (the
+/// fixtures are built for 0.3.0 since they use the SDK).
+fn frozen_versioned() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/versioned-0.2.0.wasm")
+}
+
 struct Setup {
     dir: tempfile::TempDir,
     settings: Settings,
@@ -33,15 +39,15 @@ impl Setup {
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("fixture.json"), DATABASES).unwrap();
-        let path = |name: &str| serde_json::to_string(&component(name)).unwrap();
+        let path = |file: PathBuf| serde_json::to_string(&file).unwrap();
         let text = format!(
             r#"{{ "Connections": {{
                 "Old": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": {} }},
                 "New": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": {} }},
                 "Swap": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": "swap.wasm" }}
             }} }}"#,
-            path("versioned_v1"),
-            path("v3_minimal")
+            path(frozen_versioned()),
+            path(component("v3_minimal"))
         );
         let file = dir.path().join("appsettings.agent.json");
         std::fs::write(&file, text).unwrap();
@@ -113,11 +119,11 @@ fn a_connection_swaps_from_0_2_0_to_0_3_0_and_back() {
     let swap_path = s.dir.path().join("swap.wasm");
     let conn = s.settings.connection("Swap").unwrap();
     for (fixture, version, contract) in [
-        ("versioned_v1", "1.0.0", ContractVersion::V0_2_0),
-        ("v3_minimal", "3.0.0", ContractVersion::V0_3_0),
-        ("versioned_v1", "1.0.0", ContractVersion::V0_2_0),
+        (frozen_versioned(), "1.0.0", ContractVersion::V0_2_0),
+        (component("v3_minimal"), "3.0.0", ContractVersion::V0_3_0),
+        (frozen_versioned(), "1.0.0", ContractVersion::V0_2_0),
     ] {
-        std::fs::copy(component(fixture), &swap_path).unwrap();
+        std::fs::copy(fixture, &swap_path).unwrap();
         let swap = s.registry.offer(conn, &swap_path).unwrap();
         assert_eq!(swap.active.contract, contract);
         let active = s.registry.active("Swap").unwrap();

@@ -10,13 +10,15 @@ fn inspect_shows_the_declared_grants_name_and_version() {
     let inspection = idconn_host::inspect::inspect(&component("exchange")).unwrap();
     let text = inspection.render();
     assert!(text.contains("name:      exchange"), "{text}");
-    assert!(text.contains("version:   0.1.0"), "{text}");
+    assert!(text.contains("version:   0.3.0"), "{text}");
     assert!(
         text.contains("export: Get-MailboxDatabase, Get-Mailbox, Select-Object"),
         "{text}"
     );
     assert!(text.contains("Remove-MailboxDatabase"), "{text}");
-    assert!(text.contains("contract:  0.2.0"), "{text}");
+    assert!(text.contains("contract:  0.3.0"), "{text}");
+    assert!(text.contains("entities:  mailbox, database"), "{text}");
+    assert!(text.contains("check: Get-MailboxDatabase"), "{text}");
     let manifest = inspection.manifest.unwrap().unwrap();
     // The shipped settings approve exactly the write cmdlets the component
     // declares for fulfill: a missing one fails orders, an extra one is

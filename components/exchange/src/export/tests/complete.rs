@@ -155,7 +155,7 @@ fn a_complete_export_writes_every_column_type_exactly() {
     assert_eq!(lines[4..], ["mailboxes 2", GUID_A, GUID_B, "end"]);
     assert!(reporter.logged("complete export: no cookie"));
     assert!(reporter.logged("2 mailbox rows, 1 database rows (3 Insert, 0 Update, 0 Delete)"));
-    assert_eq!(reporter.progress.borrow().last(), Some(&(3, None)));
+    assert_eq!(reporter.counts().last(), Some(&(3, None)));
 }
 
 /// Mailboxes `user0`, `user1`, ... with guids numbered the same way.
@@ -183,7 +183,7 @@ fn many_mailboxes_are_pulled_in_batches_with_progress() {
     let summary = run(&shell, &reporter, &dirs.request(COOKIE_TIME, false)).unwrap();
     assert_eq!(summary.mailboxes, 1100);
     assert_eq!(
-        *reporter.progress.borrow(),
+        reporter.counts(),
         vec![(512, None), (1024, None), (1100, None)]
     );
     assert_eq!(rows(&dirs.mailboxes_csv()).len(), 1100);

@@ -21,7 +21,8 @@ fn assert_failure_leaves_files(failing: FakeShell, expected_error: &str) {
         &RecordingReporter::default(),
         &dirs.request(SECOND_RUN, false),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .message;
 
     assert!(error.contains(expected_error), "{error}");
     assert_eq!(
@@ -40,7 +41,7 @@ fn incremental_databases() -> Answer {
     )])
 }
 
-fn changed_pipeline() -> Vec<crate::idconn::connector::powershell::Command> {
+fn changed_pipeline() -> Vec<idconn_sdk::Command> {
     changed_mailboxes_pipeline(FILTER_SINCE)
 }
 
@@ -86,13 +87,52 @@ fn a_failure_of_the_current_set_leaves_the_previous_files() {
 #[test]
 fn denied_limit_and_transport_errors_say_what_happened() {
     let cases = [
-        (Error::Denied("Get-MailboxDatabase is not granted".into()), "Get-MailboxDatabase was denied by the host: Get-MailboxDatabase is not granted"),
-        (Error::Limit("output over 64 MiB (setting MaxOutputBytes)".into()), "Get-MailboxDatabase was stopped by a host limit: output over 64 MiB"),
-        (Error::Transport("connection refused".into()), "Get-MailboxDatabase failed: the connection to the Exchange server failed: connection refused"),
+        (
+            Error::Denied("Get-MailboxDatabase is not granted".into()),
+            "Get-MailboxDatabase was denied by the host: Get-MailboxDatabase is not granted",
+        ),
+        (
+            Error::Limit("output over 64 MiB (setting MaxOutputBytes)".into()),
+            "Get-MailboxDatabase was stopped by a host limit: output over 64 MiB",
+        ),
+        (
+            Error::Transport("connection refused".into()),
+            "Get-MailboxDatabase failed: the connection to the server failed: connection refused",
+        ),
     ];
     for (error, expected) in cases {
         let failing = FakeShell::new().on(databases_pipeline(), Answer::Refused(error));
         assert_failure_leaves_files(failing, expected);
+    }
+}
+
+/// The contract's `failure.retryable`: set when the server kept asking to
+/// retry (or the connection kept failing) past the pipeline's attempts,
+/// never for a refusal another run would meet again.
+#[test]
+fn only_a_transient_failure_fails_the_export_as_retryable() {
+    let throttled = Error::Retryable(idconn_sdk::Retry {
+        reason: "over budget".into(),
+        retry_after_ms: Some(5000),
+    });
+    let cases = [
+        (throttled, true, 20),
+        (Error::Transport("connection closed".into()), true, 20),
+        (Error::Denied("not declared".into()), false, 1),
+        (Error::Limit("MaxOutputBytes".into()), false, 1),
+    ];
+    for (error, retryable, calls) in cases {
+        let dirs = Dirs::new();
+        let shell = FakeShell::new().on(databases_pipeline(), Answer::Refused(error.clone()));
+        let failure = run(
+            &shell,
+            &RecordingReporter::default(),
+            &dirs.request(COOKIE_TIME, false),
+        )
+        .unwrap_err();
+        assert_eq!(failure.retryable, retryable, "{error:?}: {failure:?}");
+        assert_eq!(shell.calls.borrow().len(), calls, "{error:?}");
+        assert!(dirs.snapshot().is_empty());
     }
 }
 
@@ -146,7 +186,8 @@ fn a_write_failure_leaves_the_previous_files() {
         &RecordingReporter::default(),
         &dirs.request(SECOND_RUN, false),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .message;
     assert!(
         error.starts_with("writing ") && error.contains("ExchangeExport_cookie.bin.tmp failed"),
         "{error}"
@@ -164,7 +205,8 @@ fn an_invalid_start_time_is_refused() {
         &RecordingReporter::default(),
         &dirs.request("now", false),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .message;
     assert!(error.contains("started-at `now`"), "{error}");
     assert!(dirs.snapshot().is_empty());
 }

@@ -65,12 +65,14 @@ fn an_incremental_export_writes_inserts_updates_and_deletes_for_both_entities() 
     let reporter = RecordingReporter::default();
 
     let summary = run(&shell, &reporter, &dirs.request(SECOND_RUN, false)).unwrap();
+    assert_eq!(
+        shell.undeclared(crate::MANIFEST, "export"),
+        Vec::<String>::new()
+    );
 
     assert_eq!(
         shell.calls.borrow()[1][0].parameters[1].argument,
-        crate::idconn::connector::powershell::Argument::Value(text(
-            "WhenChangedUTC -ge '2026-11-26T18:00:00Z'"
-        ))
+        idconn_sdk::Argument::Value(text("WhenChangedUTC -ge '2026-11-26T18:00:00Z'"))
     );
     assert_eq!(
         summary,
@@ -244,7 +246,8 @@ fn a_corrupt_cookie_is_an_error_that_names_the_fix() {
         &RecordingReporter::default(),
         &dirs.request(SECOND_RUN, false),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .message;
     assert!(
         error.contains("ExchangeExport_cookie.bin cannot be used"),
         "{error}"
@@ -271,7 +274,8 @@ fn a_cookie_from_the_future_is_refused() {
         &RecordingReporter::default(),
         &dirs.request(COOKIE_TIME, false),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .message;
     assert!(error.contains("after this run's start"), "{error}");
     assert!(error.contains("--ignore-cookies"), "{error}");
 }

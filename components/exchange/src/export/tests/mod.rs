@@ -3,10 +3,10 @@ use std::path::Path;
 
 use super::schema::*;
 use super::*;
-use crate::batch::PsObject;
-use crate::idconn::connector::powershell::{Error, ErrorRecord};
-use crate::shell::pipeline_text;
-use crate::testing::*;
+use idconn_sdk::batch::PsObject;
+use idconn_sdk::pipeline_text;
+use idconn_sdk::testing::*;
+use idconn_sdk::{Error, ErrorRecord};
 
 const MAILBOX_HEADER: &str = "Command,Database,EmailAddresses,UseDatabaseRetentionDefaults,RetainDeletedItemsUntilBackup,DeliverToMailboxAndForward,ExchangeGuid,ExchangeUserAccountControl,ForwardingAddress,ForwardingSmtpAddress,IsMailboxEnabled,ProhibitSendQuota,ProhibitSendReceiveQuota,RecoverableItemsQuota,RecoverableItemsWarningQuota,CalendarLoggingQuota,IsResource,IsLinked,IsShared,SamAccountName,AntispamBypassEnabled,ServerName,UseDatabaseQuotaDefaults,UserPrincipalName,WhenMailboxCreated,IsInactiveMailbox,AccountDisabledIsDirSynced,Alias,OrganizationalUnit,DisplayName,MaxSendSize,MaxReceiveSize,PrimarySmtpAddress,RecipientType,RecipientTypeDetails,Identity,IsValid,Name,DistinguishedName,Guid,ObjectCategory,WhenChangedUTC,WhenCreatedUTC,ObjectState";
 const DATABASE_HEADER: &str =
@@ -134,12 +134,18 @@ impl Dirs {
     /// `first_run_shell` at `COOKIE_TIME`: the previous run of most tests.
     fn after_first_export() -> Self {
         let dirs = Dirs::new();
+        let shell = first_run_shell();
         run(
-            &first_run_shell(),
+            &shell,
             &RecordingReporter::default(),
             &dirs.request(COOKIE_TIME, false),
         )
         .unwrap();
+        // The host denies what the manifest does not declare.
+        assert_eq!(
+            shell.undeclared(crate::MANIFEST, "export"),
+            Vec::<String>::new()
+        );
         dirs
     }
 
@@ -150,6 +156,8 @@ impl Dirs {
             cookie_dir: self.cookies.to_string_lossy().into_owned(),
             ignore_cookies,
             started_at: started_at.into(),
+            max_parallel_pipelines: 1,
+            options: Vec::new(),
         }
     }
 

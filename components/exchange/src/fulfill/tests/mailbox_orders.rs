@@ -10,7 +10,7 @@ fn an_added_mailbox_is_enabled_then_given_its_other_addresses() {
         )
         .on(mailbox::state_pipeline("jbond"), mailbox_state(&["SMTP:james.bond@contoso.com"], "DB01"))
         .on(
-            vec![crate::shell::command("Set-Mailbox")
+            vec![idconn_sdk::command("Set-Mailbox")
                 .text("Identity", "jbond")
                 .dictionary(
                     "EmailAddresses",
@@ -333,7 +333,7 @@ fn a_full_address_list_without_resource_addresses_is_diffed_against_the_server()
             mailbox_state(&["SMTP:a@contoso.com", "smtp:b@contoso.com"], "DB01"),
         )
         .on(
-            vec![crate::shell::command("Set-Mailbox")
+            vec![idconn_sdk::command("Set-Mailbox")
                 .text("Identity", "jbond")
                 .dictionary(
                     "EmailAddresses",

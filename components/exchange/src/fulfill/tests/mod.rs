@@ -1,8 +1,8 @@
 use super::*;
-use crate::exports::idconn::connector::fulfiller::Field;
-use crate::idconn::connector::powershell::Argument;
-use crate::idconn::connector::types::{Element, Scalar, Value};
-use crate::testing::*;
+use idconn_sdk::testing::*;
+use idconn_sdk::Argument;
+use idconn_sdk::Field;
+use idconn_sdk::{Element, Scalar, Value};
 
 mod database_orders;
 mod mailbox_orders;
@@ -41,6 +41,7 @@ fn request(orders: Vec<Order>) -> FulfillRequest {
         connection: "ExchangeFulfill".to_owned(),
         orders,
         entity_types: Vec::new(),
+        options: Vec::new(),
     }
 }
 
@@ -70,7 +71,7 @@ fn mailbox_state(addresses: &[&str], database: &str) -> Answer {
     Answer::objects(vec![mailbox_object(addresses, database)])
 }
 
-fn mailbox_object(addresses: &[&str], database: &str) -> crate::batch::PsObject {
+fn mailbox_object(addresses: &[&str], database: &str) -> idconn_sdk::batch::PsObject {
     object(vec![
         ("Guid", guid("00000000-0000-0000-0000-00000000000a")),
         ("SamAccountName", text("jbond")),
@@ -96,7 +97,7 @@ fn mailbox_object(addresses: &[&str], database: &str) -> crate::batch::PsObject 
 /// inside values), so expectations read like PowerShell.
 fn one_call(text: &str) -> Vec<Command> {
     let mut words = text.split(' ').peekable();
-    let mut builder = crate::shell::command(words.next().unwrap());
+    let mut builder = idconn_sdk::command(words.next().unwrap());
     while let Some(word) = words.next() {
         let name = word.strip_prefix('-').unwrap();
         match words.peek() {
@@ -115,7 +116,13 @@ fn one_call(text: &str) -> Vec<Command> {
 }
 
 fn run_orders(shell: &FakeShell, orders: Vec<Order>) -> Vec<OrderResult> {
-    run(shell, &RecordingReporter::default(), &request(orders)).unwrap()
+    let results = run(shell, &RecordingReporter::default(), &request(orders)).unwrap();
+    // The host denies what the manifest does not declare.
+    assert_eq!(
+        shell.undeclared(crate::MANIFEST, "fulfill"),
+        Vec::<String>::new()
+    );
+    results
 }
 
 fn executed(result: &OrderResult) -> &str {
@@ -169,8 +176,8 @@ impl AcceptAll {
     }
 }
 
-impl crate::shell::Shell for AcceptAll {
-    type Output = crate::testing::FakeOutput;
+impl idconn_sdk::Shell for AcceptAll {
+    type Output = idconn_sdk::testing::FakeOutput;
     fn invoke(&self, pipeline: &[Command]) -> Result<Self::Output, Error> {
         self.calls.calls.borrow_mut().push(pipeline.to_vec());
         let answer = if pipeline[0].name == "Get-Mailbox" {
@@ -259,7 +266,7 @@ fn one_failing_order_does_not_stop_the_others() {
     );
     executed(&results[3]);
     assert_eq!(
-        *reporter.progress.borrow(),
+        reporter.counts(),
         vec![(1, Some(4)), (2, Some(4)), (3, Some(4)), (4, Some(4))]
     );
 }

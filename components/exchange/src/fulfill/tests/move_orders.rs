@@ -13,7 +13,7 @@ fn move_to(database: &str) -> Order {
 fn request_pipeline() -> Vec<Command> {
     let mut call = one_call("Get-MoveRequest -Identity 'jbond'");
     call.push(
-        crate::shell::command("Select-Object")
+        idconn_sdk::command("Select-Object")
             .texts("Property", ["Status", "TargetDatabase", "SourceDatabase"])
             .build(),
     );
@@ -23,7 +23,7 @@ fn request_pipeline() -> Vec<Command> {
 fn statistics_pipeline() -> Vec<Command> {
     let mut call = one_call("Get-MoveRequestStatistics -Identity 'jbond'");
     call.push(
-        crate::shell::command("Select-Object")
+        idconn_sdk::command("Select-Object")
             .texts("Property", ["Status", "Message", "FailureType"])
             .build(),
     );

@@ -1,13 +1,17 @@
-//! A scripted shell and a recording reporter for native tests.
+//! A scripted shell and a recording reporter, so connectors are unit
+//! tested natively (`cargo test` on the host target): a [`FakeShell`]
+//! answers pipelines from a script, as the host would, with batches built
+//! by [`crate::builder::BatchBuilder`].
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::batch::{batch_of, Property, PsObject};
-use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
-use crate::idconn::connector::report::Level;
-use crate::idconn::connector::types::{Batch, NestedObject, Scalar, Value};
-use crate::shell::{pipeline_text, PipelineOutput, Reporter, Shell};
+use crate::builder::{batch_of, Property, PsObject};
+use crate::command::pipeline_text;
+use crate::shell::{PipelineOutput, Reporter, Shell};
+use crate::{
+    Batch, Command, Error, ErrorRecord, Level, NestedObject, ProgressUpdate, Scalar, Value,
+};
 
 /// What a scripted pipeline answers.
 #[derive(Clone)]
@@ -64,6 +68,22 @@ impl FakeShell {
     pub fn before_each_call(mut self, hook: impl Fn(usize) + 'static) -> Self {
         self.hook = Some(Box::new(hook));
         self
+    }
+
+    /// The cmdlets called that `manifest` does not declare for
+    /// `operation`: what the host would have denied.
+    pub fn undeclared(&self, manifest: &str, operation: &str) -> Vec<String> {
+        let declared = crate::manifest::declared(manifest, operation);
+        let mut undeclared: Vec<String> = self
+            .calls
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|command| command.name.clone())
+            .filter(|name| !declared.contains(&name.as_str()))
+            .collect();
+        undeclared.dedup();
+        undeclared
     }
 
     /// Every call, as PowerShell-like text.
@@ -151,12 +171,21 @@ impl PipelineOutput for FakeOutput {
 #[derive(Default)]
 pub struct RecordingReporter {
     pub logs: RefCell<Vec<(Level, String)>>,
-    pub progress: RefCell<Vec<(u64, Option<u64>)>>,
+    pub progress: RefCell<Vec<ProgressUpdate>>,
 }
 
 impl RecordingReporter {
     pub fn logged(&self, needle: &str) -> bool {
         self.logs.borrow().iter().any(|(_, m)| m.contains(needle))
+    }
+
+    /// The progress reported, as (done, total) pairs.
+    pub fn counts(&self) -> Vec<(u64, Option<u64>)> {
+        self.progress
+            .borrow()
+            .iter()
+            .map(|u| (u.done, u.total))
+            .collect()
     }
 }
 
@@ -165,8 +194,8 @@ impl Reporter for RecordingReporter {
         self.logs.borrow_mut().push((level, message.to_owned()));
     }
 
-    fn progress(&self, done: u64, total: Option<u64>) {
-        self.progress.borrow_mut().push((done, total));
+    fn progress(&self, update: ProgressUpdate) {
+        self.progress.borrow_mut().push(update);
     }
 }
 

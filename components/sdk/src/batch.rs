@@ -3,13 +3,61 @@
 //! connector logic borrowed scalars and values, so a 43-property mailbox
 //! costs no allocation to read.
 //!
-//! The owned [`PsObject`] and the [`BatchBuilder`] serve the cold paths:
-//! fulfill (a few objects per order), tests and the native benchmark
-//! harness, which build batches as a host would.
+//! The batch's `text` is bytes (`list<u8>`): [`BatchRef::new`] checks it is
+//! UTF-8 once per batch, and every span is then sliced with `str::get`, so
+//! a span out of range or off a character boundary reads as empty text
+//! rather than panicking. The host checks spans before sending; these views
+//! do not rely on it.
+//!
+//! The owned [`PsObject`](crate::builder::PsObject) and the
+//! [`BatchBuilder`](crate::builder::BatchBuilder) serve the cold paths.
 
-use crate::idconn::connector::types::{
-    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
-};
+pub use crate::builder::{batch_of, BatchBuilder, Property, PsObject};
+use crate::{Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value};
+
+/// A batch with its text checked as UTF-8: what every view borrows.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    batch: &'a Batch,
+    text: &'a str,
+}
+
+impl<'a> BatchRef<'a> {
+    /// Checks the batch's text once. Text that is not UTF-8 (which the host
+    /// never sends) is cut at its first bad byte: spans beyond it read as
+    /// empty.
+    pub fn new(batch: &'a Batch) -> Self {
+        let text = match std::str::from_utf8(&batch.text) {
+            Ok(text) => text,
+            Err(error) => batch
+                .text
+                .get(..error.valid_up_to())
+                .and_then(|valid| std::str::from_utf8(valid).ok())
+                .unwrap_or(""),
+        };
+        BatchRef { batch, text }
+    }
+
+    pub fn batch(&self) -> &'a Batch {
+        self.batch
+    }
+
+    /// The objects of the batch, in the server's order.
+    pub fn objects(self) -> impl Iterator<Item = ObjectRef<'a>> {
+        self.batch.objects.iter().map(move |object| ObjectRef {
+            batch: self,
+            object,
+        })
+    }
+
+    /// A span of the text; empty when out of range or not on character
+    /// boundaries.
+    pub fn text(&self, span: Span) -> &'a str {
+        let start = span.start as usize;
+        let end = start.saturating_add(span.len as usize);
+        self.text.get(start..end).unwrap_or("")
+    }
+}
 
 /// A leaf value, borrowed from a batch or from an owned [`Scalar`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,14 +84,14 @@ pub enum ValueRef<'a> {
 /// The items of a list value.
 #[derive(Debug, Clone, Copy)]
 pub enum Items<'a> {
-    Cells(&'a Batch, &'a [Cell]),
+    Cells(BatchRef<'a>, &'a [Cell]),
     Owned(&'a [Scalar]),
 }
 
 /// The entries of a hashtable value.
 #[derive(Debug, Clone, Copy)]
 pub enum Entries<'a> {
-    Cells(&'a Batch, &'a [Entry]),
+    Cells(BatchRef<'a>, &'a [Entry]),
     Owned(&'a [(String, Element)]),
 }
 
@@ -68,7 +116,7 @@ impl<'a> Items<'a> {
 
     pub fn iter(&self) -> impl Iterator<Item = ScalarRef<'a>> + 'a {
         // One of the two halves is empty: a chain keeps a single iterator type.
-        let (batch, cells, owned): (Option<&'a Batch>, &'a [Cell], &'a [Scalar]) = match *self {
+        let (batch, cells, owned): (Option<BatchRef<'a>>, &'a [Cell], &'a [Scalar]) = match *self {
             Items::Cells(batch, cells) => (Some(batch), cells, &[]),
             Items::Owned(scalars) => (None, &[], scalars),
         };
@@ -83,7 +131,7 @@ impl<'a> Entries<'a> {
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&'a str, ElementRef<'a>)> + 'a> {
         match *self {
             Entries::Cells(batch, entries) => Box::new(entries.iter().map(move |entry| {
-                let key = text(batch, entry.key);
+                let key = batch.text(entry.key);
                 let element = match &entry.value {
                     Cell::List(span) => ElementRef::List(Items::Cells(batch, items(batch, *span))),
                     other => ElementRef::Scalar(scalar_of(batch, other)),
@@ -171,16 +219,13 @@ impl ValueRef<'_> {
 /// One object of a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectRef<'a> {
-    batch: &'a Batch,
+    batch: BatchRef<'a>,
     object: &'a BatchObject,
 }
 
-/// The objects of a batch, in the server's order.
+/// The objects of a batch, in the server's order (its text checked once).
 pub fn objects(batch: &Batch) -> impl Iterator<Item = ObjectRef<'_>> {
-    batch
-        .objects
-        .iter()
-        .map(move |object| ObjectRef { batch, object })
+    BatchRef::new(batch).objects()
 }
 
 const NO_NAMES: &[String] = &[];
@@ -193,7 +238,7 @@ impl<'a> ObjectRef<'a> {
     }
 
     fn shape(&self) -> Option<&'a Shape> {
-        self.batch.shapes.get(self.object.shape as usize)
+        self.batch.batch.shapes.get(self.object.shape as usize)
     }
 
     pub fn type_names(&self) -> &'a [String] {
@@ -205,7 +250,7 @@ impl<'a> ObjectRef<'a> {
     }
 
     pub fn to_string(&self) -> Option<&'a str> {
-        self.object.to_string.map(|span| text(self.batch, span))
+        self.object.to_string.map(|span| self.batch.text(span))
     }
 
     /// The properties, in the server's order.
@@ -219,7 +264,7 @@ impl<'a> ObjectRef<'a> {
     /// The properties' values, in the order of [`Self::property_names`].
     pub fn values(&self) -> impl Iterator<Item = ValueRef<'a>> + 'a {
         let batch = self.batch;
-        span_of(&batch.values, self.object.values)
+        span_of(&batch.batch.values, self.object.values)
             .iter()
             .take(self.property_names().len())
             .map(move |cell| value_of(batch, cell))
@@ -227,7 +272,7 @@ impl<'a> ObjectRef<'a> {
 
     /// The `i`-th property's value, in the order of [`Self::property_names`].
     pub fn value(&self, i: usize) -> Option<ValueRef<'a>> {
-        span_of(&self.batch.values, self.object.values)
+        span_of(&self.batch.batch.values, self.object.values)
             .get(i)
             .map(|cell| value_of(self.batch, cell))
     }
@@ -264,202 +309,34 @@ fn span_of<T>(list: &[T], span: Span) -> &[T] {
     list.get(start..end).unwrap_or(&[])
 }
 
-fn text(batch: &Batch, span: Span) -> &str {
-    let start = span.start as usize;
-    let end = start.saturating_add(span.len as usize);
-    batch.text.get(start..end).unwrap_or("")
+fn items(batch: BatchRef<'_>, span: Span) -> &[Cell] {
+    span_of(&batch.batch.items, span)
 }
 
-fn items(batch: &Batch, span: Span) -> &[Cell] {
-    span_of(&batch.items, span)
-}
-
-fn value_of<'a>(batch: &'a Batch, cell: &'a Cell) -> ValueRef<'a> {
+fn value_of<'a>(batch: BatchRef<'a>, cell: &'a Cell) -> ValueRef<'a> {
     match cell {
         Cell::List(span) => ValueRef::List(Items::Cells(batch, items(batch, *span))),
         Cell::Dictionary(span) => {
-            ValueRef::Dictionary(Entries::Cells(batch, span_of(&batch.entries, *span)))
+            ValueRef::Dictionary(Entries::Cells(batch, span_of(&batch.batch.entries, *span)))
         }
         other => ValueRef::Scalar(scalar_of(batch, other)),
     }
 }
 
-fn scalar_of<'a>(batch: &'a Batch, cell: &'a Cell) -> ScalarRef<'a> {
+fn scalar_of<'a>(batch: BatchRef<'a>, cell: &'a Cell) -> ScalarRef<'a> {
     match cell {
         Cell::Null | Cell::List(_) | Cell::Dictionary(_) => ScalarRef::Null,
-        Cell::Text(span) => ScalarRef::Text(text(batch, *span)),
+        Cell::Text(span) => ScalarRef::Text(batch.text(*span)),
         Cell::Boolean(b) => ScalarRef::Boolean(*b),
         Cell::Integer(n) => ScalarRef::Integer(*n),
         Cell::Number(n) => ScalarRef::Number(*n),
-        Cell::DateTime(span) => ScalarRef::DateTime(text(batch, *span)),
-        Cell::Guid(span) => ScalarRef::Guid(text(batch, *span)),
-        Cell::Bytes(span) => ScalarRef::Bytes(span_of(&batch.binary, *span)),
-        Cell::Object(i) => match batch.nested.get(*i as usize) {
+        Cell::DateTime(span) => ScalarRef::DateTime(batch.text(*span)),
+        Cell::Guid(span) => ScalarRef::Guid(batch.text(*span)),
+        Cell::Bytes(span) => ScalarRef::Bytes(span_of(&batch.batch.binary, *span)),
+        Cell::Object(i) => match batch.batch.nested.get(*i as usize) {
             Some(object) => ScalarRef::Object(object),
             None => ScalarRef::Null,
         },
-    }
-}
-
-/// An output object, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PsObject {
-    pub type_names: Vec<String>,
-    pub to_string: Option<String>,
-    pub properties: Vec<Property>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Property {
-    pub name: String,
-    pub value: Value,
-}
-
-/// Builds a batch as a host does: one shape per distinct set of type names
-/// and property names, text appended to one string.
-#[derive(Default)]
-pub struct BatchBuilder {
-    batch: Option<Batch>,
-}
-
-fn empty_batch() -> Batch {
-    Batch {
-        shapes: Vec::new(),
-        objects: Vec::new(),
-        values: Vec::new(),
-        items: Vec::new(),
-        entries: Vec::new(),
-        nested: Vec::new(),
-        text: String::new(),
-        binary: Vec::new(),
-    }
-}
-
-fn span(start: usize, len: usize) -> Span {
-    // Batches are far below 4 GiB (the host bounds them); saturate rather
-    // than wrap if a test ever builds a bigger one.
-    Span {
-        start: u32::try_from(start).unwrap_or(u32::MAX),
-        len: u32::try_from(len).unwrap_or(u32::MAX),
-    }
-}
-
-impl BatchBuilder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, object: &PsObject) {
-        let batch = self.batch.get_or_insert_with(empty_batch);
-        let shape = batch
-            .shapes
-            .iter()
-            .position(|s| {
-                s.type_names == object.type_names
-                    && s.property_names.len() == object.properties.len()
-                    && s.property_names
-                        .iter()
-                        .zip(&object.properties)
-                        .all(|(n, p)| *n == p.name)
-            })
-            .unwrap_or_else(|| {
-                batch.shapes.push(Shape {
-                    type_names: object.type_names.clone(),
-                    property_names: object.properties.iter().map(|p| p.name.clone()).collect(),
-                });
-                batch.shapes.len() - 1
-            });
-        let to_string = object.to_string.as_deref().map(|t| push_text(batch, t));
-        let cells: Vec<Cell> = object
-            .properties
-            .iter()
-            .map(|p| push_value(batch, &p.value))
-            .collect();
-        let first = batch.values.len();
-        batch.values.extend(cells);
-        batch.objects.push(BatchObject {
-            shape: u32::try_from(shape).unwrap_or(u32::MAX),
-            to_string,
-            values: span(first, object.properties.len()),
-        });
-    }
-
-    pub fn len(&self) -> usize {
-        self.batch.as_ref().map_or(0, |b| b.objects.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn finish(self) -> Batch {
-        self.batch.unwrap_or_else(empty_batch)
-    }
-}
-
-/// A batch of `objects`.
-pub fn batch_of<'a>(objects: impl IntoIterator<Item = &'a PsObject>) -> Batch {
-    let mut builder = BatchBuilder::new();
-    for object in objects {
-        builder.push(object);
-    }
-    builder.finish()
-}
-
-fn push_text(batch: &mut Batch, text: &str) -> Span {
-    let start = batch.text.len();
-    batch.text.push_str(text);
-    span(start, text.len())
-}
-
-fn push_value(batch: &mut Batch, value: &Value) -> Cell {
-    match value {
-        Value::Scalar(scalar) => push_scalar(batch, scalar),
-        Value::List(scalars) => Cell::List(push_items(batch, scalars)),
-        Value::Dictionary(entries) => {
-            let list: Vec<Entry> = entries
-                .iter()
-                .map(|(key, element)| Entry {
-                    key: push_text(batch, key),
-                    value: match element {
-                        Element::Scalar(scalar) => push_scalar(batch, scalar),
-                        Element::List(scalars) => Cell::List(push_items(batch, scalars)),
-                    },
-                })
-                .collect();
-            let first = batch.entries.len();
-            let len = list.len();
-            batch.entries.extend(list);
-            Cell::Dictionary(span(first, len))
-        }
-    }
-}
-
-fn push_items(batch: &mut Batch, scalars: &[Scalar]) -> Span {
-    let cells: Vec<Cell> = scalars.iter().map(|s| push_scalar(batch, s)).collect();
-    let first = batch.items.len();
-    batch.items.extend(cells);
-    span(first, scalars.len())
-}
-
-fn push_scalar(batch: &mut Batch, scalar: &Scalar) -> Cell {
-    match scalar {
-        Scalar::Null => Cell::Null,
-        Scalar::Text(t) => Cell::Text(push_text(batch, t)),
-        Scalar::Boolean(b) => Cell::Boolean(*b),
-        Scalar::Integer(n) => Cell::Integer(*n),
-        Scalar::Number(n) => Cell::Number(*n),
-        Scalar::DateTime(t) => Cell::DateTime(push_text(batch, t)),
-        Scalar::Guid(t) => Cell::Guid(push_text(batch, t)),
-        Scalar::Bytes(b) => {
-            let start = batch.binary.len();
-            batch.binary.extend_from_slice(b);
-            Cell::Bytes(span(start, b.len()))
-        }
-        Scalar::Object(o) => {
-            batch.nested.push(o.clone());
-            Cell::Object(u32::try_from(batch.nested.len() - 1).unwrap_or(u32::MAX))
-        }
     }
 }
 
@@ -547,18 +424,50 @@ mod tests {
             len: 2,
         });
         batch.items.clear();
-        batch.text = "é".into();
+        batch.text = "é".as_bytes().to_vec();
         let object = objects(&batch).next().unwrap();
         assert_eq!(object.properties().count(), 0);
         assert_eq!(object.to_string(), Some(""));
         assert!(object.type_names().is_empty());
         let mut batch = batch_of(&[sample()]);
-        batch.text = "é".into();
+        batch.text = "é".as_bytes().to_vec();
         batch.items.clear();
         batch.nested.clear();
         let object = objects(&batch).next().unwrap();
         for (_, value) in object.properties() {
             let _ = value.to_owned_value();
         }
+    }
+
+    #[test]
+    fn spans_count_bytes_and_never_split_a_character() {
+        let mut batch = batch_of(&[PsObject {
+            type_names: vec![],
+            to_string: Some("Zoë 日本".into()),
+            properties: vec![],
+        }]);
+        fn whole(batch: &Batch) -> Option<&str> {
+            objects(batch).next().unwrap().to_string()
+        }
+        assert_eq!(whole(&batch), Some("Zoë 日本"));
+        // "Zoë 日本" is 11 bytes: a span of 4 bytes ends inside `ë`.
+        batch.objects[0].to_string = Some(Span { start: 0, len: 3 });
+        assert_eq!(whole(&batch), Some(""));
+        batch.objects[0].to_string = Some(Span { start: 5, len: 6 });
+        assert_eq!(whole(&batch), Some("日本"));
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_cut_at_its_first_bad_byte() {
+        let mut batch = batch_of(&[PsObject {
+            type_names: vec![],
+            to_string: Some("abcd".into()),
+            properties: vec![],
+        }]);
+        batch.text[2] = 0xff;
+        let view = BatchRef::new(&batch);
+        assert_eq!(view.text(Span { start: 0, len: 2 }), "ab");
+        assert_eq!(view.text(Span { start: 0, len: 4 }), "");
+        assert_eq!(view.text(Span { start: 3, len: 1 }), "");
     }
 }
