@@ -49,7 +49,11 @@ pub const DEFAULT_RECONCILIATION_HOURS: u32 = 24;
 
 /// Whether this export lists every mailbox: the last reconciliation was
 /// `hours` or more before `started_at` (0: every export reconciles).
-pub fn reconciliation_due(reconciled_at: &DateTime<Utc>, started_at: &DateTime<Utc>, hours: u32) -> bool {
+pub fn reconciliation_due(
+    reconciled_at: &DateTime<Utc>,
+    started_at: &DateTime<Utc>,
+    hours: u32,
+) -> bool {
     *started_at - *reconciled_at >= TimeDelta::hours(i64::from(hours))
 }
 

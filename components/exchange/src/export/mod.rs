@@ -325,12 +325,8 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         if previous.is_none() && self.options.parallel > 1 && !self.database_order.is_empty() {
             let databases = std::mem::take(&mut self.database_order);
             let started_at = self.started_at;
-            let written = self.partitioned_mailboxes(
-                writer,
-                &databases,
-                self.options.parallel,
-                &started_at,
-            )?;
+            let written =
+                self.partitioned_mailboxes(writer, &databases, self.options.parallel, &started_at)?;
             return Ok(GuidSet::from_unsorted(written.into_iter().collect()));
         }
         // Guids written by this export: the retry skip list, and with the

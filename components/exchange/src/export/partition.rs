@@ -30,14 +30,16 @@ use std::collections::{HashSet, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::BatchNo;
+use super::rows::RowWriter;
 use super::schema;
 use super::state::format_guid;
-use super::{filter_date, Failure, Run, Tally, BATCH_SIZE, FILTER_SLACK_HOURS, INSERT, MAX_ATTEMPTS};
+use super::{
+    filter_date, Failure, Run, Tally, BATCH_SIZE, FILTER_SLACK_HOURS, INSERT, MAX_ATTEMPTS,
+};
 use crate::batch::{objects, ObjectRef};
 use crate::idconn::connector::powershell::Command;
 use crate::idconn::connector::report::Level;
 use crate::shell::{describe_error, PipelineOutput, Reporter, Shell};
-use super::rows::RowWriter;
 
 /// One pipeline of a partitioned export, with a name for messages.
 pub struct Part {
@@ -137,7 +139,11 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                         attempt,
                     }),
                     Err(error) => {
-                        self.retry_or_fail(&parts[part], attempt, Failure::of(&parts[part].what, error))?;
+                        self.retry_or_fail(
+                            &parts[part],
+                            attempt,
+                            Failure::of(&parts[part].what, error),
+                        )?;
                         waiting.push_back((part, attempt + 1));
                     }
                 }

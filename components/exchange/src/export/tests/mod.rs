@@ -256,3 +256,5 @@ mod complete;
 mod failures;
 mod formulas;
 mod incremental;
+mod parallel;
+mod reconciliation;
