@@ -112,8 +112,9 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     object_cost_us: u64,
     /// Writes the objects materialized so far, by cmdlet, to this JSON file
-    /// (`{"objects_materialized": {"Get-Mailbox": N, ...}}`) each time a
-    /// pipeline ends, before the client sees it end.
+    /// (`{"objects_materialized": {"Get-Mailbox": N, ...}, "pipelines":
+    /// {"Get-Mailbox": P, ...}}`) each time a pipeline ends, before the
+    /// client sees it end.
     #[arg(long)]
     stats_file: Option<PathBuf>,
     /// Test hook `DB=MAILBOX:TARGET`: when a `Get-Mailbox -Database DB`

@@ -35,7 +35,13 @@ pub struct Meter {
     pub object_cost: Duration,
     /// Where the counters are written (JSON) each time a pipeline ends.
     pub stats_file: Option<PathBuf>,
-    counts: Mutex<BTreeMap<String, u64>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    objects: BTreeMap<String, u64>,
+    pipelines: BTreeMap<String, u64>,
 }
 
 impl Meter {
@@ -43,19 +49,33 @@ impl Meter {
         Meter {
             object_cost,
             stats_file,
-            counts: Mutex::new(BTreeMap::new()),
+            counts: Mutex::new(Counts::default()),
         }
     }
 
     /// Objects materialized so far, by cmdlet name.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .objects
+            .clone()
+    }
+
+    /// Pipelines run so far, by the cmdlet that starts them.
+    pub fn pipelines(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pipelines
+            .clone()
     }
 
     fn add(&self, cmdlet: &str, objects: u64) {
         let snapshot = {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            *counts.entry(cmdlet.to_string()).or_default() += objects;
+            *counts.objects.entry(cmdlet.to_string()).or_default() += objects;
+            *counts.pipelines.entry(cmdlet.to_string()).or_default() += 1;
             counts.clone()
         };
         let Some(path) = &self.stats_file else {
@@ -63,7 +83,8 @@ impl Meter {
         };
         // Written whole then renamed, so a reader never sees half a file.
         let text = match serde_json::to_string_pretty(&serde_json::json!({
-            "objects_materialized": snapshot,
+            "objects_materialized": snapshot.objects,
+            "pipelines": snapshot.pipelines,
         })) {
             Ok(text) => text,
             Err(e) => {
@@ -168,6 +189,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["objects_materialized"]["Get-User"], 3);
+        assert_eq!(json["pipelines"]["Get-User"], 1);
         drop(stage);
         assert_eq!(meter.counts().get("Get-User"), Some(&3), "counted once");
     }
