@@ -2,6 +2,9 @@
 //! materializes and the move hook. (`--object-cost-us` is measured by
 //! `just bench`, not asserted in a test.)
 
+// Helpers outside #[test] functions unwrap too: this is test code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
