@@ -21,6 +21,7 @@
 //! the retries (setting `MaxRetries`).
 
 pub mod deletions;
+mod options;
 pub mod output_file;
 pub mod partition;
 pub mod rows;
@@ -46,6 +47,8 @@ use rows::{guid_of, BatchNo, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
 use state::{Cookie, DatabaseRows, GuidSet};
+
+pub use options::ExportOptions;
 
 /// Objects pulled per `next` call: large enough to keep calls few, small
 /// enough to keep memory flat.
@@ -81,28 +84,6 @@ const FILTER_SLACK_HOURS: i64 = 14;
 /// each: a safety net for hosts that do not bound retries themselves (the
 /// idconn host stops earlier, at `MaxRetries`).
 const MAX_ATTEMPTS: u32 = 20;
-
-/// What the connection's settings tune in an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportOptions {
-    /// Pipelines run at once by a complete export
-    /// (`Connections.<id>.MaxParallelPipelines`); 1 lists every mailbox in
-    /// one pipeline, more split the listing by database (partition.rs).
-    pub parallel: u32,
-    /// Hours between full listings that find removed mailboxes
-    /// (`Options.ReconciliationHours`; deletions.rs); 0 lists them at every
-    /// export.
-    pub reconciliation_hours: u32,
-}
-
-impl Default for ExportOptions {
-    fn default() -> Self {
-        ExportOptions {
-            parallel: 1,
-            reconciliation_hours: deletions::DEFAULT_RECONCILIATION_HOURS,
-        }
-    }
-}
 
 /// What an incremental export compares against.
 struct Previous {
