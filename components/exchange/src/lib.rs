@@ -37,7 +37,7 @@ idconn_sdk::manifest! {
         retryable_errors: [
             "Microsoft.Exchange.Data.Directory.OverBudgetException",
         ],
-        export: ["Get-MailboxDatabase", "Get-Mailbox", "Select-Object"],
+        export: ["Get-MailboxDatabase", "Get-Mailbox", "Get-User", "Select-Object"],
         check: ["Get-MailboxDatabase"],
         fulfill: [
             "Get-Mailbox",

@@ -1,0 +1,94 @@
+//! The export's settings: what `export::run_with` takes from the connection.
+
+use super::deletions;
+
+/// What the connection's settings tune in an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Pipelines run at once by a complete export
+    /// (`Connections.<id>.MaxParallelPipelines`); 1 lists every mailbox in
+    /// one pipeline, more split the listing by database (partition.rs).
+    pub parallel: u32,
+    /// Hours between full listings that find removed mailboxes
+    /// (`Options.ReconciliationHours`; deletions.rs); 0 lists them at every
+    /// export.
+    pub reconciliation_hours: u32,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            parallel: 1,
+            reconciliation_hours: deletions::DEFAULT_RECONCILIATION_HOURS,
+        }
+    }
+}
+
+/// The longest reconciliation period an option may ask for: a year. Beyond
+/// that a removed mailbox would stay in the target system for good.
+const MAX_RECONCILIATION_HOURS: u64 = 24 * 366;
+
+impl ExportOptions {
+    /// The options of a 0.3.0 export request: `max-parallel-pipelines` and
+    /// the connection's `Options.ReconciliationHours` (a whole number of
+    /// hours, JSON text as the host passes it through).
+    pub fn from_request(request: &idconn_sdk::ExportRequest) -> Result<Self, String> {
+        let mut options = ExportOptions {
+            parallel: request.max_parallel_pipelines.max(1),
+            ..ExportOptions::default()
+        };
+        for (name, json) in &request.options {
+            if name == "ReconciliationHours" {
+                options.reconciliation_hours = json
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|h| *h <= MAX_RECONCILIATION_HOURS)
+                    .map(|h| h as u32)
+                    .ok_or_else(|| {
+                        format!(
+                            "Options.ReconciliationHours must be a whole number of hours from 0 to {MAX_RECONCILIATION_HOURS}, found {}",
+                            json.chars().take(40).collect::<String>()
+                        )
+                    })?;
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(parallel: u32, options: &[(&str, &str)]) -> idconn_sdk::ExportRequest {
+        idconn_sdk::ExportRequest {
+            connection: "X".into(),
+            output_dir: "/out".into(),
+            cookie_dir: "/cookies".into(),
+            ignore_cookies: false,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            max_parallel_pipelines: parallel,
+            options: options
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_request_tunes_the_export() {
+        let o = ExportOptions::from_request(&request(4, &[("ReconciliationHours", "6")])).unwrap();
+        assert_eq!((o.parallel, o.reconciliation_hours), (4, 6));
+        let o = ExportOptions::from_request(&request(0, &[])).unwrap();
+        assert_eq!(
+            (o.parallel, o.reconciliation_hours),
+            (1, deletions::DEFAULT_RECONCILIATION_HOURS)
+        );
+        for bad in ["-1", "1.5", "\"6\"", "99999999"] {
+            let e = ExportOptions::from_request(&request(1, &[("ReconciliationHours", bad)]))
+                .unwrap_err();
+            assert!(e.contains("Options.ReconciliationHours"), "{e}");
+        }
+    }
+}
