@@ -119,7 +119,10 @@ impl powershell::Host for JobState {
             untrusted::for_log(&describe(&pipeline), 1024)
         );
         match self.timed(|s| s.shell.invoke(&pipeline))? {
-            Ok(inner) => Ok(Ok(self.table().push(OutputHandle { inner })?)),
+            Ok(inner) => {
+                self.activity.moved();
+                Ok(Ok(self.table().push(OutputHandle { inner })?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }
@@ -133,10 +136,18 @@ impl powershell::HostOutput for JobState {
     ) -> wasmtime::Result<Result<Option<Batch>, CallError>> {
         let max = max.clamp(1, self.limits.max_batch_objects) as usize;
         self.table().get(&output)?;
-        self.timed(|s| match s.table().get_mut(&output) {
+        let batch = self.timed(|s| match s.table().get_mut(&output) {
             Ok(handle) => handle.inner.next_batch(max),
             Err(e) => Err(CallError::Transport(format!("no such output: {e}"))),
-        })
+        })?;
+        // Objects, or the end of the pipeline: the job moved.
+        if batch
+            .as_ref()
+            .is_ok_and(|b| b.as_ref().is_none_or(|b| !b.objects.is_empty()))
+        {
+            self.activity.moved();
+        }
+        Ok(batch)
     }
 
     fn errors(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<ErrorRecord>> {
@@ -162,7 +173,13 @@ impl report::Host for JobState {
     }
 
     fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        self.reporter.progress(done, total);
+        self.activity.progress(done);
+        self.reporter.update(&crate::progress::ProgressUpdate {
+            entity: String::new(),
+            done,
+            total,
+            total_is_estimate: false,
+        });
         Ok(())
     }
 }

@@ -17,6 +17,18 @@ const MAX_INCREMENTAL_OVERLAP_SECONDS: u64 = 7 * 24 * 3600;
 /// `MaxRetries`: reconnections and throttling waits one job may use.
 pub const DEFAULT_MAX_RETRIES: u64 = 3;
 const MAX_MAX_RETRIES: u64 = 100;
+/// `MaxParallelPipelines`: each pipeline running at once holds a shell of
+/// its own, and Exchange's PowerShellMaxConcurrency caps the remote
+/// PowerShell sessions one user holds at once ("the maximum number of
+/// remote PowerShell sessions that a remote PowerShell user can have open at
+/// the same time": MicrosoftDocs/office-docs-powershell,
+/// exchange/exchange-ps/exchange/Set-ThrottlingPolicy.md). The docs do
+/// not give the default policy's value; the client and the simulator take
+/// 18 (runtime/psrp/src/client/pool.rs, docs/simulator.md). 4 leaves most
+/// of that to the operator's own shells, other jobs and a reconnect's new
+/// shell, and is the parallelism issue 17's target measures; at most 16.
+pub const DEFAULT_MAX_PARALLEL_PIPELINES: u64 = 4;
+const MAX_MAX_PARALLEL_PIPELINES: u64 = 16;
 
 impl Ctx<'_> {
     pub(super) fn connection(&self, id: &str, value: &Value) -> Result<Connection, SettingsError> {
@@ -197,6 +209,15 @@ impl Ctx<'_> {
             DEFAULT_MAX_RETRIES,
             MAX_MAX_RETRIES,
         )? as u32;
+        let max_parallel_pipelines = self
+            .opt_u64(
+                obj,
+                "MaxParallelPipelines",
+                &key("MaxParallelPipelines"),
+                DEFAULT_MAX_PARALLEL_PIPELINES,
+                MAX_MAX_PARALLEL_PIPELINES,
+            )?
+            .max(1) as u32;
         let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
         let grants = match obj.get("Grants") {
             None | Some(Value::Null) => crate::grants::GrantSettings::default(),
@@ -245,6 +266,7 @@ impl Ctx<'_> {
             component_sha256,
             incremental_overlap,
             max_retries,
+            max_parallel_pipelines,
         })
     }
 

@@ -99,6 +99,9 @@ pub struct Connection {
     /// `MaxRetries`: how many times one job reconnects or waits out
     /// Exchange's throttling before failing.
     pub max_retries: u32,
+    /// `MaxParallelPipelines`: pipelines of one job that run at once, each
+    /// on a shell of its own (see backend/shells.rs for the default).
+    pub max_parallel_pipelines: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ mod concurrent;
 mod exchange_replay;
 mod hostile_grants;
 mod hotswap;
+mod parallel;
 mod sandbox;
 mod sandbox_holes;
 mod settings;
