@@ -19,7 +19,7 @@ pub mod fulfill;
 pub const MANIFEST: &str = concat!(
     r#"{"name":"exchange","version":""#,
     env!("CARGO_PKG_VERSION"),
-    r#"","grants":{"export":["Get-MailboxDatabase","Get-Mailbox","Select-Object"],"#,
+    r#"","grants":{"export":["Get-MailboxDatabase","Get-Mailbox","Get-User","Select-Object"],"#,
     r#""fulfill":["Get-Mailbox","Get-MailboxDatabase","Select-Object","Enable-Mailbox","#,
     r#""Set-Mailbox","Disable-Mailbox","New-MoveRequest","Get-MoveRequest","#,
     r#""Get-MoveRequestStatistics","Remove-MoveRequest","New-MailboxDatabase","#,

@@ -1,7 +1,8 @@
 //! A scripted shell and a recording reporter for native tests.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use crate::batch::{batch_of, Property, PsObject};
 use crate::idconn::connector::powershell::{Command, Error, ErrorRecord};
@@ -48,6 +49,9 @@ pub struct FakeShell {
     /// Runs before each call with the call's 0-based index, to change the
     /// world in the middle of a run.
     hook: Option<Box<dyn Fn(usize)>>,
+    /// Outputs not dropped yet, and the most there were at once.
+    open: Rc<Cell<usize>>,
+    pub max_open: Rc<Cell<usize>>,
 }
 
 impl FakeShell {
@@ -64,6 +68,15 @@ impl FakeShell {
     pub fn before_each_call(mut self, hook: impl Fn(usize) + 'static) -> Self {
         self.hook = Some(Box::new(hook));
         self
+    }
+
+    /// The first answer scripted for `pipeline` (to reuse it elsewhere).
+    pub fn calls_answer(&self, pipeline: &[Command]) -> Answer {
+        self.script
+            .iter()
+            .find(|(p, _)| p == pipeline)
+            .map(|(_, answer)| answer.clone())
+            .unwrap_or_else(Answer::nothing)
     }
 
     /// Every call, as PowerShell-like text.
@@ -103,6 +116,11 @@ impl Shell for FakeShell {
                 errors,
                 warnings,
             } => Ok(FakeOutput {
+                open: {
+                    self.open.set(self.open.get() + 1);
+                    self.max_open.set(self.max_open.get().max(self.open.get()));
+                    self.open.clone()
+                },
                 objects: objects.into(),
                 sent: 0,
                 fail_after,
@@ -114,11 +132,18 @@ impl Shell for FakeShell {
 }
 
 pub struct FakeOutput {
+    open: Rc<Cell<usize>>,
     objects: VecDeque<PsObject>,
     sent: usize,
     fail_after: Option<(usize, Error)>,
     errors: Vec<ErrorRecord>,
     warnings: Vec<String>,
+}
+
+impl Drop for FakeOutput {
+    fn drop(&mut self) {
+        self.open.set(self.open.get().saturating_sub(1));
+    }
 }
 
 impl PipelineOutput for FakeOutput {

@@ -105,6 +105,22 @@ struct Args {
     /// dismounted at that moment fails.
     #[arg(long, default_value_t = exchange_sim::exchange::DEFAULT_MOVE_SECONDS)]
     move_seconds: u64,
+    /// Simulated server time, in microseconds, per object the first
+    /// command of a pipeline produces (a wait, not CPU; pipelines wait in
+    /// parallel as on a multi-core server). Models Exchange's cost per
+    /// mailbox for benchmarks.
+    #[arg(long, default_value_t = 0)]
+    object_cost_us: u64,
+    /// Writes the objects materialized so far, by cmdlet, to this JSON file
+    /// (`{"objects_materialized": {"Get-Mailbox": N, ...}}`) each time a
+    /// pipeline ends, before the client sees it end.
+    #[arg(long)]
+    stats_file: Option<PathBuf>,
+    /// Test hook `DB=MAILBOX:TARGET`: when a `Get-Mailbox -Database DB`
+    /// pipeline starts, MAILBOX moves to database TARGET at once (once;
+    /// repeatable).
+    #[arg(long, value_parser = exchange_sim::exchange::hooks::MoveHook::parse)]
+    move_when_listing: Vec<exchange_sim::exchange::hooks::MoveHook>,
 }
 
 async fn shutdown_signal() {
@@ -171,6 +187,9 @@ async fn main() -> anyhow::Result<()> {
                 throttle_times: args.throttle_times,
                 micro_delay_every: args.micro_delay_every,
                 move_seconds: Some(args.move_seconds),
+                move_hooks: args.move_when_listing.clone(),
+                object_cost_us: args.object_cost_us,
+                stats_file: args.stats_file.clone(),
             },
             server_name: server_name.clone(),
         },

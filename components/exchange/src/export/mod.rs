@@ -7,14 +7,22 @@
 //!   (`Mounted` included, which does not move `WhenChangedUTC`) `Update`;
 //! - mailboxes changed since the cookie's date are `Insert` when no export
 //!   reported them yet, `Update` otherwise;
-//! - objects reported before and gone now are `Delete`.
+//! - objects reported before and gone now are `Delete`: databases at
+//!   every run; mailboxes disabled since the last run at every run, and
+//!   mailboxes removed from the directory at the periodic reconciliation
+//!   (deletions.rs).
+//!
+//! A complete export with `parallel` > 1 lists mailboxes by database,
+//! that many pipelines at a time (partition.rs).
 //!
 //! A transient failure (a dropped connection, Exchange's throttling) makes a
 //! pipeline run again; objects already written are skipped, so each object
 //! is written once. The host reconnects, waits as Exchange asks and bounds
 //! the retries (setting `MaxRetries`).
 
+pub mod deletions;
 pub mod output_file;
+pub mod partition;
 pub mod rows;
 pub mod schema;
 pub mod staging;
@@ -74,10 +82,34 @@ const FILTER_SLACK_HOURS: i64 = 14;
 /// idconn host stops earlier, at `MaxRetries`).
 const MAX_ATTEMPTS: u32 = 20;
 
+/// What the connection's settings tune in an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Pipelines run at once by a complete export
+    /// (`Connections.<id>.MaxParallelPipelines`); 1 lists every mailbox in
+    /// one pipeline, more split the listing by database (partition.rs).
+    pub parallel: u32,
+    /// Hours between full listings that find removed mailboxes
+    /// (`Options.ReconciliationHours`; deletions.rs); 0 lists them at every
+    /// export.
+    pub reconciliation_hours: u32,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            parallel: 1,
+            reconciliation_hours: deletions::DEFAULT_RECONCILIATION_HOURS,
+        }
+    }
+}
+
 /// What an incremental export compares against.
 struct Previous {
     /// Objects changed from here on are reported.
     since: DateTime<Utc>,
+    /// The start of the last export that listed every mailbox.
+    reconciled_at: DateTime<Utc>,
     databases: DatabaseRows,
     mailboxes: GuidSet,
 }
@@ -86,6 +118,17 @@ pub fn run<S: Shell, R: Reporter>(
     shell: &S,
     reporter: &R,
     request: &ExportRequest,
+) -> Result<ExportSummary, String> {
+    // The 0.2.0 export request carries neither MaxParallelPipelines nor
+    // the connection's Options: the defaults until the 0.3.0 port passes them.
+    run_with(shell, reporter, request, &ExportOptions::default())
+}
+
+pub fn run_with<S: Shell, R: Reporter>(
+    shell: &S,
+    reporter: &R,
+    request: &ExportRequest,
+    options: &ExportOptions,
 ) -> Result<ExportSummary, String> {
     let started_at = parse_date_time(&request.started_at)
         .and_then(|at| at.with_nanosecond(0))
@@ -111,6 +154,11 @@ pub fn run<S: Shell, R: Reporter>(
         shell,
         reporter,
         previous: previous.as_ref(),
+        options: *options,
+        started_at,
+        reconciled_at: started_at,
+        database_order: Vec::new(),
+        batches: 0,
         done: 0,
         summary: ExportSummary {
             complete: previous.is_none(),
@@ -130,6 +178,7 @@ pub fn run<S: Shell, R: Reporter>(
 
     Cookie {
         started_at,
+        reconciled_at: run.reconciled_at,
         databases,
         mailboxes,
     }
@@ -186,6 +235,7 @@ fn previous_state<R: Reporter>(
     );
     Ok(Some(Previous {
         since: cookie.started_at,
+        reconciled_at: cookie.reconciled_at,
         databases: cookie.databases,
         mailboxes: cookie.mailboxes,
     }))
@@ -200,6 +250,15 @@ struct Run<'a, S, R> {
     shell: &'a S,
     reporter: &'a R,
     previous: Option<&'a Previous>,
+    options: ExportOptions,
+    started_at: DateTime<Utc>,
+    /// What the cookie will say of the last full listing of mailboxes.
+    reconciled_at: DateTime<Utc>,
+    /// The databases' guids in the server's order, all of them (empty when
+    /// one had no guid: the export is then not partitioned).
+    database_order: Vec<u128>,
+    /// Batches pulled so far: numbers them apart across pipelines.
+    batches: u64,
     /// Objects pulled so far, all pipelines together.
     done: u64,
     summary: ExportSummary,
@@ -212,6 +271,8 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         let previous = self.previous;
         let mut now = DatabaseRows::new();
         let mut tally = Tally::default();
+        let mut order = Vec::new();
+        let mut all_have_guids = true;
         self.pull(
             "Get-MailboxDatabase",
             &schema::databases_pipeline(),
@@ -219,6 +280,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 let facts = writer.fill(batch, object);
                 let Some(guid) = facts.guid else {
                     // Not comparable across runs: reported, not remembered.
+                    all_have_guids = false;
                     return tally.write(writer, INSERT);
                 };
                 if now.contains_key(&guid) {
@@ -227,6 +289,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 }
                 let digest = writer.digest();
                 now.insert(guid, Some(digest));
+                order.push(guid);
                 let command = match previous.map(|p| p.databases.get(&guid)) {
                     None | Some(None) => Some(INSERT),
                     Some(Some(&Some(before))) if before == digest => None,
@@ -248,6 +311,9 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         }
         self.summary.databases += tally.rows;
         self.add(&tally);
+        if all_have_guids {
+            self.database_order = order;
+        }
         Ok(now)
     }
 
@@ -256,6 +322,13 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// known set.
     fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, String> {
         let previous = self.previous;
+        if previous.is_none() && self.options.parallel > 1 && !self.database_order.is_empty() {
+            let databases = std::mem::take(&mut self.database_order);
+            let started_at = self.started_at;
+            let written =
+                self.partitioned_mailboxes(writer, &databases, self.options.parallel, &started_at)?;
+            return Ok(GuidSet::from_unsorted(written.into_iter().collect()));
+        }
         // Guids written by this export: the retry skip list, and with the
         // previous known set, what the next export may call known.
         let mut written = HashSet::new();
@@ -294,7 +367,35 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         })?;
         let known = match previous {
             None => GuidSet::from_unsorted(written.into_iter().collect()),
+            Some(previous)
+                if !deletions::reconciliation_due(
+                    &previous.reconciled_at,
+                    &self.started_at,
+                    self.options.reconciliation_hours,
+                ) =>
+            {
+                // Between reconciliations: only disabled mailboxes, from
+                // the users changed since the last export.
+                self.reconciled_at = previous.reconciled_at;
+                let gone = self.disabled_mailboxes(&previous.since, |g| {
+                    previous.mailboxes.contains(g) || written.contains(&g)
+                })?;
+                for &guid in &gone {
+                    tally.delete(writer, guid)?;
+                }
+                let mut known: Vec<u128> = previous.mailboxes.iter().collect();
+                known.extend(written.iter().copied());
+                deletions::without(GuidSet::from_unsorted(known), &gone)
+            }
             Some(previous) => {
+                self.reporter.log(
+                    Level::Info,
+                    &format!(
+                        "reconciliation: listing every mailbox to find removed ones (last one {}, Options.ReconciliationHours {})",
+                        filter_date(&previous.reconciled_at),
+                        self.options.reconciliation_hours
+                    ),
+                );
                 // Listed after the changed mailboxes: one enabled in between
                 // is on the server but was never written, so it stays
                 // unknown and the next export reports it as Insert.
@@ -389,15 +490,21 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             .shell
             .invoke(pipeline)
             .map_err(|e| Failure::of(what, e))?;
-        let mut batch_no = BatchNo(0);
         while let Some(batch) = output.next(BATCH_SIZE).map_err(|e| Failure::of(what, e))? {
-            batch_no.0 += 1;
+            self.batches += 1;
+            let batch_no = BatchNo(self.batches);
             for object in objects(&batch) {
                 each(batch_no, &object).map_err(Failure::Fatal)?;
             }
             self.done += batch.objects.len() as u64;
             self.reporter.progress(self.done, None);
         }
+        self.check_output(what, &output)
+    }
+
+    /// The end of a pipeline: its warnings are logged, its non-terminating
+    /// errors fail the export.
+    fn check_output(&self, what: &str, output: &S::Output) -> Result<(), Failure> {
         for warning in output.warnings() {
             self.reporter
                 .log(Level::Warn, &format!("{what} warned: {warning}"));

@@ -136,3 +136,29 @@ pub fn mailbox_guids_pipeline() -> Vec<Command> {
         select(vec![GUID]),
     ]
 }
+
+pub const RECIPIENT_TYPE_DETAILS: &str = "RecipientTypeDetails";
+
+/// The mailboxes of one database (by guid), every column: one part of a
+/// partitioned complete export (partition.rs).
+pub fn database_mailboxes_pipeline(database: &str) -> Vec<Command> {
+    vec![
+        command("Get-Mailbox")
+            .text("ResultSize", "Unlimited")
+            .text("Database", database)
+            .build(),
+        select(selected(&MAILBOX_COLUMNS)),
+    ]
+}
+
+/// The users changed from `since` on, with what tells a mailbox from a
+/// user without one: the cheap way to see disabled mailboxes (deletions.rs).
+pub fn changed_users_pipeline(since: &str) -> Vec<Command> {
+    vec![
+        command("Get-User")
+            .text("ResultSize", "Unlimited")
+            .text("Filter", &changed_filter(since))
+            .build(),
+        select(vec![GUID, RECIPIENT_TYPE_DETAILS]),
+    ]
+}

@@ -5,8 +5,9 @@
 //! (UTF-8 text, `\n` line ends):
 //!
 //! ```text
-//! idconn-exchange-cookie 2
+//! idconn-exchange-cookie 3
 //! started-at 2026-11-27T08:00:00Z
+//! reconciled-at 2026-11-26T20:00:00Z
 //! databases 2
 //! 0b9d5f3c-... 5e0b...(32 hex digits)
 //! ...
@@ -20,6 +21,9 @@
 //! `Mounted` is runtime state that does not move `WhenChangedUTC`, so the
 //! next export compares rows, not dates. Version 1 (no digests) is still
 //! read: each of its databases is then reported once as `Update`.
+//! `reconciled-at` (version 3) is the start of the last export that listed
+//! every mailbox (deletions.rs); versions 1 and 2 listed them at every
+//! export, so their `started-at` stands for it.
 //!
 //! The counts and the `end` line make a truncated or edited file detectable.
 
@@ -33,7 +37,8 @@ use chrono::{DateTime, Utc};
 use super::output_file::OutputFile;
 use crate::values::{format_date_time, parse_date_time};
 
-const MAGIC: &str = "idconn-exchange-cookie 2";
+const MAGIC: &str = "idconn-exchange-cookie 3";
+const MAGIC_V2: &str = "idconn-exchange-cookie 2";
 const MAGIC_V1: &str = "idconn-exchange-cookie 1";
 
 /// Database guid -> digest of its last exported row (`None`: read from a
@@ -126,6 +131,8 @@ pub struct Cookie {
     /// The start of the export that wrote it (the host's clock minus the
     /// connection's overlap): the next window's lower bound.
     pub started_at: DateTime<Utc>,
+    /// The start of the last export that listed every mailbox.
+    pub reconciled_at: DateTime<Utc>,
     pub databases: DatabaseRows,
     /// The mailboxes reported as `Insert` by this or an earlier export and
     /// not deleted since.
@@ -156,16 +163,25 @@ impl Cookie {
                 .unwrap_or_else(|| Err("the file ends early".to_owned()))
         };
         let (_, magic) = next()?;
-        let with_digests = match magic.as_str() {
-            MAGIC => true,
-            MAGIC_V1 => false,
+        let (with_digests, with_reconciliation) = match magic.as_str() {
+            MAGIC => (true, true),
+            MAGIC_V2 => (true, false),
+            MAGIC_V1 => (false, false),
             _ => return Err(format!("the first line is not `{MAGIC}`")),
         };
-        let (n, line) = next()?;
-        let started_at = line
-            .strip_prefix("started-at ")
-            .and_then(parse_date_time)
-            .ok_or_else(|| format!("line {n}: expected `started-at <ISO 8601 UTC date>`"))?;
+        let mut date = |key: &str| -> Result<DateTime<Utc>, String> {
+            let (n, line) = next()?;
+            line.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(parse_date_time)
+                .ok_or_else(|| format!("line {n}: expected `{key} <ISO 8601 UTC date>`"))
+        };
+        let started_at = date("started-at")?;
+        let reconciled_at = if with_reconciliation {
+            date("reconciled-at")?
+        } else {
+            started_at
+        };
         let databases = parse_databases(&mut next, with_digests)?;
         let mailboxes = GuidSet::from_unsorted(parse_section(&mut next, "mailboxes")?);
         let (n, end) = next()?;
@@ -177,6 +193,7 @@ impl Cookie {
         }
         Ok(Cookie {
             started_at,
+            reconciled_at,
             databases,
             mailboxes,
         })
@@ -188,6 +205,11 @@ impl Cookie {
         let mut out = BufWriter::with_capacity(1 << 20, OutputFile::new(File::create(path)?));
         writeln!(out, "{MAGIC}")?;
         writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
+        writeln!(
+            out,
+            "reconciled-at {}",
+            format_date_time(&self.reconciled_at)
+        )?;
         writeln!(out, "databases {}", self.databases.len())?;
         for (&guid, digest) in &self.databases {
             out.write_all(&guid_text(guid))?;
@@ -276,6 +298,7 @@ mod tests {
         let path = dir.path().join("c.bin");
         let cookie = Cookie {
             started_at: parse_date_time("2026-11-27T08:00:00Z").unwrap(),
+            reconciled_at: parse_date_time("2026-11-26T20:00:00Z").unwrap(),
             databases: DatabaseRows::from([(3, Some(u128::MAX)), (1, Some(0xab))]),
             mailboxes: GuidSet::from_unsorted(vec![u128::MAX, 0, 7]),
         };
@@ -283,7 +306,8 @@ mod tests {
         assert_eq!(Cookie::read(&path).unwrap(), Some(cookie));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(
-            "idconn-exchange-cookie 2\nstarted-at 2026-11-27T08:00:00Z\ndatabases 2\n\
+            "idconn-exchange-cookie 3\nstarted-at 2026-11-27T08:00:00Z\n\
+             reconciled-at 2026-11-26T20:00:00Z\ndatabases 2\n\
              00000000-0000-0000-0000-000000000001 000000000000000000000000000000ab\n"
         ));
         assert!(text.ends_with("ffffffff-ffff-ffff-ffff-ffffffffffff\nend\n"));
@@ -301,6 +325,22 @@ mod tests {
         .unwrap();
         let cookie = Cookie::read(&path).unwrap().unwrap();
         assert_eq!(cookie.databases, DatabaseRows::from([(1, None)]));
+        assert_eq!(cookie.reconciled_at, cookie.started_at);
+    }
+
+    #[test]
+    fn a_version_2_cookie_was_reconciled_when_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        std::fs::write(
+            &path,
+            "idconn-exchange-cookie 2\nstarted-at 2026-11-27T08:00:00Z\ndatabases 0\n\
+             mailboxes 1\n00000000-0000-0000-0000-000000000007\nend\n",
+        )
+        .unwrap();
+        let cookie = Cookie::read(&path).unwrap().unwrap();
+        assert_eq!(cookie.reconciled_at, cookie.started_at);
+        assert!(cookie.mailboxes.contains(7));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 pub mod args;
 pub mod cmdlets;
 pub mod errors;
+pub mod hooks;
+pub mod metering;
 pub mod model;
 pub mod moves;
 pub mod opath;
@@ -26,6 +28,7 @@ use idconn_psrp::Command;
 use model::Directory;
 use pipeline::{Ev, Fixed, Run, Stage};
 use rbac::UserStore;
+use text::eq_ci;
 use render::RenderCtx;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +63,15 @@ pub struct ModelFaults {
     /// Seconds a move request takes to complete (`--move-seconds`); `None`
     /// is the default of 5.
     pub move_seconds: Option<u64>,
+    /// Test hooks moving a mailbox when a given database is listed
+    /// (`--move-when-listing`).
+    pub move_hooks: Vec<hooks::MoveHook>,
+    /// Simulated server time per object a pipeline's first command
+    /// produces, in microseconds (`--object-cost-us`; metering.rs).
+    pub object_cost_us: u64,
+    /// Where the per-cmdlet counters of objects materialized are written
+    /// (`--stats-file`; metering.rs).
+    pub stats_file: Option<PathBuf>,
 }
 
 pub struct OrgOptions {
@@ -77,6 +89,7 @@ pub struct Shared {
     faults: ModelFaults,
     pipelines: AtomicU64,
     pub server_name: String,
+    pub meter: Arc<metering::Meter>,
 }
 
 impl Shared {
@@ -158,6 +171,10 @@ impl Organization {
     }
 
     pub fn from_directory(dir: Directory, options: OrgOptions) -> Self {
+        let meter = Arc::new(metering::Meter::new(
+            std::time::Duration::from_micros(options.faults.object_cost_us),
+            options.faults.stats_file.clone(),
+        ));
         Organization {
             shared: Arc::new(Shared {
                 dir: RwLock::new(dir),
@@ -166,6 +183,7 @@ impl Organization {
                 faults: options.faults,
                 pipelines: AtomicU64::new(0),
                 server_name: options.server_name,
+                meter,
             }),
         }
     }
@@ -241,13 +259,25 @@ impl Organization {
                 Err(e) => return failed(e),
             }
         }
+        self.fire_move_hooks(&commands[0]);
         let invocation = cmdlets::Invocation {
             org: self.shared.clone(),
             render,
         };
         let mut upstream: Option<Box<dyn Stage>> = None;
-        for (def, b) in defs.into_iter().zip(bound) {
-            upstream = Some((def.build)(&invocation, b, upstream));
+        for (i, (def, b)) in defs.into_iter().zip(bound).enumerate() {
+            let stage = (def.build)(&invocation, b, upstream);
+            // The first command reads the directory: what it returns is
+            // what the server materialized (metering.rs).
+            upstream = Some(if i == 0 {
+                Box::new(metering::Metered::new(
+                    stage,
+                    def.id.name,
+                    self.shared.meter.clone(),
+                ))
+            } else {
+                stage
+            });
         }
         let stage = upstream.unwrap_or_else(|| Box::new(Fixed(Default::default())));
         if micro_delay {
@@ -257,6 +287,43 @@ impl Organization {
             });
         }
         stage
+    }
+}
+
+impl Organization {
+    /// Objects materialized so far, by cmdlet (metering.rs).
+    pub fn objects_materialized(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.meter.counts()
+    }
+
+    /// Runs the `--move-when-listing` hooks of a `Get-Mailbox -Database`.
+    fn fire_move_hooks(&self, first: &Command) {
+        if self.shared.faults.move_hooks.is_empty() || !eq_ci(&first.name, "Get-Mailbox") {
+            return;
+        }
+        let Some(database) = first
+            .parameters
+            .iter()
+            .find(|p| {
+                p.name
+                    .as_deref()
+                    .is_some_and(|n| n.trim_start_matches('-').eq_ignore_ascii_case("Database"))
+            })
+            .and_then(|p| match &p.value {
+                idconn_psrp::clixml::Value::String(text)
+                | idconn_psrp::clixml::Value::Guid(text) => Some(text.clone()),
+                _ => None,
+            })
+        else {
+            return;
+        };
+        let listed = self.shared.read().find_databases(&database, false);
+        for hook in &self.shared.faults.move_hooks {
+            let wanted = self.shared.read().find_databases(&hook.database, false);
+            if listed.iter().any(|id| wanted.contains(id)) && hook.take() {
+                let _ = self.shared.mutate(|dir| Ok(((), hook.apply(dir))));
+            }
+        }
     }
 }
 

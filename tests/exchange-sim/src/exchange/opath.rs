@@ -416,10 +416,31 @@ impl Filter {
 
 fn compare(view: &MailboxView, property: Property, op: Op, operand: &Operand) -> bool {
     let user = &*view.user;
-    let Some(mbx) = user.mailbox.as_ref() else {
-        return false;
-    };
     let text = |v: &str| compare_text(v, op, operand);
+    // Get-User filters users without a mailbox: user properties still
+    // compare, mail properties never match.
+    let Some(mbx) = user.mailbox.as_ref() else {
+        return match property {
+            Property::WhenChangedUtc | Property::WhenChanged => {
+                compare_date(&user.when_changed, op, operand)
+            }
+            Property::WhenCreatedUtc | Property::WhenCreated => {
+                compare_date(&user.when_created, op, operand)
+            }
+            Property::Name => text(&user.name),
+            Property::DisplayName => text(&user.display_name),
+            Property::SamAccountName => text(&user.sam_account_name),
+            Property::UserPrincipalName => text(&user.user_principal_name),
+            Property::Guid => text(&user.guid),
+            Property::RecipientTypeDetails => text(
+                crate::exchange::cmdlets::get_user::recipient_type_details(user),
+            ),
+            Property::Alias
+            | Property::PrimarySmtpAddress
+            | Property::Database
+            | Property::EmailAddresses => false,
+        };
+    };
     match property {
         Property::WhenChangedUtc | Property::WhenChanged => {
             compare_date(&user.when_changed, op, operand)

@@ -145,14 +145,20 @@ fn a_complete_export_writes_every_column_type_exactly() {
     let cookie = dirs.cookie();
     let lines: Vec<&str> = cookie.lines().collect();
     let started = format!("started-at {COOKIE_TIME}");
+    let reconciled = format!("reconciled-at {COOKIE_TIME}");
     assert_eq!(
-        lines[..3],
-        ["idconn-exchange-cookie 2", started.as_str(), "databases 1"]
+        lines[..4],
+        [
+            "idconn-exchange-cookie 3",
+            started.as_str(),
+            reconciled.as_str(),
+            "databases 1"
+        ]
     );
     // The guid and the digest of the row.
-    assert!(lines[3].starts_with(&format!("{DB_1} ")), "{cookie}");
-    assert_eq!(lines[3].len(), 36 + 1 + 32, "{cookie}");
-    assert_eq!(lines[4..], ["mailboxes 2", GUID_A, GUID_B, "end"]);
+    assert!(lines[4].starts_with(&format!("{DB_1} ")), "{cookie}");
+    assert_eq!(lines[4].len(), 36 + 1 + 32, "{cookie}");
+    assert_eq!(lines[5..], ["mailboxes 2", GUID_A, GUID_B, "end"]);
     assert!(reporter.logged("complete export: no cookie"));
     assert!(reporter.logged("2 mailbox rows, 1 database rows (3 Insert, 0 Update, 0 Delete)"));
     assert_eq!(reporter.progress.borrow().last(), Some(&(3, None)));

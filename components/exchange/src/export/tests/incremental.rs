@@ -302,8 +302,9 @@ fn ignore_cookies_forces_a_complete_export() {
     assert!(rows(&dirs.mailboxes_csv())
         .iter()
         .all(|r| r["Command"] == "Insert"));
-    assert!(dirs
-        .cookie()
-        .starts_with("idconn-exchange-cookie 2\nstarted-at 2026-11-27T09:00:00Z\n"));
+    assert!(dirs.cookie().starts_with(
+        "idconn-exchange-cookie 3\nstarted-at 2026-11-27T09:00:00Z\n\
+             reconciled-at 2026-11-27T09:00:00Z\n"
+    ));
     assert!(reporter.logged("cookies ignored"));
 }

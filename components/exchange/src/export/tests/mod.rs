@@ -12,6 +12,25 @@ const MAILBOX_HEADER: &str = "Command,Database,EmailAddresses,UseDatabaseRetenti
 const DATABASE_HEADER: &str =
     "Command,Name,Server,Mounted,ObjectCategory,Guid,WhenChangedUTC,WhenCreatedUTC,ObjectState";
 
+/// The export as these tests knew it before cheap incrementals: every
+/// incremental run reconciles (lists every mailbox). deletions.rs's tests
+/// run the cheap path.
+fn run<S: Shell, R: Reporter>(
+    shell: &S,
+    reporter: &R,
+    request: &ExportRequest,
+) -> Result<ExportSummary, String> {
+    run_with(
+        shell,
+        reporter,
+        request,
+        &ExportOptions {
+            reconciliation_hours: 0,
+            ..ExportOptions::default()
+        },
+    )
+}
+
 const COOKIE_TIME: &str = "2026-11-27T08:00:00Z";
 /// The filter's lower bound after a cookie of `COOKIE_TIME`: 14 hours
 /// earlier (FILTER_SLACK_HOURS).
@@ -237,3 +256,5 @@ mod complete;
 mod failures;
 mod formulas;
 mod incremental;
+mod parallel;
+mod reconciliation;

@@ -3,6 +3,7 @@
 
 mod database;
 mod get_mailbox;
+pub mod get_user;
 mod mailbox_settings;
 mod mailbox_write;
 mod move_request;
@@ -45,6 +46,10 @@ const fn id(name: &'static str, type_name: &'static str) -> CmdletId {
 pub const GET_MAILBOX: CmdletId = id(
     "Get-Mailbox",
     "Microsoft.Exchange.Management.RecipientTasks.GetMailbox",
+);
+pub const GET_USER: CmdletId = id(
+    "Get-User",
+    "Microsoft.Exchange.Management.RecipientTasks.GetUser",
 );
 pub const SET_MAILBOX: CmdletId = id(
     "Set-Mailbox",
@@ -125,6 +130,12 @@ pub const CMDLETS: &[CmdletDef] = &[
             switch("IgnoreDefaultScope"),
         ],
         build: get_mailbox::build,
+    },
+    // Parameters from Get-User.md (the ones the simulator implements).
+    CmdletDef {
+        id: GET_USER,
+        params: &[IDENTITY, named("ResultSize"), named("Filter")],
+        build: get_user::build,
     },
     CmdletDef {
         id: SET_MAILBOX,
