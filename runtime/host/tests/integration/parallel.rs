@@ -148,3 +148,49 @@ fn max_parallel_pipelines_defaults_to_four() {
         "{error}"
     );
 }
+
+/// The server really works on two pipelines at once: each object costs the
+/// simulator 5 ms, and when the first pipeline ends (the simulator writes
+/// its counters then, before the client sees the end) the server has
+/// already produced objects of the second one too. One pipeline at a time
+/// would have the counter at exactly the first pipeline's 60.
+#[test]
+fn two_pipelines_are_worked_on_by_the_server_at_once() {
+    let stats = tempfile::tempdir().unwrap();
+    let stats_file = stats.path().join("stats.json");
+    let sim = Simulator::start(&[
+        "--mailboxes",
+        "60",
+        "--databases",
+        "1",
+        "--auth",
+        "basic",
+        "--object-cost-us",
+        "5000",
+        "--stats-file",
+        stats_file.to_str().unwrap(),
+    ]);
+    let (_dir, settings) = connection(&sim, r#", "MaxParallelPipelines": 2"#);
+    let mut remote = Remote::open(settings.connection("Par").unwrap()).unwrap();
+    let mut a = remote.invoke(&get_mailbox()).unwrap();
+    let mut b = remote.invoke(&get_mailbox()).unwrap();
+    let mut from_a = 0;
+    while let Some(n) = pull(a.as_mut()) {
+        from_a += n;
+    }
+    assert_eq!(from_a, 60);
+    let counters: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap();
+    let materialized = counters["objects_materialized"]["Get-Mailbox"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        materialized > 60,
+        "when the first pipeline ended the server had produced {materialized} mailboxes: the second did not run alongside"
+    );
+    let mut from_b = 0;
+    while let Some(n) = pull(b.as_mut()) {
+        from_b += n;
+    }
+    assert_eq!(from_b, 60);
+}
