@@ -39,13 +39,14 @@ impl PartialEq for MoveHook {
 impl MoveHook {
     /// Parses `DB=MAILBOX:TARGET`.
     pub fn parse(text: &str) -> anyhow::Result<MoveHook> {
-        let (database, rest) = text
-            .split_once('=')
-            .context("expected DB=MAILBOX:TARGET")?;
+        let (database, rest) = text.split_once('=').context("expected DB=MAILBOX:TARGET")?;
         let (mailbox, target) = rest
             .rsplit_once(':')
             .context("expected DB=MAILBOX:TARGET")?;
-        if [database, mailbox, target].iter().any(|s| s.trim().is_empty()) {
+        if [database, mailbox, target]
+            .iter()
+            .any(|s| s.trim().is_empty())
+        {
             bail!("expected DB=MAILBOX:TARGET, each part non-empty");
         }
         Ok(MoveHook {

@@ -49,7 +49,10 @@ impl Meter {
 
     /// Objects materialized so far, by cmdlet name.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn add(&self, cmdlet: &str, objects: u64) {

@@ -28,11 +28,11 @@ use idconn_psrp::Command;
 use model::Directory;
 use pipeline::{Ev, Fixed, Run, Stage};
 use rbac::UserStore;
-use text::eq_ci;
 use render::RenderCtx;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use text::eq_ci;
 
 /// How long a move request takes when `--move-seconds` is not given.
 pub const DEFAULT_MOVE_SECONDS: u64 = 5;

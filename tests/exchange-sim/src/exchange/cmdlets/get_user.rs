@@ -53,13 +53,22 @@ fn user_object(user: &AdUser, ctx: &RenderCtx) -> Value {
     let adapted = vec![
         ("Name".to_string(), s(&user.name)),
         ("SamAccountName".to_string(), s(&user.sam_account_name)),
-        ("UserPrincipalName".to_string(), s(&user.user_principal_name)),
-        ("DistinguishedName".to_string(), s(user.distinguished_name())),
+        (
+            "UserPrincipalName".to_string(),
+            s(&user.user_principal_name),
+        ),
+        (
+            "DistinguishedName".to_string(),
+            s(user.distinguished_name()),
+        ),
         ("Identity".to_string(), s(user.identity())),
         ("Guid".to_string(), Value::Guid(user.guid.clone())),
         ("RecipientType".to_string(), s(recipient_type)),
         ("RecipientTypeDetails".to_string(), s(kind)),
-        ("OrganizationalUnit".to_string(), s(&user.organizational_unit)),
+        (
+            "OrganizationalUnit".to_string(),
+            s(&user.organizational_unit),
+        ),
         ("OriginatingServer".to_string(), s(format!("DC01.{DOMAIN}"))),
         (
             "WhenChanged".to_string(),
@@ -88,7 +97,9 @@ fn user_object(user: &AdUser, ctx: &RenderCtx) -> Value {
 
 enum Source {
     /// Walks the directory in id order; `after` is the last id seen.
-    Scan { after: Option<u64> },
+    Scan {
+        after: Option<u64>,
+    },
     Ids(VecDeque<u64>),
 }
 
