@@ -209,6 +209,7 @@ pub struct Issue17<'a> {
     pub native: Duration,
     pub in_wasm: Duration,
     pub parallel: &'a Result<ParallelFigures, String>,
+    pub incremental: &'a Result<crate::incremental::IncrementalFigures, String>,
     /// The contents of [`million_file`], if `just bench-million` ran.
     pub million: Option<String>,
 }
@@ -308,6 +309,29 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
             None
         }
     };
+
+    let _ = writeln!(
+        s,
+        "### Incremental export: objects the server materializes ({} mailboxes, {} changed)\n",
+        crate::incremental::MAILBOXES,
+        crate::incremental::CHANGES
+    );
+    match f.incremental {
+        Ok(i) => {
+            let _ = writeln!(s, "From the simulator's counters (`--stats-file`, objects materialized by every cmdlet): a complete export, then {} `Set-Mailbox -DisplayName` through the PSRP client, then an incremental export with the complete one's cookie.\n", crate::incremental::CHANGES);
+            let _ = writeln!(s, "| export | server objects |\n|---|---|");
+            let _ = writeln!(s, "| complete | {} |", i.complete_objects);
+            let _ = writeln!(s, "| incremental | {} |", i.incremental_objects);
+            let _ = writeln!(
+                s,
+                "| **incremental / complete** | {:.4} |\n",
+                i.incremental_objects as f64 / i.complete_objects.max(1) as f64
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(s, "not measured: {why}\n");
+        }
+    }
 
     let million = f.million.as_deref().map(read_million).unwrap_or_default();
     let _ = writeln!(s, "### 1,000,000 mailboxes (`just bench-million`)\n");

@@ -3,6 +3,7 @@
 
 mod export;
 mod floor;
+mod incremental;
 mod issue17;
 mod kerberos;
 mod procs;
@@ -247,6 +248,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         issue17::parallel(&tools, &cache, scratch.path(), runs).map_err(|e| format!("{e:#}"))
     };
 
+    let incremental = if args.no_parallel || args.in_process_only {
+        Err("skipped (--no-parallel)".to_string())
+    } else {
+        incremental::measure(&tools, &cache, scratch.path()).map_err(|e| format!("{e:#}"))
+    };
+
     progress("wasm overhead: native harness");
     let native_dir = scratch.path().join("native");
     // One untimed run first on each side (see the report's section 5).
@@ -314,6 +321,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         swap: swaps,
         clixml,
         parallel,
+        incremental,
         million: std::fs::read_to_string(issue17::million_file(&repo)).ok(),
     };
     let out = args

@@ -75,6 +75,8 @@ pub struct Figures {
     pub clixml: Option<String>,
     /// Issue 17: 1 against several pipelines, or why it was not measured.
     pub parallel: Result<crate::issue17::ParallelFigures, String>,
+    /// Issue 17: server objects of an incremental against a complete export.
+    pub incremental: Result<crate::incremental::IncrementalFigures, String>,
     /// Issue 17: `just bench-million`'s figures, if it ran.
     pub million: Option<String>,
 }
@@ -481,6 +483,7 @@ pub fn render(f: &Figures, m: &Machine) -> String {
             native,
             in_wasm,
             parallel: &f.parallel,
+            incremental: &f.incremental,
             million: f.million.clone(),
         },
     );
