@@ -209,15 +209,20 @@ impl Ctx<'_> {
             DEFAULT_MAX_RETRIES,
             MAX_MAX_RETRIES,
         )? as u32;
-        let max_parallel_pipelines = self
-            .opt_u64(
-                obj,
-                "MaxParallelPipelines",
+        let max_parallel_pipelines = self.opt_u64(
+            obj,
+            "MaxParallelPipelines",
+            &key("MaxParallelPipelines"),
+            DEFAULT_MAX_PARALLEL_PIPELINES,
+            MAX_MAX_PARALLEL_PIPELINES,
+        )? as u32;
+        if max_parallel_pipelines == 0 {
+            return Err(self.err(
                 &key("MaxParallelPipelines"),
-                DEFAULT_MAX_PARALLEL_PIPELINES,
-                MAX_MAX_PARALLEL_PIPELINES,
-            )?
-            .max(1) as u32;
+                "must be at least 1",
+                "remove it, or set a number from 1",
+            ));
+        }
         let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
         let grants = match obj.get("Grants") {
             None | Some(Value::Null) => crate::grants::GrantSettings::default(),
