@@ -58,6 +58,14 @@ bench: build-components
     cargo bench -p idconn-psrp --bench clixml_decode -- --warm-up-time 0.5 --measurement-time 1 | tee target/clixml-bench.txt
     target/release/idconn-bench --runs 3 --clixml-summary target/clixml-bench.txt
 
+# 1,000,000 mailboxes once (and 100,000 on the same terms): time and peak
+# RSS, written to target/bench-million.txt; the next `just bench` reports
+# them in BENCHMARKS.md (issue 17).
+bench-million: build-components
+    cargo build --release -p idconn-host -p exchange-sim -p krb5-realm -p idconn-bench
+    cd components && cargo build --release --example export_bench -p exchange
+    target/release/idconn-bench --million
+
 # Fuzz a decoder: target clixml or fragment (nightly toolchain; installs cargo-fuzz).
 fuzz target="clixml" seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz

@@ -119,7 +119,10 @@ impl JobState {
             untrusted::for_log(&describe(&pipeline), 1024)
         );
         match self.timed(|s| s.shell.invoke(&pipeline))? {
-            Ok(inner) => Ok(Ok(self.table().push(OutputHandle { inner })?)),
+            Ok(inner) => {
+                self.activity.moved();
+                Ok(Ok(self.table().push(OutputHandle { inner })?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }
@@ -132,18 +135,35 @@ impl JobState {
     ) -> wasmtime::Result<Result<Option<Batch>, CallError>> {
         let max = max.clamp(1, self.limits.max_batch_objects) as usize;
         self.table().get(output)?;
-        self.timed(|s| match s.table().get_mut(output) {
+        let batch = self.timed(|s| match s.table().get_mut(output) {
             Ok(handle) => handle.inner.next_batch(max),
             Err(e) => Err(CallError::Transport(format!("no such output: {e}"))),
-        })
+        })?;
+        // Objects, or the end of the pipeline: the job moved.
+        if batch
+            .as_ref()
+            .is_ok_and(|b| b.as_ref().is_none_or(|b| !b.objects.is_empty()))
+        {
+            self.activity.moved();
+        }
+        Ok(batch)
     }
 
     /// `report.progress`: the entity kind is the component's text, capped
-    /// here (escaped where it is shown).
-    pub(crate) fn report_progress(&mut self, mut update: ProgressUpdate) {
-        if update.entity.len() > 64 {
-            update.entity = untrusted::for_log(&update.entity, 64);
-        }
-        self.reporter.progress_update(&update);
+    /// here (escaped where it is shown). A progress report is also a sign
+    /// of life for the stall limit.
+    pub(crate) fn report_progress(&mut self, update: ProgressUpdate) {
+        let entity = if update.entity.len() > 64 {
+            untrusted::for_log(&update.entity, 64)
+        } else {
+            update.entity
+        };
+        self.activity.progress(update.done);
+        self.reporter.update(&crate::progress::ProgressUpdate {
+            entity,
+            done: update.done,
+            total: update.total,
+            total_is_estimate: update.total_is_estimate,
+        });
     }
 }

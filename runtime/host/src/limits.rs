@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use wasmtime::ResourceLimiter;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -18,8 +19,15 @@ pub struct Limits {
     pub max_log_bytes: usize,
     /// `MaxBatchObjects`: objects returned by one `next` call.
     pub max_batch_objects: u32,
-    /// `MaxJobSeconds`: wall-clock time of a whole job.
-    pub max_job_time: Duration,
+    /// `MaxJobSeconds`: wall-clock time of a whole job. Off by default: a
+    /// real Exchange server takes tens of minutes to hours to list a large
+    /// organisation's mailboxes, so a wall-clock default would end every
+    /// large export; `MaxStallSeconds` ends a job that stopped moving.
+    pub max_job_time: Option<Duration>,
+    /// `MaxStallSeconds`: how long a job may go without an object from the
+    /// server, a pipeline started or a progress report before it is ended
+    /// (stall.rs).
+    pub max_stall: Duration,
     /// `MaxWrittenMiB`: bytes in the job's ExportOutput and ExportCookies.
     pub max_written_bytes: u64,
     /// `MaxFiles`: files and directories in the job's two directories.
@@ -44,7 +52,12 @@ impl Default for Limits {
             host_call_timeout: Duration::from_secs(300),
             max_log_bytes: 256 << 10,
             max_batch_objects: 4096,
-            max_job_time: Duration::from_secs(3600),
+            max_job_time: None,
+            // Ten minutes: twice HostCallTimeoutSeconds' default, so a
+            // call the server is slow to answer fails on its own limit
+            // first, and far above the seconds between two envelopes of a
+            // working export.
+            max_stall: Duration::from_secs(600),
             max_written_bytes: 2048 << 20,
             max_files: 1000,
             max_open_handles: 1024,
@@ -61,6 +74,7 @@ const KNOWN: &[&str] = &[
     "MaxLogKiB",
     "MaxBatchObjects",
     "MaxJobSeconds",
+    "MaxStallSeconds",
     "MaxWrittenMiB",
     "MaxFiles",
     "MaxOpenHandles",
@@ -92,7 +106,8 @@ impl Limits {
                 "MaxBatchObjects" => {
                     limits.max_batch_objects = u32::try_from(n).unwrap_or(u32::MAX)
                 }
-                "MaxJobSeconds" => limits.max_job_time = Duration::from_secs(n),
+                "MaxJobSeconds" => limits.max_job_time = Some(Duration::from_secs(n)),
+                "MaxStallSeconds" => limits.max_stall = Duration::from_secs(n),
                 "MaxWrittenMiB" => limits.max_written_bytes = n.saturating_mul(1 << 20),
                 "MaxFiles" => limits.max_files = usize::try_from(n).unwrap_or(usize::MAX),
                 "MaxOpenHandles" => {
@@ -118,6 +133,46 @@ impl Limits {
     }
 }
 
+/// Memory and table growth within the job's limits; remembers a refusal so
+/// the job's error can name the limit.
+pub(crate) struct JobLimiter {
+    max_memory: usize,
+    pub(crate) hit: bool,
+}
+
+impl JobLimiter {
+    pub(crate) fn new(limits: &Limits) -> JobLimiter {
+        JobLimiter {
+            max_memory: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
+            hit: false,
+        }
+    }
+}
+
+impl ResourceLimiter for JobLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,7 +184,10 @@ mod tests {
             "MaxOpenHandles": 9, "MaxHostCallDataMiB": 2, "MaxServerDataMiB": 4
         }))
         .unwrap();
-        assert_eq!(limits.max_job_time, Duration::from_secs(5));
+        assert_eq!(limits.max_job_time, Some(Duration::from_secs(5)));
+        assert_eq!(Limits::default().max_job_time, None);
+        let stall = Limits::from_json(&serde_json::json!({"MaxStallSeconds": 7})).unwrap();
+        assert_eq!(stall.max_stall, Duration::from_secs(7));
         assert_eq!(limits.max_written_bytes, 3 << 20);
         assert_eq!(limits.max_files, 7);
         assert_eq!(limits.max_open_handles, 9);

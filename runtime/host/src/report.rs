@@ -12,11 +12,10 @@ use crate::bindings::Level;
 pub trait Reporter: Send + Sync {
     fn log(&self, level: Level, message: &str);
     fn progress(&self, done: u64, total: Option<u64>);
-
-    /// A component's `report.progress` (0.2.0 components' `(done, total)`
-    /// arrive converted, counting their first entity kind). Reporters that
-    /// do not render the entity kind or the estimate take the counts.
-    fn progress_update(&self, update: &crate::bindings::ProgressUpdate) {
+    /// A progress report with what is counted and whether the total is an
+    /// estimate (contract 0.3.0's `progress-update`; 0.2.0's `progress`
+    /// comes here as an update with an exact total). By default, the count.
+    fn update(&self, update: &crate::progress::ProgressUpdate) {
         self.progress(update.done, update.total);
     }
     /// The job ended; clear any bar.
@@ -36,7 +35,11 @@ pub fn log_to_tracing(connection: &str, level: Level, message: &str) {
 
 pub struct CliReporter {
     connection: String,
+    unit: String,
+    started: Instant,
     bar: Option<ProgressBar>,
+    /// Whether the bar's style shows a bar (a total is known).
+    bar_has_total: Mutex<Option<bool>>,
     lines: Mutex<LineState>,
 }
 
@@ -62,17 +65,16 @@ impl CliReporter {
     pub fn new(connection: &str, unit: &str) -> CliReporter {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let template =
-                format!("{{spinner}} {{pos}} {unit} {{wide_bar}} {{per_sec}} {{elapsed}}");
-            if let Ok(style) = ProgressStyle::with_template(&template) {
-                bar.set_style(style);
-            }
+            set_bar_style(&bar, false);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         CliReporter {
             connection: connection.to_string(),
+            unit: unit.to_string(),
+            started: Instant::now(),
             bar,
+            bar_has_total: Mutex::new(None),
             lines: Mutex::new(LineState {
                 latest: None,
                 printed: None,
@@ -91,9 +93,36 @@ impl Reporter for CliReporter {
     }
 
     fn progress(&self, done: u64, total: Option<u64>) {
+        self.update(&crate::progress::ProgressUpdate {
+            entity: String::new(),
+            done,
+            total,
+            total_is_estimate: false,
+        });
+    }
+
+    fn update(&self, update: &crate::progress::ProgressUpdate) {
+        let (done, total) = (update.done, update.total);
         if let Some(bar) = &self.bar {
-            bar.set_length(total.unwrap_or(0).max(done));
+            // Without a total there is no bar to fill (it used to show
+            // full at once): a spinner and the figures only.
+            let has_total = total.is_some_and(|t| t > 0);
+            if let Ok(mut shown) = self.bar_has_total.lock() {
+                if *shown != Some(has_total) {
+                    set_bar_style(bar, has_total);
+                    *shown = Some(has_total);
+                }
+            }
+            if let Some(total) = total.filter(|_| has_total) {
+                // An estimate passed: the bar stays full while the count goes on.
+                bar.set_length(total.max(done));
+            }
             bar.set_position(done);
+            let mut shown = update.clone();
+            if shown.entity.is_empty() {
+                shown.entity = self.unit.clone();
+            }
+            bar.set_message(crate::progress::line(&shown, self.started.elapsed()));
             return;
         }
         let Ok(mut state) = self.lines.lock() else {
@@ -122,6 +151,18 @@ impl Reporter for CliReporter {
                 state.print(done);
             }
         }
+    }
+}
+
+/// A spinner and the progress line, with a bar when a total is known.
+fn set_bar_style(bar: &ProgressBar, with_total: bool) {
+    let template = if with_total {
+        "{spinner} {bar:30} {msg}"
+    } else {
+        "{spinner} {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
     }
 }
 

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::{PipelineOutput, PowerShell};
 use crate::bindings::{since_v0_2_0, since_v0_3_0, Failure};
 use crate::caplog::CappedLog;
 use crate::grants::Grants;
-use crate::limits::Limits;
+use crate::limits::{JobLimiter, Limits};
 use crate::report::Reporter;
 use crate::runtime::{LoadedComponent, Runtime};
 use idconn_psrp::untrusted;
@@ -45,6 +45,8 @@ pub struct JobState {
     /// Time spent in host calls, excluded from the guest CPU budget.
     pub(crate) host_time: Duration,
     started: Instant,
+    /// When the job last moved (`MaxStallSeconds`).
+    pub(crate) activity: crate::stall::Activity,
     /// The limit that made the host stop the guest, if any.
     pub(crate) stopped: Option<JobError>,
     /// The job's two host directories, measured against the write limits.
@@ -77,9 +79,10 @@ impl JobState {
         &mut self.table
     }
 
-    /// When `MaxJobSeconds` runs out.
-    pub(crate) fn deadline(&self) -> Instant {
-        self.started + self.limits.max_job_time
+    /// When a wait must end: `MaxStallSeconds` after the job last moved,
+    /// or `MaxJobSeconds` after it started if that is set and earlier.
+    pub(crate) fn deadline(&self) -> (Instant, crate::stall::Hit) {
+        crate::stall::deadline(self.started, &self.activity, &self.limits)
     }
 
     /// Records `error` as the reason the job stops (the first one wins) and
@@ -90,16 +93,24 @@ impl JobState {
     }
 
     /// The end of a WASI wait (`wasi_guard::bounded`): the time waited is
-    /// host time; a wait cut by the deadline stops the job on MaxJobSeconds.
+    /// host time; a wait cut by the deadline stops the job on the limit
+    /// whose deadline it was.
     pub(crate) fn waited<R>(
         &mut self,
-        started: Instant,
+        (started, hit): (Instant, crate::stall::Hit),
         outcome: Option<wasmtime::Result<R>>,
     ) -> wasmtime::Result<R> {
         self.host_time += started.elapsed();
         match outcome {
             Some(result) => result,
-            None => Err(self.stop(JobError::WallClockLimit(self.limits.max_job_time))),
+            None => Err(self.stop(self.limit_error(hit))),
+        }
+    }
+
+    fn limit_error(&self, hit: crate::stall::Hit) -> JobError {
+        match (hit, self.limits.max_job_time) {
+            (crate::stall::Hit::WallClock, Some(max)) => JobError::WallClockLimit(max),
+            _ => JobError::StallLimit(self.limits.max_stall),
         }
     }
 
@@ -159,8 +170,8 @@ impl JobState {
         let limits = &self.limits;
         let hit = if elapsed.saturating_sub(self.host_time) > limits.max_guest_cpu {
             Some(JobError::CpuLimit(limits.max_guest_cpu))
-        } else if elapsed > limits.max_job_time {
-            Some(JobError::WallClockLimit(limits.max_job_time))
+        } else if let Some(hit) = crate::stall::check(self.started, &self.activity, limits) {
+            Some(self.limit_error(hit))
         } else if self.file_bytes() > limits.max_written_bytes {
             Some(JobError::WriteLimit {
                 limit_mib: limits.max_written_bytes >> 20,
@@ -234,6 +245,8 @@ pub enum JobError {
         "the job ran longer than its wall-clock limit of {0:?} (setting Limits.MaxJobSeconds)"
     )]
     WallClockLimit(Duration),
+    #[error("the job made no progress for {0:?}: no object from the server, no pipeline started, no progress reported (setting Limits.MaxStallSeconds)")]
+    StallLimit(Duration),
     #[error("the component wrote more than {limit_mib} MiB into ExportOutput and ExportCookies (setting Limits.MaxWrittenMiB)")]
     WriteLimit { limit_mib: u64 },
     #[error(
@@ -257,6 +270,7 @@ impl JobError {
             JobError::CpuLimit(_) => "MaxGuestCpuSeconds",
             JobError::MemoryLimit { .. } => "MaxMemoryMiB",
             JobError::WallClockLimit(_) => "MaxJobSeconds",
+            JobError::StallLimit(_) => "MaxStallSeconds",
             JobError::WriteLimit { .. } => "MaxWrittenMiB",
             JobError::FileLimit { .. } => "MaxFiles",
             JobError::HandleLimit { .. } => "MaxOpenHandles",
@@ -319,10 +333,7 @@ impl Job {
                 table.set_max_capacity(spec.limits.max_open_handles);
                 table
             },
-            limiter: JobLimiter {
-                max_memory: usize::try_from(spec.limits.max_memory_bytes).unwrap_or(usize::MAX),
-                hit: false,
-            },
+            limiter: JobLimiter::new(&spec.limits),
             shell: spec.shell,
             grants: spec
                 .grants
@@ -333,6 +344,7 @@ impl Job {
             component_sha256: component.sha256.clone(),
             host_time: Duration::ZERO,
             started: Instant::now(),
+            activity: crate::stall::Activity::new(Instant::now()),
             stopped: None,
             dirs: [spec.output_dir.clone(), spec.cookie_dir.clone()],
             stdout,
@@ -544,37 +556,6 @@ fn trap_text(error: &wasmtime::Error) -> String {
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{error:#}"),
-    }
-}
-
-/// Memory and table growth within the job's limits; remembers a refusal so
-/// the job's error can name the limit.
-struct JobLimiter {
-    max_memory: usize,
-    hit: bool,
-}
-
-impl ResourceLimiter for JobLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
     }
 }
 

@@ -4,8 +4,9 @@
 //! - **Waiting** (`wasi:io/poll` `poll` and `pollable.block`, which is where
 //!   a sleep, `wasi:clocks` subscribe + poll, ends up): wasmtime's epoch
 //!   interruption fires only in wasm code, so a guest blocked in the host
-//!   would outlive `MaxJobSeconds`. Each wait is bounded by the job's
-//!   deadline and then traps naming that limit; the time waited is host time,
+//!   would outlive `MaxStallSeconds` (and `MaxJobSeconds` when set). Each
+//!   wait is bounded by the earlier of the two deadlines (stall.rs) and then
+//!   traps naming that limit; the time waited is host time,
 //!   never counted against `MaxGuestCpuSeconds`.
 //! - **Writing** (`descriptor.write`, `descriptor.set-size`, and the output
 //!   stream writes, zeroes and splices): the bytes are counted where they are
@@ -56,21 +57,21 @@ fn add(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
         "poll",
         |mut store: StoreContextMut<'_, JobState>, (pollables,): (Vec<Resource<DynPollable>>,)| {
             let state = store.data_mut();
-            let (started, deadline) = (Instant::now(), state.deadline());
+            let (started, (deadline, hit)) = (Instant::now(), state.deadline());
             let outcome = bounded(deadline, async_poll::Host::poll(state.table(), pollables));
-            Ok((state.waited(started, outcome)?,))
+            Ok((state.waited((started, hit), outcome)?,))
         },
     )?;
     poll.func_wrap(
         "[method]pollable.block",
         |mut store: StoreContextMut<'_, JobState>, (pollable,): (Resource<DynPollable>,)| {
             let state = store.data_mut();
-            let (started, deadline) = (Instant::now(), state.deadline());
+            let (started, (deadline, hit)) = (Instant::now(), state.deadline());
             let outcome = bounded(
                 deadline,
                 async_poll::HostPollable::block(state.table(), pollable),
             );
-            state.waited(started, outcome)
+            state.waited((started, hit), outcome)
         },
     )?;
 

@@ -177,6 +177,54 @@ pub fn idconn_export(
     })
 }
 
+/// An export into `dir/out` with its cookies kept in `dir/cookies`:
+/// complete (`--ignore-cookies`, checked for `mailboxes` rows) or
+/// incremental (with the cookie the previous one left).
+pub fn idconn_export_in(
+    tools: &Tools,
+    settings: &Path,
+    dir: &Path,
+    mailboxes: u64,
+    incremental: bool,
+) -> anyhow::Result<ExportRun> {
+    let out = dir.join("out");
+    let cookies = dir.join("cookies");
+    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&cookies)?;
+    let mut command = procs::command(&tools.idconn);
+    command
+        .arg("export")
+        .arg("--settings")
+        .arg(settings)
+        .args(["--connection", CONNECTION])
+        .args((!incremental).then_some("--ignore-cookies"))
+        .arg("--output-path")
+        .arg(&out)
+        .arg("--cookie-path")
+        .arg(&cookies)
+        .env_remove("RUST_LOG");
+    let log = dir.join(if incremental {
+        "idconn-incremental.log"
+    } else {
+        "idconn-complete.log"
+    });
+    let measured = procs::measure(command, &log)?;
+    if !measured.success {
+        bail!(
+            "idconn export failed; its output: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let mailboxes_csv = out.join(format!("{CONNECTION}_mailboxes.csv"));
+    if !incremental {
+        check_rows(&mailboxes_csv, mailboxes)?;
+    }
+    Ok(ExportRun {
+        measured,
+        mailboxes_csv,
+    })
+}
+
 /// The peer: pypsrp's export into `dir`.
 pub fn pypsrp_export(
     tools: &Tools,

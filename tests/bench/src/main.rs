@@ -3,6 +3,8 @@
 
 mod export;
 mod floor;
+mod incremental;
+mod issue17;
 mod kerberos;
 mod procs;
 mod report;
@@ -62,6 +64,14 @@ struct Args {
     /// simulator builds.
     #[arg(long)]
     floor_only: Option<String>,
+    /// Only the 1,000,000-mailbox export and a 100,000 one (`just
+    /// bench-million`); the figures go to target/bench-million.txt for the
+    /// next full run's report.
+    #[arg(long)]
+    million: bool,
+    /// Skip the parallel-pipelines figure (issue 17).
+    #[arg(long)]
+    no_parallel: bool,
     /// The repository root (default: this crate's ../..).
     #[arg(long)]
     repo: Option<PathBuf>,
@@ -135,6 +145,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(component) = &args.component {
         tools.component = procs::require(component, "the component given with --component")?;
     }
+    if args.million {
+        let text = issue17::million(&tools, &repo, args.databases)?;
+        println!("{text}");
+        progress(&format!(
+            "written to {}",
+            issue17::million_file(&repo).display()
+        ));
+        return Ok(());
+    }
     let runs = args.runs.max(1);
     let scratch = tempfile::Builder::new().prefix("idconn-bench-").tempdir()?;
     let cache = scratch.path().join("component-cache");
@@ -170,6 +189,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             let exported = export::idconn_export(&tools, &settings, &run_dir, size, &[])?;
             figures.walls.push(exported.measured.wall);
             figures.max_rss.push(exported.measured.max_rss);
+            figures.cpu.push(exported.measured.cpu);
             if peer {
                 progress(&format!(
                     "{size} mailboxes: pypsrp export, run {}/{runs}",
@@ -220,6 +240,18 @@ fn run(args: Args) -> anyhow::Result<()> {
             scratch.path(),
         )
         .map_err(|e| format!("{e:#}")),
+    };
+
+    let parallel = if args.no_parallel || args.in_process_only {
+        Err("skipped (--no-parallel)".to_string())
+    } else {
+        issue17::parallel(&tools, &cache, scratch.path(), runs).map_err(|e| format!("{e:#}"))
+    };
+
+    let incremental = if args.no_parallel || args.in_process_only {
+        Err("skipped (--no-parallel)".to_string())
+    } else {
+        incremental::measure(&tools, &cache, scratch.path()).map_err(|e| format!("{e:#}"))
     };
 
     progress("wasm overhead: native harness");
@@ -288,6 +320,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         startup,
         swap: swaps,
         clixml,
+        parallel,
+        incremental,
+        million: std::fs::read_to_string(issue17::million_file(&repo)).ok(),
     };
     let out = args
         .out
@@ -344,6 +379,7 @@ fn sealed_exports(
         let exported = export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
         figures.walls.push(exported.measured.wall);
         figures.max_rss.push(exported.measured.max_rss);
+        figures.cpu.push(exported.measured.cpu);
         std::fs::remove_dir_all(&run_dir)?;
     }
     Ok(figures)

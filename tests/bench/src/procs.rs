@@ -22,6 +22,8 @@ pub struct Measured {
     pub wall: Duration,
     /// The child's own peak resident set, in bytes.
     pub max_rss: u64,
+    /// The child's own CPU time, user + system (`wait4`'s rusage).
+    pub cpu: Duration,
     pub success: bool,
 }
 
@@ -89,21 +91,23 @@ pub fn measure(command: Command, log: &Path) -> anyhow::Result<Measured> {
 
 fn parse_result(text: &str) -> anyhow::Result<Measured> {
     let mut fields = text.split_whitespace().map(str::parse::<u64>);
-    let (Some(Ok(nanos)), Some(Ok(max_rss)), Some(Ok(success))) =
-        (fields.next(), fields.next(), fields.next())
+    let (Some(Ok(nanos)), Some(Ok(max_rss)), Some(Ok(cpu_nanos)), Some(Ok(success))) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
     else {
-        bail!("not three numbers");
+        bail!("not four numbers");
     };
     Ok(Measured {
         wall: Duration::from_nanos(nanos),
         max_rss,
+        cpu: Duration::from_nanos(cpu_nanos),
         success: success == 1,
     })
 }
 
 /// The launcher: `idconn-bench __launch <result file> <program> [args...]`
 /// runs the program (stdio, environment and directory inherited), then
-/// writes `<wall ns> <peak RSS bytes> <1 if it exited 0>` to the result file.
+/// writes `<wall ns> <peak RSS bytes> <CPU ns> <1 if it exited 0>` to the
+/// result file.
 pub fn launch(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
     let [result, program, rest @ ..] = args else {
         bail!("usage: idconn-bench {LAUNCH} <result file> <program> [args...]");
@@ -114,9 +118,10 @@ pub fn launch(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
     std::fs::write(
         result,
         format!(
-            "{} {} {}",
+            "{} {} {} {}",
             measured.wall.as_nanos(),
             measured.max_rss,
+            measured.cpu.as_nanos(),
             u8::from(measured.success)
         ),
     )?;
@@ -134,8 +139,14 @@ fn run_measured(mut command: Command) -> anyhow::Result<Measured> {
     Ok(Measured {
         wall,
         max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+        + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
 }
 
 fn wait4(child: &Child) -> anyhow::Result<(libc::c_int, libc::rusage)> {
@@ -244,6 +255,8 @@ mod tests {
         big.stderr(std::fs::File::create(&log).unwrap());
         let measured = run_measured(big).unwrap();
         assert!(measured.success);
+        // Zeroing 64 MiB takes some CPU time, and no more than the wall.
+        assert!(measured.cpu > Duration::ZERO);
         assert!(measured.max_rss >= 64 << 20, "{}", measured.max_rss);
 
         // A small child right after: its own figure, not the maximum of all
@@ -257,12 +270,13 @@ mod tests {
 
     #[test]
     fn launcher_results_are_read_strictly() {
-        let measured = parse_result("1500000 52428800 1").unwrap();
+        let measured = parse_result("1500000 52428800 700000 1").unwrap();
         assert_eq!(measured.wall, Duration::from_micros(1500));
         assert_eq!(measured.max_rss, 50 << 20);
+        assert_eq!(measured.cpu, Duration::from_micros(700));
         assert!(measured.success);
-        assert!(!parse_result("1 2 0").unwrap().success);
-        assert!(parse_result("1 2").is_err());
+        assert!(!parse_result("1 2 3 0").unwrap().success);
+        assert!(parse_result("1 2 1").is_err());
         assert!(parse_result("").is_err());
         assert!(parse_result("a 2 1").is_err());
     }

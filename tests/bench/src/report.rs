@@ -14,6 +14,8 @@ pub struct SizeFigures {
     pub mailboxes: u64,
     pub walls: Vec<Duration>,
     pub max_rss: Vec<u64>,
+    /// idconn's own CPU time (user + system) per run.
+    pub cpu: Vec<Duration>,
 }
 
 /// pypsrp and idconn, run alternately on the same simulator.
@@ -71,6 +73,12 @@ pub struct Figures {
     pub startup: Startup,
     pub swap: SwapFigures,
     pub clixml: Option<String>,
+    /// Issue 17: 1 against several pipelines, or why it was not measured.
+    pub parallel: Result<crate::issue17::ParallelFigures, String>,
+    /// Issue 17: server objects of an incremental against a complete export.
+    pub incremental: Result<crate::incremental::IncrementalFigures, String>,
+    /// Issue 17: `just bench-million`'s figures, if it ran.
+    pub million: Option<String>,
 }
 
 pub struct Machine {
@@ -466,6 +474,19 @@ pub fn render(f: &Figures, m: &Machine) -> String {
         met(instantiate < Duration::from_millis(1))
     );
 
+    crate::issue17::render(
+        &mut s,
+        &crate::issue17::Issue17 {
+            unsealed: main,
+            sealed: f.http.kerberos.as_ref().ok(),
+            floor: median(&floor.walls),
+            native,
+            in_wasm,
+            parallel: &f.parallel,
+            incremental: &f.incremental,
+            million: f.million.clone(),
+        },
+    );
     s.push_str(NOTES);
     let _ = writeln!(s, "## Commands\n");
     let _ = writeln!(
@@ -498,6 +519,16 @@ pub fn render(f: &Figures, m: &Machine) -> String {
         "components/target/release/examples/export_bench {main_n} {} {} <dir>",
         f.databases, f.runs
     );
+    let _ = writeln!(
+        s,
+        "# issue 17: parallel pipelines (needs the simulator's --object-cost-us)"
+    );
+    let _ = writeln!(s, "exchange-sim --listen 127.0.0.1:0 --mailboxes 100000 --databases 20 --seed 1 --auth basic --object-cost-us 200");
+    let _ = writeln!(
+        s,
+        "idconn export ... # with Connections.Bench.MaxParallelPipelines 1, then 4"
+    );
+    let _ = writeln!(s, "just bench-million   # target/release/idconn-bench --million: 1,000,000 and 100,000 mailboxes, once each");
     let _ = writeln!(s, "```");
     s
 }

@@ -52,8 +52,13 @@ fn a_launched_command_reports_its_own_peak_rss_not_its_parents() {
 
     let dir = tempfile::tempdir().unwrap();
     let fields = launched(&dir.path().join("result"));
-    assert_eq!(fields.len(), 3, "{fields:?}");
-    let (wall_ns, rss, success) = (fields[0], fields[1], fields[2]);
+    assert_eq!(fields.len(), 4, "{fields:?}");
+    let (wall_ns, rss, cpu_ns, success) = (fields[0], fields[1], fields[2], fields[3]);
+    // The shell's own CPU time, not this process's (which touched 256 MiB).
+    assert!(
+        cpu_ns < wall_ns.max(1) * 4,
+        "cpu {cpu_ns} ns, wall {wall_ns} ns"
+    );
     assert!(rss < 64 << 20, "a small shell reported {rss} bytes");
     assert_eq!(success, 0, "sh exited 3");
     assert!(wall_ns > 0);

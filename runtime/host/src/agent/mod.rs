@@ -102,6 +102,10 @@ pub struct JobRecord {
     pub duration_ms: Option<u64>,
     pub component: Option<ComponentRef>,
     pub progress: Option<u64>,
+    /// Total (and whether it is an estimate), elapsed time, rate and time
+    /// left at the last progress report.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub progress_figures: Option<crate::progress::ProgressFigures>,
     pub summary: Option<serde_json::Value>,
     pub error: Option<String>,
     pub logs: Vec<String>,
@@ -238,6 +242,7 @@ impl Agent {
                 duration_ms: None,
                 component: None,
                 progress: None,
+                progress_figures: None,
                 summary: None,
                 error: None,
                 logs: Vec::new(),
@@ -262,6 +267,7 @@ impl Agent {
         let reporter = Arc::new(JobReporter {
             connection: conn.id.clone(),
             record: record.clone(),
+            started,
         });
         let result = self.execute(conn, request, record, reporter);
         let elapsed = started.elapsed();
@@ -427,6 +433,7 @@ fn forget_old_jobs(table: &mut JobTable) {
 struct JobReporter {
     connection: String,
     record: Arc<Mutex<JobRecord>>,
+    started: Instant,
 }
 
 impl Reporter for JobReporter {
@@ -440,8 +447,20 @@ impl Reporter for JobReporter {
         }
     }
 
-    fn progress(&self, done: u64, _total: Option<u64>) {
-        lock(&self.record).progress = Some(done);
+    fn progress(&self, done: u64, total: Option<u64>) {
+        self.update(&crate::progress::ProgressUpdate {
+            entity: String::new(),
+            done,
+            total,
+            total_is_estimate: false,
+        });
+    }
+
+    fn update(&self, update: &crate::progress::ProgressUpdate) {
+        let figures = crate::progress::ProgressFigures::new(update, self.started.elapsed());
+        let mut record = lock(&self.record);
+        record.progress = Some(update.done);
+        record.progress_figures = Some(figures);
     }
 }
 

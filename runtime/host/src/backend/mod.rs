@@ -7,6 +7,7 @@ pub mod mapping;
 pub mod record;
 pub mod remote;
 pub mod replay;
+mod shells;
 pub mod transient;
 
 use crate::bindings::{Batch, CallError, Command, ErrorRecord};

@@ -9,8 +9,17 @@
 //! and opens a new one. The component then runs its pipeline again. Each
 //! such recovery counts against the connection's `MaxRetries`; past it,
 //! `invoke` fails with a limit error naming the setting.
+//!
+//! Pipelines run concurrently: each output the component holds open runs
+//! its pipeline on a shell of its own (shells.rs), receiving and decoding
+//! ahead of the component by a few envelopes (the client's pipeline task),
+//! so a component that pulls several outputs in turn gets the server's
+//! parallelism. At most `MaxParallelPipelines` run at once; one budget
+//! (`MaxServerDataMiB`) covers all of them.
 
 use std::sync::{Arc, Mutex};
+
+use super::shells::{Lease, ShellState, Shells, Slot};
 use std::time::Duration;
 
 use idconn_psrp::client::{self, ClientConfig, Pipeline, RunspacePool};
@@ -27,7 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Remote {
     runtime: Arc<tokio::runtime::Runtime>,
-    pool: Option<RunspacePool>,
+    shells: Shells,
     call_timeout: Duration,
     server: String,
     /// To open a new session after a transient failure.
@@ -73,6 +82,10 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
     config.allow_unencrypted = conn.auth == AuthType::HttpBasic && conn.allow_unencrypted;
     config.ca_file = conn.ca_file.clone();
     config.max_server_data = conn.limits.max_server_data_bytes;
+    // The job's shells hold what the server sent within one budget.
+    config.shared_budget = Some(idconn_psrp::budget::Budget::new(
+        conn.limits.max_server_data_bytes,
+    ));
     Ok(config)
 }
 
@@ -119,7 +132,7 @@ impl Remote {
             .map_err(|e| anyhow::anyhow!("connection {}: {e}", conn.id))?;
         Ok(Remote {
             runtime: Arc::new(runtime),
-            pool: Some(pool),
+            shells: Shells::new(pool, conn.max_parallel_pipelines as usize),
             call_timeout,
             server: conn.server.clone(),
             config,
@@ -178,13 +191,30 @@ impl Remote {
                 .block_on(async move { tokio::time::sleep(wait).await });
         }
         if recovery.reconnect {
-            // Exchange counts open shells against the user's limit: the old
-            // one is deleted before a new one is opened.
-            if let Some(pool) = self.pool.take() {
-                close_pool(&self.runtime, pool, &self.server);
+            // Exchange counts open shells against the user's limit: the
+            // broken ones are deleted before a new one is opened (by
+            // `shell`, when no open one is free).
+            for shell in self.shells.take_broken() {
+                close_pool(&self.runtime, shell.pool, &self.server);
             }
-            match open_pool(&self.runtime, &self.config, self.call_timeout) {
-                Ok(pool) => self.pool = Some(pool),
+        }
+        Ok(())
+    }
+
+    /// The index of a free shell, opened now if none is and the limit
+    /// allows one more.
+    fn shell(&mut self) -> Result<usize, CallError> {
+        match self.shells.slot() {
+            Slot::Free(index) => Ok(index),
+            Slot::Full => Err(CallError::Limit(format!(
+                "{} pipelines are already running; finish or drop one first (setting Connections.{}.MaxParallelPipelines)",
+                self.shells.max, self.connection
+            ))),
+            Slot::New => match open_pool(&self.runtime, &self.config, self.call_timeout) {
+                Ok(pool) => {
+                    self.shells.open.push(super::shells::Shell::new(pool));
+                    Ok(self.shells.open.len() - 1)
+                }
                 Err(e) => {
                     // The error names the server: the host's log only.
                     let cause = idconn_psrp::untrusted::line(&e.to_string());
@@ -197,11 +227,15 @@ impl Remote {
                             cause,
                         },
                     );
-                    return Err(CallError::Transport(TRANSPORT_ERROR.into()));
+                    Err(CallError::Transport(TRANSPORT_ERROR.into()))
                 }
-            }
+            },
         }
-        Ok(())
+    }
+
+    /// Shells open now (tests: one per pipeline running at once).
+    pub fn open_shells(&self) -> usize {
+        self.shells.open.len()
     }
 }
 
@@ -265,22 +299,24 @@ fn set(pending: &Pending, recovery: Recovery) {
 impl PowerShell for Remote {
     fn invoke(&mut self, pipeline: &[Command]) -> Result<Box<dyn PipelineOutput>, CallError> {
         self.recover()?;
-        let pool = self
-            .pool
-            .as_ref()
-            .ok_or_else(|| CallError::Transport("the session is closed".into()))?;
+        let index = self.shell()?;
+        let shell = &self.shells.open[index];
+        // Held from here: a failed start gives the shell back at once.
+        let lease = shell.lease();
         let commands = pipeline.iter().map(command_to_psrp).collect();
         let running = block_on(
             &self.runtime,
             self.call_timeout,
             &self.pending,
-            pool.invoke(commands),
+            lease.state(),
+            shell.pool.invoke(commands),
         )?;
         Ok(Box::new(RemoteOutput {
             runtime: self.runtime.clone(),
             pipeline: Some(running),
             call_timeout: self.call_timeout,
             pending: self.pending.clone(),
+            lease: Some(lease),
         }))
     }
 }
@@ -288,8 +324,8 @@ impl PowerShell for Remote {
 impl Drop for Remote {
     /// Exchange limits concurrent sessions per user: always delete ours.
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            close_pool(&self.runtime, pool, &self.server);
+        for shell in self.shells.take_all() {
+            close_pool(&self.runtime, shell.pool, &self.server);
         }
     }
 }
@@ -300,6 +336,9 @@ struct RemoteOutput {
     pipeline: Option<Pipeline>,
     call_timeout: Duration,
     pending: Arc<Pending>,
+    /// The shell the pipeline runs on, given back once the pipeline ended
+    /// (all read, or failed) or the output is dropped.
+    lease: Option<Lease>,
 }
 
 impl PipelineOutput for RemoteOutput {
@@ -307,13 +346,26 @@ impl PipelineOutput for RemoteOutput {
         let Some(pipeline) = self.pipeline.as_mut() else {
             return Ok(None);
         };
-        let batch = block_on(
+        let Some(lease) = self.lease.as_ref() else {
+            return Ok(None);
+        };
+        let batch = match block_on(
             &self.runtime,
             self.call_timeout,
             &self.pending,
+            lease.state(),
             pipeline.next_batch(max),
-        )?;
+        ) {
+            Ok(batch) => batch,
+            Err(e) => {
+                // The pipeline is over: its shell may run the next one
+                // (or, broken, be replaced by the next invoke).
+                self.lease = None;
+                return Err(e);
+            }
+        };
         let Some(values) = batch else {
+            self.lease = None;
             return Ok(None);
         };
         let mut builder = BatchBuilder::new();
@@ -382,6 +434,7 @@ fn block_on<T>(
     runtime: &tokio::runtime::Runtime,
     timeout: Duration,
     pending: &Pending,
+    shell: &ShellState,
     future: impl std::future::Future<Output = Result<T, client::Error>>,
 ) -> Result<T, CallError> {
     let Ok(result) = runtime.block_on(async { tokio::time::timeout(timeout, future).await }) else {
@@ -390,6 +443,7 @@ fn block_on<T>(
             "a call to the server took longer than {timeout:?} and was stopped (setting Limits.HostCallTimeoutSeconds)"
         );
         set(pending, transient::timed_out());
+        shell.mark_broken();
         return Err(CallError::Timeout);
     };
     result.map_err(|error| {
@@ -407,6 +461,9 @@ fn block_on<T>(
             _ => None,
         });
         if let Some(recovery) = recovery {
+            if recovery.reconnect {
+                shell.mark_broken();
+            }
             set(pending, recovery);
         }
         call

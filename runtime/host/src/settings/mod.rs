@@ -115,7 +115,8 @@ pub struct Connection {
     /// `Options`: the connector's own settings, passed through untouched
     /// as (name, JSON text).
     pub options: Vec<(String, String)>,
-    /// `MaxParallelPipelines`: pipelines a component may keep open at once.
+    /// `MaxParallelPipelines`: pipelines of one job that run at once, each
+    /// on a shell of its own (see settings/connection.rs for the default).
     pub max_parallel_pipelines: u32,
 }
 

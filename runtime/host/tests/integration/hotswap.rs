@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::common::component;
+use crate::common::{component, Simulator};
 use idconn_host::backend::replay::{Fixture, Replay};
 use idconn_host::backend::{PipelineOutput, PowerShell};
 use idconn_host::bindings::{CallError, Command as PsCommand};
@@ -327,60 +326,9 @@ fn a_running_job_finishes_on_the_version_it_started_with() {
     assert!(setup.registry.activate(ID, &"f".repeat(64)).is_err());
 }
 
-/// The simulator, killed when dropped.
-struct Simulator {
-    child: Child,
-    url: String,
-    /// Kept open so the simulator never writes into a closed pipe.
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Simulator {
-    fn start() -> Simulator {
-        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/exchange-sim");
-        assert!(
-            binary.is_file(),
-            "{} is missing: run `cargo build -p exchange-sim` (just build does)",
-            binary.display()
-        );
-        let mut child = Command::new(binary)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--mailboxes",
-                "200",
-                "--databases",
-                "3",
-                "--auth",
-                "basic",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://"), "{url}");
-        Simulator {
-            child,
-            url,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn twenty_swaps_under_load_against_the_simulator() {
-    let sim = Simulator::start();
+    let sim = Simulator::start(&["--mailboxes", "200", "--databases", "3", "--auth", "basic"]);
     let setup = Setup::new(&format!(
         r#""AuthType": "HttpBasic", "Server": "{}", "Login": "admin", "Password": "admin", "AllowUnencrypted": true"#,
         sim.url

@@ -11,6 +11,7 @@ mod contract_versions;
 mod exchange_replay;
 mod hostile_grants;
 mod hotswap;
+mod parallel;
 mod sandbox;
 mod sandbox_holes;
 mod settings;

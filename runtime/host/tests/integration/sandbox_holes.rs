@@ -507,3 +507,30 @@ fn the_staging_of_a_killed_idconn_is_swept_by_the_next_run() {
         .join("Temp/ExportOutput/behave_out.csv")
         .is_file());
 }
+
+/// Issue 17: with `MaxJobSeconds` off (its default now), a job that stops
+/// moving is ended by `MaxStallSeconds`: blocked in a WASI wait (bounded by
+/// the stall deadline, or it would sleep its hour) or spinning in guest code
+/// without an object or a progress report.
+#[test]
+fn a_stalled_job_is_ended_by_max_stall_seconds() {
+    for (name, limits) in [
+        (
+            "sleep",
+            r#""Limits": { "MaxStallSeconds": 2, "MaxGuestCpuSeconds": 1 }"#,
+        ),
+        (
+            "block-clock",
+            r#""Limits": { "MaxStallSeconds": 2, "MaxGuestCpuSeconds": 1 }"#,
+        ),
+        (
+            "wall-clock",
+            r#""Limits": { "MaxStallSeconds": 1, "MaxGuestCpuSeconds": 100 }"#,
+        ),
+    ] {
+        let e = attack(name, limits);
+        assert!(e.contains("made no progress for"), "{name}: {e}");
+        assert!(e.contains("Limits.MaxStallSeconds"), "{name}: {e}");
+        assert!(!e.contains("MaxJobSeconds"), "{name}: {e}");
+    }
+}

@@ -122,6 +122,10 @@ pub struct ClientConfig {
     /// messages and decoded objects not yet taken, over all pipelines); more
     /// fails with [`Error::Limit`].
     pub max_server_data: usize,
+    /// One budget for every session opened with this configuration (the
+    /// several shells of one job that runs pipelines in parallel), so
+    /// `max_server_data` bounds them together; `None`: a budget per session.
+    pub shared_budget: Option<std::sync::Arc<crate::budget::Budget>>,
 }
 
 impl ClientConfig {
@@ -138,6 +142,7 @@ impl ClientConfig {
             max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
             locale: "en-US".into(),
             max_server_data: crate::budget::DEFAULT_MAX_SERVER_DATA,
+            shared_budget: None,
         }
     }
 }

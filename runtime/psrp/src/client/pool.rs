@@ -193,7 +193,10 @@ async fn open_session(
         protocol: ProtocolVersion { major: 2, minor: 1 },
         fragmenter: Mutex::new(Fragmenter::new()),
         deleted: AtomicBool::new(false),
-        budget: Budget::new(config.max_server_data),
+        budget: config
+            .shared_budget
+            .clone()
+            .unwrap_or_else(|| Budget::new(config.max_server_data)),
     };
     let mut creation = Vec::new();
     for m in [

@@ -153,3 +153,47 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// The simulator (`target/debug/exchange-sim`) on a free loopback port,
+/// killed when dropped.
+pub struct Simulator {
+    child: std::process::Child,
+    pub url: String,
+    /// Kept open so the simulator never writes into a closed pipe.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Simulator {
+    pub fn start(args: &[&str]) -> Simulator {
+        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/exchange-sim");
+        assert!(
+            binary.is_file(),
+            "{} is missing: run `cargo build -p exchange-sim` (just build does)",
+            binary.display()
+        );
+        let mut child = std::process::Command::new(binary)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://"), "{url}");
+        Simulator {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
