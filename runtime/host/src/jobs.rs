@@ -57,6 +57,7 @@ pub fn load_component(
     settings: &Settings,
     conn: &Connection,
 ) -> anyhow::Result<LoadedComponent> {
+    runtime.set_cache_max_mib(settings.component_cache_max_mib);
     crate::registry::load_for_connection(
         runtime,
         conn,
