@@ -7,6 +7,9 @@
 //! Every test shares the e2e compile cache, so the 18 MB component is
 //! compiled once per build of it, not once per test.
 
+// Helpers outside #[test] functions unwrap too: this is test code.
+#![allow(clippy::unwrap_used)]
+
 mod fulfill_support;
 
 use fulfill_support::*;
