@@ -2,18 +2,19 @@
 //! backend sees it; a refusal is `error::denied` to the guest and an audit
 //! line for the operator.
 //!
-//! What a job may run is the intersection of three sets:
-//! - the operation's ceiling: an export or check job runs only `Get-*`,
-//!   `Select-Object` and `Measure-Object`; a fulfill job also the write
-//!   cmdlets the host allows it;
-//! - what the component declares in its manifest (see `manifest.rs`);
-//! - the connection's optional `Grants` setting, per operation.
+//! A cmdlet runs only if
+//! - the component declares it for the job's operation (its manifest;
+//!   a component without a manifest declares what the connection's
+//!   `Grants` setting lists for the operation, and nothing else), AND
+//! - its verb is a read verb of PowerShell's approved verbs (`READ_VERBS`),
+//!   OR the operator approved it: listed in `Connections.<id>.Grants.<op>`,
+//!   or the connection pins the component (`ComponentSha256`), which
+//!   approves everything the pinned bytes declare.
 //!
-//! A component without a manifest declares nothing, so it gets nothing but
-//! what the operator grants it in the connection's `Grants` setting for the
-//! operation (still within the ceiling): `Get-*` is not harmless on every
-//! endpoint (`Get-Content`, `Get-Credential`, `Get-Variable` on a
-//! configuration other than Exchange's restricted runspace).
+//! Export and check jobs never write, whoever approves it: they run read
+//! verbs only, and a manifest declaring anything else for them is refused
+//! at load. The host knows no connector's cmdlets: what fulfill may write is
+//! what the component declares and the operator approved.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use serde_json::Value;
 
 use crate::manifest::Manifest;
 
-/// The kind of job, which bounds what can ever be granted.
+/// The kind of job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Export,
@@ -43,23 +44,15 @@ impl Operation {
     }
 }
 
-/// Read-only cmdlets besides `Get-*`.
-const READ_ONLY: &[&str] = &["Select-Object", "Measure-Object"];
-
-/// The Exchange cmdlets the fulfill operation of the Exchange connector runs.
-pub const EXCHANGE_WRITE_CMDLETS: &[&str] = &[
-    "Enable-Mailbox",
-    "Disable-Mailbox",
-    "Set-Mailbox",
-    "New-MoveRequest",
-    // A completed or failed request blocks a new move of the mailbox
-    // until it is removed (components/exchange/README.md, Fulfill).
-    "Remove-MoveRequest",
-    "New-MailboxDatabase",
-    "Set-MailboxDatabase",
-    "Mount-Database",
-    "Dismount-Database",
-    "Remove-MailboxDatabase",
+/// Verbs of PowerShell's approved verbs that only read ("Approved Verbs for
+/// PowerShell Commands", learn.microsoft.com/powershell/scripting/developer/
+/// cmdlet/approved-verbs-for-windows-powershell-commands): common Get,
+/// Find, Search, Select, Watch; communications Read; data Compare;
+/// diagnostic Measure, Resolve, Test, Trace. A connector needs no approval
+/// to run these (it must still declare them).
+pub const READ_VERBS: &[&str] = &[
+    "Get", "Find", "Search", "Select", "Read", "Compare", "Resolve", "Test", "Measure", "Trace",
+    "Watch",
 ];
 
 /// A connection's `Grants` setting: per operation, the cmdlets it allows.
@@ -116,7 +109,7 @@ impl GrantSettings {
 /// What the component declares for the job's operation.
 #[derive(Debug, Clone)]
 enum Declared {
-    /// The job's component is not known yet: only the ceiling applies.
+    /// The job's component is not known yet.
     NotYetKnown,
     NoManifest,
     Cmdlets(Vec<String>),
@@ -125,46 +118,48 @@ enum Declared {
 #[derive(Debug, Clone)]
 pub struct Grants {
     operation: Operation,
-    /// Write cmdlets the host allows (fulfill only): part of the ceiling.
-    writes: Vec<String>,
     declared: Declared,
-    /// From the connection's `Grants` setting; `None`: not narrowed.
-    configured: Option<Vec<String>>,
+    /// From the connection's `Grants` setting for the operation.
+    approved: Option<Vec<String>>,
+    /// The connection's `ComponentSha256`, if set.
+    pin: Option<String>,
+    /// The job's component is the pinned one: all it declares is approved.
+    pinned: bool,
     connection: String,
 }
 
 impl Grants {
-    /// Export and check jobs: at most `Get-*`, `Select-Object`, `Measure-Object`.
-    pub fn read_only(operation: Operation) -> Grants {
+    /// A job of `operation`, before the connection and the component narrow it.
+    pub fn new(operation: Operation) -> Grants {
         Grants {
             operation,
-            writes: Vec::new(),
             declared: Declared::NotYetKnown,
-            configured: None,
+            approved: None,
+            pin: None,
+            pinned: false,
             connection: String::new(),
         }
     }
 
-    /// A fulfill job: at most the read-only set plus the given write cmdlets.
-    pub fn fulfill(writes: &[&str]) -> Grants {
-        Grants {
-            writes: writes.iter().map(|s| s.to_string()).collect(),
-            ..Grants::read_only(Operation::Fulfill)
-        }
-    }
-
-    /// Narrows to what a connection's `Grants` setting allows.
+    /// What the connection's `Grants` setting approves, and its pin.
     pub fn configured(mut self, connection: &str, settings: &GrantSettings) -> Grants {
-        self.configured = settings
+        self.approved = settings
             .for_operation(self.operation)
             .map(<[String]>::to_vec);
         self.connection = connection.to_string();
         self
     }
 
-    /// Narrows to what the component declares (the sandbox does this when
-    /// it creates the job).
-    pub fn declared_by(mut self, manifest: Option<&Manifest>) -> Grants {
+    /// The connection's `ComponentSha256`: a component with these bytes has
+    /// everything it declares approved.
+    pub fn pinned_to(mut self, sha256: Option<&str>) -> Grants {
+        self.pin = sha256.map(str::to_ascii_lowercase);
+        self
+    }
+
+    /// What the job's component declares (the sandbox does this when it
+    /// creates the job), and whether it is the pinned one.
+    pub fn declared_by(mut self, manifest: Option<&Manifest>, sha256: &str) -> Grants {
         self.declared = match manifest {
             None => Declared::NoManifest,
             Some(m) => Declared::Cmdlets(
@@ -173,6 +168,10 @@ impl Grants {
                     .unwrap_or_default(),
             ),
         };
+        self.pinned = self
+            .pin
+            .as_deref()
+            .is_some_and(|pin| pin.eq_ignore_ascii_case(sha256));
         self
     }
 
@@ -183,10 +182,13 @@ impl Grants {
     /// `Err` says why the cmdlet is refused.
     pub fn check(&self, cmdlet: &str) -> Result<(), String> {
         let op = self.operation.name();
-        let within_ceiling =
-            is_read_only(cmdlet) || (self.operation.may_write() && contains(&self.writes, cmdlet));
-        if !within_ceiling {
-            return Err(format!("cmdlet '{cmdlet}' is not granted to a {op} job"));
+        let id = &self.connection;
+        let reads = is_read_only(cmdlet);
+        if !reads && !self.operation.may_write() {
+            return Err(format!(
+                "cmdlet '{cmdlet}' is not granted to a {op} job, which runs read verbs only ({})",
+                READ_VERBS.join(", ")
+            ));
         }
         match &self.declared {
             Declared::Cmdlets(declared) if !contains(declared, cmdlet) => {
@@ -194,21 +196,25 @@ impl Grants {
                     "cmdlet '{cmdlet}' is not granted: the component's manifest does not declare it for {op}"
                 ))
             }
-            Declared::NoManifest if self.configured.is_none() => {
-                return Err(format!(
-                    "cmdlet '{cmdlet}' is not granted: a component without an idconn-manifest section gets only what the setting Connections.{}.Grants.{op} lists, and it is not set",
-                    self.connection
-                ))
+            Declared::NoManifest => {
+                return match &self.approved {
+                    Some(approved) if contains(approved, cmdlet) => Ok(()),
+                    Some(_) => Err(format!(
+                        "cmdlet '{cmdlet}' is not granted by the setting Connections.{id}.Grants.{op}"
+                    )),
+                    None => Err(format!(
+                        "cmdlet '{cmdlet}' is not granted: a component without an idconn-manifest section gets only what the setting Connections.{id}.Grants.{op} lists, and it is not set"
+                    )),
+                }
             }
             _ => {}
         }
-        if let Some(configured) = &self.configured {
-            if !contains(configured, cmdlet) {
-                return Err(format!(
-                    "cmdlet '{cmdlet}' is not granted by the setting Connections.{}.Grants.{op}",
-                    self.connection
-                ));
-            }
+        let approved =
+            reads || self.pinned || self.approved.as_ref().is_some_and(|a| contains(a, cmdlet));
+        if !approved {
+            return Err(format!(
+                "cmdlet '{cmdlet}' is declared by the component for {op} but not approved by the operator: list it in the setting Connections.{id}.Grants.{op}, or pin this component with Connections.{id}.ComponentSha256"
+            ));
         }
         Ok(())
     }
@@ -223,8 +229,9 @@ pub fn check_declaration(manifest: &Manifest) -> Result<(), String> {
             .and_then(|cmdlets| cmdlets.iter().find(|c| !is_read_only(c)))
         {
             return Err(format!(
-                "its manifest declares '{write}' for {}, which never runs anything but Get-*, Select-Object and Measure-Object",
-                operation.name()
+                "its manifest declares '{write}' for {}, which never runs anything but read verbs ({})",
+                operation.name(),
+                READ_VERBS.join(", ")
             ));
         }
     }
@@ -244,116 +251,170 @@ pub fn is_cmdlet_name(name: &str) -> bool {
     name.len() <= 128 && word(verb) && word(noun)
 }
 
-fn is_read_only(cmdlet: &str) -> bool {
-    let is_get = cmdlet
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("Get-"))
-        && cmdlet.len() > 4
-        && cmdlet[4..].chars().all(|c| c.is_ascii_alphanumeric());
-    is_get || READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(cmdlet))
+/// A cmdlet whose verb only reads.
+pub fn is_read_only(cmdlet: &str) -> bool {
+    is_cmdlet_name(cmdlet)
+        && cmdlet
+            .split_once('-')
+            .is_some_and(|(verb, _)| READ_VERBS.iter().any(|r| r.eq_ignore_ascii_case(verb)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // Sample cmdlet names: a read verb, a write verb, neither tied to a product.
+    const READ: &str = "Get-Widget";
+    const WRITE: &str = "Set-Widget";
+
     fn manifest(grants: &[(&str, &[&str])]) -> Manifest {
         Manifest {
+            contract: "0.3.0".into(),
             name: "t".into(),
             version: "1".into(),
+            entities: vec!["widget".into()],
             grants: grants
                 .iter()
                 .map(|(op, c)| (op.to_string(), c.iter().map(|s| s.to_string()).collect()))
                 .collect(),
+            configuration_name: None,
+            retryable_errors: Vec::new(),
+        }
+    }
+
+    fn settings(json: serde_json::Value) -> GrantSettings {
+        GrantSettings::from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn read_verbs_are_the_generic_list() {
+        for read in [
+            "Get-Widget",
+            "get-widget",
+            "Select-Object",
+            "Measure-Object",
+            "Test-Widget",
+            "Find-Widget",
+        ] {
+            assert!(is_read_only(read), "{read}");
+        }
+        for other in [
+            "Set-Widget",
+            "Remove-Widget",
+            "Invoke-Expression",
+            "Get-",
+            "Get-Widget; Remove-Widget",
+        ] {
+            assert!(!is_read_only(other), "{other}");
         }
     }
 
     #[test]
-    fn export_allows_reads_only() {
-        let g = Grants::read_only(Operation::Export);
-        assert!(g.check("Get-Mailbox").is_ok());
-        assert!(g.check("get-mailboxdatabase").is_ok());
-        assert!(g.check("Select-Object").is_ok());
-        assert!(g.check("Measure-Object").is_ok());
-        assert!(g.check("Set-Mailbox").is_err());
-        assert!(g.check("Get-").is_err());
-        assert!(g.check("Get-Mailbox; Remove-Mailbox").is_err());
-        assert!(g.check("Invoke-Expression").is_err());
-    }
-
-    #[test]
-    fn fulfill_allows_granted_writes() {
-        let g = Grants::fulfill(&["Set-Mailbox"]);
-        assert!(g.check("set-mailbox").is_ok());
-        assert!(g.check("Get-Mailbox").is_ok());
-        assert!(g.check("Remove-Mailbox").is_err());
-    }
-
-    #[test]
-    fn effective_grants_are_declared_and_configured_and_ceiling() {
-        let m = manifest(&[
-            ("export", &["Get-Mailbox", "Select-Object"]),
-            ("fulfill", &["Get-Mailbox", "Set-Mailbox", "Remove-Mailbox"]),
-        ]);
-        let export = Grants::read_only(Operation::Export).declared_by(Some(&m));
-        assert!(export.check("Get-Mailbox").is_ok());
-        let e = export.check("Get-User").unwrap_err();
+    fn a_declared_read_runs_without_approval_and_an_undeclared_one_never() {
+        let m = manifest(&[("export", &[READ, "Select-Object"])]);
+        let export = Grants::new(Operation::Export)
+            .configured("X", &GrantSettings::default())
+            .declared_by(Some(&m), "aa");
+        assert!(export.check(READ).is_ok());
+        assert!(export.check("select-object").is_ok());
+        let e = export.check("Get-Other").unwrap_err();
         assert!(e.contains("manifest does not declare"), "{e}");
+    }
 
-        let settings =
-            GrantSettings::from_json(&serde_json::json!({"fulfill": ["Set-Mailbox"]})).unwrap();
-        let fulfill = Grants::fulfill(&["Set-Mailbox"])
-            .configured("X", &settings)
-            .declared_by(Some(&m));
-        assert!(fulfill.check("Set-Mailbox").is_ok());
-        // Declared and within the ceiling, but not in the setting.
-        let e = fulfill.check("Get-Mailbox").unwrap_err();
+    #[test]
+    fn a_declared_write_runs_only_once_the_operator_approves_it() {
+        let m = manifest(&[("fulfill", &[READ, WRITE, "Remove-Widget"])]);
+        // Declared, not approved: refused, and the fix is named.
+        let fulfill = Grants::new(Operation::Fulfill)
+            .configured("X", &GrantSettings::default())
+            .declared_by(Some(&m), "aa");
+        assert!(fulfill.check(READ).is_ok());
+        let e = fulfill.check(WRITE).unwrap_err();
+        assert!(e.contains("not approved by the operator"), "{e}");
         assert!(e.contains("Connections.X.Grants.fulfill"), "{e}");
-        // Declared, but beyond the host's ceiling.
-        assert!(fulfill.check("Remove-Mailbox").is_err());
-        // The setting does not narrow export.
-        let export = Grants::read_only(Operation::Export)
-            .configured("X", &settings)
-            .declared_by(Some(&m));
-        assert!(export.check("Get-Mailbox").is_ok());
+        assert!(e.contains("Connections.X.ComponentSha256"), "{e}");
+        // Approved in Grants: that one runs, the other declared write not.
+        let approved = settings(serde_json::json!({"fulfill": [WRITE]}));
+        let fulfill = Grants::new(Operation::Fulfill)
+            .configured("X", &approved)
+            .declared_by(Some(&m), "aa");
+        assert!(fulfill.check(WRITE).is_ok());
+        assert!(fulfill.check(READ).is_ok());
+        assert!(fulfill.check("Remove-Widget").is_err());
+        // Approved but not declared: still refused.
+        let undeclared = manifest(&[("fulfill", &[READ])]);
+        let fulfill = Grants::new(Operation::Fulfill)
+            .configured("X", &approved)
+            .declared_by(Some(&undeclared), "aa");
+        let e = fulfill.check(WRITE).unwrap_err();
+        assert!(e.contains("manifest does not declare"), "{e}");
+    }
+
+    #[test]
+    fn pinning_the_component_approves_what_it_declares() {
+        let m = manifest(&[("fulfill", &[WRITE])]);
+        let pinned = Grants::new(Operation::Fulfill)
+            .configured("X", &GrantSettings::default())
+            .pinned_to(Some("ABCD"))
+            .declared_by(Some(&m), "abcd");
+        assert!(pinned.check(WRITE).is_ok());
+        assert!(pinned.check("Remove-Widget").is_err());
+        // Other bytes than the pinned ones approve nothing.
+        let other = Grants::new(Operation::Fulfill)
+            .pinned_to(Some("abcd"))
+            .declared_by(Some(&m), "ef01");
+        assert!(other.check(WRITE).is_err());
+    }
+
+    #[test]
+    fn export_and_check_never_write_whoever_approves_it() {
+        let m = manifest(&[("export", &[READ]), ("check", &[READ])]);
+        let approved = settings(serde_json::json!({"export": [WRITE], "check": [WRITE]}));
+        for op in [Operation::Export, Operation::Check] {
+            let g = Grants::new(op)
+                .configured("X", &approved)
+                .pinned_to(Some("aa"))
+                .declared_by(Some(&m), "aa");
+            let e = g.check(WRITE).unwrap_err();
+            assert!(e.contains("read verbs only"), "{e}");
+        }
     }
 
     #[test]
     fn without_a_manifest_only_what_the_operator_grants_runs() {
-        let export = Grants::read_only(Operation::Export)
+        let export = Grants::new(Operation::Export)
             .configured("X", &GrantSettings::default())
-            .declared_by(None);
-        for cmdlet in ["Get-User", "Get-Content", "Get-Credential", "Select-Object"] {
+            .declared_by(None, "aa");
+        for cmdlet in [READ, "Get-Content", "Get-Credential", "Select-Object"] {
             let e = export.check(cmdlet).unwrap_err();
             assert!(e.contains("without an idconn-manifest"), "{e}");
             assert!(e.contains("Connections.X.Grants.export"), "{e}");
         }
-        let settings = GrantSettings::from_json(&serde_json::json!({
-            "export": ["Get-Mailbox", "Set-Mailbox"],
-            "fulfill": ["Set-Mailbox"]
-        }))
-        .unwrap();
-        let export = Grants::read_only(Operation::Export)
-            .configured("X", &settings)
-            .declared_by(None);
-        assert!(export.check("Get-Mailbox").is_ok());
+        let granted = settings(serde_json::json!({
+            "export": [READ, WRITE],
+            "fulfill": [WRITE]
+        }));
+        let export = Grants::new(Operation::Export)
+            .configured("X", &granted)
+            .declared_by(None, "aa");
+        assert!(export.check(READ).is_ok());
         assert!(export.check("Get-Content").is_err());
-        // Granted, but beyond an export's ceiling.
-        assert!(export.check("Set-Mailbox").is_err());
-        let fulfill = Grants::fulfill(&["Set-Mailbox"])
-            .configured("X", &settings)
-            .declared_by(None);
-        assert!(fulfill.check("Set-Mailbox").is_ok());
-        assert!(fulfill.check("Get-Mailbox").is_err());
-        let ungranted = Grants::fulfill(&["Set-Mailbox"]).declared_by(None);
-        assert!(ungranted.check("Set-Mailbox").is_err());
+        // Granted, but an export never writes.
+        assert!(export.check(WRITE).is_err());
+        let fulfill = Grants::new(Operation::Fulfill)
+            .configured("X", &granted)
+            .declared_by(None, "aa");
+        assert!(fulfill.check(WRITE).is_ok());
+        assert!(fulfill.check(READ).is_err());
+        let ungranted = Grants::new(Operation::Fulfill).declared_by(None, "aa");
+        assert!(ungranted.check(WRITE).is_err());
     }
 
     #[test]
     fn a_write_cmdlet_declared_for_export_is_refused() {
-        assert!(check_declaration(&manifest(&[("export", &["Get-Mailbox"])])).is_ok());
-        let e = check_declaration(&manifest(&[("export", &["Set-Mailbox"])])).unwrap_err();
-        assert!(e.contains("'Set-Mailbox' for export"), "{e}");
+        assert!(check_declaration(&manifest(&[("export", &[READ])])).is_ok());
+        let e = check_declaration(&manifest(&[("export", &[WRITE])])).unwrap_err();
+        assert!(e.contains("'Set-Widget' for export"), "{e}");
     }
 
     #[test]

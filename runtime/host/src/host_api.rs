@@ -1,12 +1,12 @@
-//! The connector world's imports, as the host provides them to a guest.
+//! The connector imports as the host provides them, in the latest
+//! contract's types; `bindings::since_v*` adapt each contract's to them.
 
 use std::time::Instant;
 
 use wasmtime::component::Resource;
 
 use crate::backend::describe;
-use crate::bindings::idconn::connector::{powershell, report, types};
-use crate::bindings::{Batch, CallError, Command, ErrorRecord, Level};
+use crate::bindings::{Batch, CallError, Command, ProgressUpdate};
 use crate::sandbox::{JobState, OutputHandle, MAX_AUDIT_LINES};
 use idconn_psrp::untrusted;
 
@@ -17,8 +17,6 @@ const MAX_PIPELINE_COMMANDS: usize = 16;
 /// Parameters per command: no cmdlet has more, so more is an attack on
 /// the backend's encoder or the server.
 const MAX_PARAMETERS: usize = 256;
-
-impl types::Host for JobState {}
 
 impl JobState {
     /// Runs `f` as host time: excluded from the guest CPU budget.
@@ -104,8 +102,10 @@ impl JobState {
     }
 }
 
-impl powershell::Host for JobState {
-    fn invoke(
+impl JobState {
+    /// `shell.invoke` in the latest contract's types: checked against the
+    /// job's grants, then handed to the backend.
+    pub(crate) fn invoke_pipeline(
         &mut self,
         pipeline: Vec<Command>,
     ) -> wasmtime::Result<Result<Resource<OutputHandle>, CallError>> {
@@ -123,46 +123,27 @@ impl powershell::Host for JobState {
             Err(e) => Ok(Err(e)),
         }
     }
-}
 
-impl powershell::HostOutput for JobState {
-    fn next(
+    /// `output.next` in the latest contract's types.
+    pub(crate) fn next_batch(
         &mut self,
-        output: Resource<OutputHandle>,
+        output: &Resource<OutputHandle>,
         max: u32,
     ) -> wasmtime::Result<Result<Option<Batch>, CallError>> {
         let max = max.clamp(1, self.limits.max_batch_objects) as usize;
-        self.table().get(&output)?;
-        self.timed(|s| match s.table().get_mut(&output) {
+        self.table().get(output)?;
+        self.timed(|s| match s.table().get_mut(output) {
             Ok(handle) => handle.inner.next_batch(max),
             Err(e) => Err(CallError::Transport(format!("no such output: {e}"))),
         })
     }
 
-    fn errors(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<ErrorRecord>> {
-        Ok(self.table().get(&output)?.inner.errors())
-    }
-
-    fn warnings(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.table().get(&output)?.inner.warnings())
-    }
-
-    fn drop(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<()> {
-        self.table().delete(output)?;
-        Ok(())
-    }
-}
-
-impl report::Host for JobState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        // One escaped record per call, cut at 4 KiB, within the job's
-        // MaxLogKiB: a component cannot forge lines nor flood the log.
-        self.log_line(level, &message);
-        Ok(())
-    }
-
-    fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        self.reporter.progress(done, total);
-        Ok(())
+    /// `report.progress`: the entity kind is the component's text, capped
+    /// here (escaped where it is shown).
+    pub(crate) fn report_progress(&mut self, mut update: ProgressUpdate) {
+        if update.entity.len() > 64 {
+            update.entity = untrusted::for_log(&update.entity, 64);
+        }
+        self.reporter.progress_update(&update);
     }
 }

@@ -7,9 +7,12 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 use wit_parser::{Resolve, WorldItem, WorldKey};
 
-/// The world this host provides, as `package/world@version`.
-pub const HOST_WORLD: &str = "idconn:connector/connector@0.2.0";
-const HOST_PACKAGE: &str = "idconn:connector@0.2.0";
+use crate::bindings::ContractVersion;
+
+/// The world of a contract version, as `package/world@version`.
+pub fn host_world(version: ContractVersion) -> String {
+    format!("idconn:connector/connector@{version}")
+}
 
 #[derive(Debug)]
 pub struct Inspection {
@@ -21,8 +24,10 @@ pub struct Inspection {
     /// The connector package the component was built against, e.g.
     /// `idconn:connector@0.2.0`.
     pub package: Option<String>,
-    /// `Some(world)` when the component targets this host's world.
+    /// `Some(world)` when the component targets a world this host provides.
     pub world: Option<String>,
+    /// The contract version it targets, or why this host cannot load it.
+    pub contract: Result<ContractVersion, String>,
     /// Its `idconn-manifest` section: `Ok(None)` when it has none, `Err`
     /// when it has an unusable one (the host refuses to load it).
     pub manifest: Result<Option<crate::manifest::Manifest>, String>,
@@ -62,21 +67,33 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
         .map(|(k, v)| item_name(&resolve, k, v))
         .collect::<Vec<_>>();
 
-    let package = imports.iter().chain(&exports).find_map(|name| {
+    // The connector package: what the component exports, not the
+    // capabilities it imports.
+    let package = exports.iter().chain(&imports).find_map(|name| {
         let (pkg, rest) = name.split_once('/')?;
         let (_, version) = rest.split_once('@')?;
-        pkg.starts_with("idconn:")
-            .then(|| format!("{pkg}@{version}"))
+        (pkg == "idconn:connector").then(|| format!("{pkg}@{version}"))
     });
-    let ours = |name: &str| name.starts_with("idconn:connector/") && name.ends_with("@0.2.0");
-    let fits = package.as_deref() == Some(HOST_PACKAGE)
-        && exports
-            .iter()
-            .any(|e| e == "idconn:connector/exporter@0.2.0")
-        && exports
-            .iter()
-            .any(|e| e == "idconn:connector/fulfiller@0.2.0")
-        && imports.iter().all(|i| ours(i) || i.starts_with("wasi:"));
+    let contract = crate::bindings::contract_of(&exports);
+    let fits = match &contract {
+        Ok(v) => {
+            let suffix = format!("@{v}");
+            let ours = |name: &str| {
+                (name.starts_with("idconn:connector/") || name.starts_with("idconn:powershell/"))
+                    && name.ends_with(&suffix)
+            };
+            let needed: &[&str] = match v {
+                ContractVersion::V0_2_0 => &[
+                    "idconn:connector/exporter@0.2.0",
+                    "idconn:connector/fulfiller@0.2.0",
+                ],
+                ContractVersion::V0_3_0 => &["idconn:connector/operations@0.3.0"],
+            };
+            needed.iter().all(|n| exports.iter().any(|e| e == n))
+                && imports.iter().all(|i| ours(i) || i.starts_with("wasi:"))
+        }
+        Err(_) => false,
+    };
     Ok(Inspection {
         path: path.display().to_string(),
         size: bytes.len() as u64,
@@ -84,7 +101,11 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
         imports,
         exports,
         package,
-        world: fits.then(|| HOST_WORLD.to_string()),
+        world: match &contract {
+            Ok(v) if fits => Some(host_world(*v)),
+            _ => None,
+        },
+        contract,
         manifest: crate::manifest::read(&bytes)
             .map_err(|e| e.to_string())
             .and_then(|m| match &m {
@@ -108,13 +129,18 @@ impl Inspection {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "component: {}", self.path);
-        let _ = writeln!(
-            out,
-            "world:     {}",
-            self.world.as_deref().unwrap_or(
-                "(does not implement this host's world idconn:connector/connector@0.2.0)"
-            )
-        );
+        let _ = match (&self.world, &self.contract) {
+            (Some(world), _) => writeln!(out, "world:     {world}"),
+            (None, Err(why)) => writeln!(out, "world:     (none this host loads: {why})"),
+            (None, Ok(v)) => writeln!(
+                out,
+                "world:     (does not implement the world {} completely)",
+                host_world(*v)
+            ),
+        };
+        if let Ok(v) = &self.contract {
+            let _ = writeln!(out, "contract:  {v}");
+        }
         let _ = writeln!(
             out,
             "package:   {}",
@@ -124,6 +150,15 @@ impl Inspection {
             Ok(Some(m)) => {
                 let _ = writeln!(out, "name:      {}", m.name);
                 let _ = writeln!(out, "version:   {}", m.version);
+                if !m.entities.is_empty() {
+                    let _ = writeln!(out, "entities:  {}", m.entities.join(", "));
+                }
+                if let Some(c) = &m.configuration_name {
+                    let _ = writeln!(out, "configuration-name: {c}");
+                }
+                if !m.retryable_errors.is_empty() {
+                    let _ = writeln!(out, "retryable-errors: {}", m.retryable_errors.join(", "));
+                }
                 let _ = writeln!(out, "grants:    (declared in its idconn-manifest section)");
                 for (operation, cmdlets) in &m.grants {
                     let _ = writeln!(out, "  {operation}: {}", cmdlets.join(", "));

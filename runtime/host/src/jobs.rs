@@ -9,65 +9,93 @@ use anyhow::Context;
 
 use crate::backend::replay::{Fixture, Replay};
 use crate::backend::PowerShell;
-use crate::bindings::{Command, ExportRequest, ExportSummary, Parameter};
+use crate::bindings::{ExportRequest, ExportSummary};
 use crate::grants::{Grants, Operation};
 use crate::report::Reporter;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::{Job, JobSpec, GUEST_COOKIE_DIR, GUEST_OUTPUT_DIR};
 use crate::settings::{AuthType, Connection, Settings};
 
-/// Where the default Exchange component is looked for, in order, when a
-/// connection has no `ComponentPath`: next to the `idconn` binary (an
-/// installed layout), then the build output of this repository.
-pub fn default_component_candidates() -> Vec<PathBuf> {
-    const BUILT: &str = "components/target/wasm32-wasip2/release/exchange.wasm";
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("exchange.wasm"));
-            // target/<profile>/idconn -> the repository root
-            if let Some(root) = dir.parent().and_then(Path::parent) {
-                candidates.push(root.join(BUILT));
-            }
-        }
-    }
-    candidates.push(PathBuf::from(BUILT));
-    candidates
-}
-
+/// The connection's component: `Connections.<id>.ComponentPath`, else the
+/// top-level `ComponentPath` (both resolved when the settings are read),
+/// else `--component` (the CLI fills it in). The host has no default
+/// connector.
 pub fn component_path(conn: &Connection) -> anyhow::Result<PathBuf> {
-    if let Some(p) = &conn.component_path {
-        return Ok(p.clone());
-    }
-    let candidates = default_component_candidates();
-    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+    conn.component_path.clone().with_context(|| {
         format!(
-            "connection {}: no ComponentPath is set and the Exchange component was not found (looked at {}). Build it with `just build`, or set Connections.{}.ComponentPath",
-            conn.id,
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-            conn.id
+            "connection {}: no component is set. Set Connections.{}.ComponentPath, or ComponentPath at the top of the settings file (for every connection), or pass --component <file.wasm>",
+            conn.id, conn.id
         )
     })
 }
 
-/// The connection's component (its `ComponentPath`, or the built Exchange
-/// component), pinned, compiled or read from the cache, and checked.
+/// The connection's component, pinned, compiled or read from the cache,
+/// and checked (its `EntityTypes` against the kinds it declares).
 pub fn load_component(
     runtime: &Runtime,
     settings: &Settings,
     conn: &Connection,
 ) -> anyhow::Result<LoadedComponent> {
     runtime.set_cache_max_mib(settings.component_cache_max_mib);
-    crate::registry::load_for_connection(
+    let component = crate::registry::load_for_connection(
         runtime,
         conn,
         &component_path(conn)?,
         &settings.component_cache,
-    )
+    )?;
+    check_entity_types(conn, &component)?;
+    Ok(component)
 }
 
-/// The PowerShell backend of a connection.
-pub fn open_backend(conn: &Connection) -> anyhow::Result<Box<dyn PowerShell>> {
+/// `EntityTypes` may only name entity kinds the component declares.
+pub fn check_entity_types(conn: &Connection, component: &LoadedComponent) -> anyhow::Result<()> {
+    let kinds = component.entities();
+    for (identifier, kind) in &conn.entity_types {
+        if !kinds.iter().any(|k| k == kind) {
+            anyhow::bail!(
+                "connection {}: Connections.{}.EntityTypes.{identifier} is '{kind}', which {} does not declare (it declares: {})",
+                conn.id,
+                conn.id,
+                component.name(),
+                if kinds.is_empty() { "nothing".to_string() } else { kinds.join(", ") }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The connection as a job of this component sees it: the component's
+/// `configuration-name` when the connection sets no `ConfigurationName`,
+/// and its retryable errors (declared, or implied by its contract).
+pub fn for_component(conn: &Connection, component: &LoadedComponent) -> Connection {
+    let mut conn = conn.clone();
+    let manifest = component.manifest.as_ref();
+    if conn.configuration_name.is_none() {
+        conn.configuration_name = manifest.and_then(|m| m.configuration_name.clone());
+    }
+    conn.retryable_errors = manifest
+        .map(|m| m.retryable_errors.clone())
+        .unwrap_or_default();
+    conn.retryable_errors.extend(
+        component
+            .contract
+            .implied_retryable_errors()
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    conn
+}
+
+/// The PowerShell backend of a connection, for a job of `component`.
+pub fn open_backend(
+    conn: &Connection,
+    component: &LoadedComponent,
+) -> anyhow::Result<Box<dyn PowerShell>> {
+    open_backend_for(&for_component(conn, component))
+}
+
+/// The PowerShell backend of a connection already resolved for its component.
+fn open_backend_for(conn: &Connection) -> anyhow::Result<Box<dyn PowerShell>> {
     match conn.auth {
         AuthType::Replay => {
             let fixture = Fixture::load(Path::new(&conn.server))?;
@@ -163,7 +191,9 @@ pub fn export_at(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::read_only(Operation::Export).configured(&conn.id, &conn.grants),
+            grants: Grants::new(Operation::Export)
+                .configured(&conn.id, &conn.grants)
+                .pinned_to(conn.component_sha256.as_deref()),
             shell,
             reporter: reporter.clone(),
             output_dir: staging.output.clone(),
@@ -176,6 +206,8 @@ pub fn export_at(
         cookie_dir: GUEST_COOKIE_DIR.into(),
         ignore_cookies: options.ignore_cookies,
         started_at: started_at.to_string(),
+        max_parallel_pipelines: conn.max_parallel_pipelines,
+        options: conn.options.clone(),
     };
     let result = job.export(&request);
     reporter.finish();
@@ -208,49 +240,104 @@ pub fn export_started_at(now: chrono::DateTime<chrono::Utc>, overlap: Duration) 
     (now - overlap).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Usercube's connection check: `Get-MailboxDatabase`, the count and the
-/// servers. Runs on the host, no component involved.
-pub fn check(shell: &mut dyn PowerShell) -> anyhow::Result<(usize, Vec<String>)> {
-    let pipeline = [Command {
-        name: "Get-MailboxDatabase".into(),
-        parameters: Vec::<Parameter>::new(),
-    }];
-    let mut output = shell.invoke(&pipeline).map_err(|e| {
-        anyhow::anyhow!(
-            "Get-MailboxDatabase failed: {}",
-            crate::backend::call_error_text(&e)
-        )
-    })?;
-    let mut count = 0;
-    let mut servers = Vec::new();
-    // Databases whose server is past the first MAX_CHECK_SERVERS: counted,
-    // not kept (a hostile server could name millions).
-    let mut others = 0usize;
-    while let Some(batch) = output.next_batch(256).map_err(|e| {
-        anyhow::anyhow!(
-            "Get-MailboxDatabase failed: {}",
-            crate::backend::call_error_text(&e)
-        )
-    })? {
-        count += batch.objects.len();
-        for server in crate::backend::batch::property_texts(&batch, "Server").flatten() {
-            // Server text: escaped before it reaches a terminal or a log.
-            let server = idconn_psrp::untrusted::for_log(&server, 256);
-            if servers.contains(&server) {
-                continue;
-            }
-            if servers.len() < MAX_CHECK_SERVERS {
-                servers.push(server);
-            } else {
-                others += 1;
-            }
-        }
-    }
-    if others > 0 {
-        servers.push(format!("and {others} more databases on other servers"));
-    }
-    Ok((count, servers))
+/// What `check` found.
+#[derive(Debug)]
+pub enum CheckResult {
+    /// The component's own check.
+    Report(crate::bindings::CheckReport),
+    /// The component's contract has no check (0.2.0): the host opened a
+    /// session (the backend was opened) and closed it.
+    SessionOnly(crate::bindings::ContractVersion),
 }
 
-/// The distinct servers `check` names; the rest are counted.
-const MAX_CHECK_SERVERS: usize = 64;
+impl CheckResult {
+    /// One line for the operator (component text escaped).
+    pub fn summary(&self) -> String {
+        match self {
+            CheckResult::Report(r) => idconn_psrp::untrusted::for_log(&r.summary, 512),
+            CheckResult::SessionOnly(v) => format!(
+                "a session opened and closed; the component's contract ({v}) has no check, so nothing more was tested"
+            ),
+        }
+    }
+
+    /// The details as `name: value` lines (component text escaped).
+    pub fn detail_lines(&self) -> Vec<String> {
+        match self {
+            CheckResult::Report(r) => r
+                .details
+                .iter()
+                .take(MAX_CHECK_DETAILS)
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        idconn_psrp::untrusted::for_log(k, 128),
+                        idconn_psrp::untrusted::for_log(v, 512)
+                    )
+                })
+                .collect(),
+            CheckResult::SessionOnly(_) => Vec::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            CheckResult::Report(r) => serde_json::json!({
+                "summary": self.summary(),
+                "details": r.details.iter().take(MAX_CHECK_DETAILS).map(|(k, v)| serde_json::json!([
+                    idconn_psrp::untrusted::for_log(k, 128),
+                    idconn_psrp::untrusted::for_log(v, 512)
+                ])).collect::<Vec<_>>(),
+            }),
+            CheckResult::SessionOnly(v) => serde_json::json!({
+                "summary": self.summary(),
+                "contract": v.as_str(),
+                "details": [],
+            }),
+        }
+    }
+}
+
+/// Detail lines of a check shown at most (a component's list is its own).
+const MAX_CHECK_DETAILS: usize = 64;
+
+/// Runs the component's `check` in the sandbox with the connection's
+/// session (`shell`, opened by the caller: opening it is the first test).
+/// A 0.2.0 component has no check: the session is closed and that is said.
+pub fn check(
+    runtime: &Runtime,
+    settings: &Settings,
+    conn: &Connection,
+    component: &LoadedComponent,
+    shell: Box<dyn PowerShell>,
+    reporter: Arc<dyn Reporter>,
+) -> anyhow::Result<CheckResult> {
+    let scratch = crate::fulfill::Scratch::create(&settings.work_folder, &conn.id)?;
+    let mut job = Job::new(
+        runtime,
+        component,
+        JobSpec {
+            connection: conn.id.clone(),
+            limits: conn.limits.clone(),
+            grants: Grants::new(Operation::Check)
+                .configured(&conn.id, &conn.grants)
+                .pinned_to(conn.component_sha256.as_deref()),
+            shell,
+            reporter: reporter.clone(),
+            output_dir: scratch.output.clone(),
+            cookie_dir: scratch.cookies.clone(),
+        },
+    )?;
+    let request = crate::bindings::CheckRequest {
+        connection: conn.id.clone(),
+        options: conn.options.clone(),
+    };
+    let outcome = job.check(&request);
+    reporter.finish();
+    // Closes the session before the result is shown.
+    drop(job);
+    match outcome.with_context(|| format!("check of connection {} failed", conn.id))? {
+        crate::sandbox::CheckOutcome::Report(r) => Ok(CheckResult::Report(r)),
+        crate::sandbox::CheckOutcome::NoCheck(v) => Ok(CheckResult::SessionOnly(v)),
+    }
+}

@@ -50,8 +50,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Export mailboxes and mailbox databases to CSV (complete, or
-    /// incremental when a cookie exists).
+    /// Export the connector's entities to CSV (complete, or incremental
+    /// when a cookie exists).
     Export {
         #[command(flatten)]
         target: Target,
@@ -77,7 +77,7 @@ enum Cmd {
         #[arg(long)]
         results: PathBuf,
     },
-    /// Check a connection: runs Get-MailboxDatabase, prints the count and servers.
+    /// Check a connection: opens a session and runs the component's own check.
     Check {
         #[command(flatten)]
         target: Target,
@@ -205,14 +205,21 @@ struct Target {
     /// (default: $IDCONN_AGE_IDENTITY).
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
+    /// The component (.wasm) for a connection whose settings name none
+    /// (Connections.<id>.ComponentPath and the top-level ComponentPath win).
+    #[arg(long, value_name = "FILE")]
+    component: Option<PathBuf>,
 }
 
 impl Target {
     fn settings(&self) -> anyhow::Result<Settings> {
-        Ok(Settings::load_with(
-            &self.settings,
-            self.identity.as_deref(),
-        )?)
+        let mut settings = Settings::load_with(&self.settings, self.identity.as_deref())?;
+        if let Some(component) = &self.component {
+            for conn in settings.connections.values_mut() {
+                conn.component_path.get_or_insert_with(|| component.clone());
+            }
+        }
+        Ok(settings)
     }
 }
 
@@ -260,7 +267,7 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             let conn = settings.connection(&target.connection)?;
             let runtime = Runtime::new()?;
             let component = jobs::load_component(&runtime, &settings, conn)?;
-            let shell = jobs::open_backend(conn)?;
+            let shell = jobs::open_backend(conn, &component)?;
             let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
             let options = ExportOptions {
                 ignore_cookies,
@@ -272,11 +279,14 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             )?;
             let s = &outcome.summary;
             println!(
-                "Export ({}) of {}: {} mailboxes, {} databases; {} inserts, {} updates, {} deletes; {:.2} s",
-                if s.complete { "complete" } else { "incremental" },
+                "Export ({}) of {}: {}; {} inserts, {} updates, {} deletes; {:.2} s",
+                if s.complete {
+                    "complete"
+                } else {
+                    "incremental"
+                },
                 conn.id,
-                s.mailboxes,
-                s.databases,
+                s.counts_text(),
                 s.inserts,
                 s.updates,
                 s.deletes,
@@ -295,18 +305,17 @@ fn run(command: Cmd) -> anyhow::Result<()> {
         Cmd::Check { target } => {
             let settings = target.settings()?;
             let conn = settings.connection(&target.connection)?;
-            let mut shell = jobs::open_backend(conn)?;
-            let (count, servers) = jobs::check(shell.as_mut())
+            let runtime = Runtime::new()?;
+            let component = jobs::load_component(&runtime, &settings, conn)?;
+            let shell = jobs::open_backend(conn, &component)
                 .with_context(|| format!("connection {} failed its check", conn.id))?;
-            println!(
-                "Connection {} is working: {count} mailbox databases on {}",
-                conn.id,
-                if servers.is_empty() {
-                    "(no server named)".to_string()
-                } else {
-                    servers.join(", ")
-                }
-            );
+            let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
+            let result = jobs::check(&runtime, &settings, conn, &component, shell, reporter)
+                .with_context(|| format!("connection {} failed its check", conn.id))?;
+            println!("Connection {} is working: {}", conn.id, result.summary());
+            for line in result.detail_lines() {
+                println!("  {line}");
+            }
             Ok(())
         }
         Cmd::Agent {
@@ -367,14 +376,10 @@ fn run(command: Cmd) -> anyhow::Result<()> {
 }
 
 fn run_record(target: &Target, options: &idconn_host::record::RecordOptions) -> anyhow::Result<()> {
-    use idconn_host::grants::Operation;
     let settings = target.settings()?;
     let conn = settings.connection(&target.connection)?;
     let runtime = Runtime::new()?;
-    let component = match options.operation {
-        Operation::Check => None,
-        _ => Some(jobs::load_component(&runtime, &settings, conn)?),
-    };
+    let component = Some(jobs::load_component(&runtime, &settings, conn)?);
     let reporter = Arc::new(CliReporter::new(&conn.id, "objects"));
     let outcome = idconn_host::record::record(
         &runtime,

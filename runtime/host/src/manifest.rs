@@ -1,6 +1,7 @@
-//! A component's manifest: its name, version and the cmdlets it declares per
-//! operation, in the custom section `idconn-manifest`. Read from the bytes
-//! without running anything, so a component is judged before it is given
+//! A component's manifest: its contract version, name, version, entity
+//! kinds and the capabilities it declares (cmdlets per operation), in the
+//! custom section `idconn-manifest`. Read from the bytes without running
+//! anything, so a component is judged before it is given
 //! a single call.
 
 use std::collections::BTreeMap;
@@ -15,15 +16,82 @@ pub const SECTION: &str = "idconn-manifest";
 /// host's parser.
 const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What the host knows of a component from its manifest, whatever the
+/// manifest's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
+    /// The contract version the manifest says the component targets
+    /// (`0.2.0` for the 0.2.0 format, which does not say).
+    pub contract: String,
     pub name: String,
     pub version: String,
+    /// The entity kinds it exports (empty in the 0.2.0 format: the
+    /// contract's bindings imply them).
+    pub entities: Vec<String>,
     /// Cmdlets per operation (`export`, `fulfill`, `check`).
-    #[serde(default)]
     pub grants: BTreeMap<String, Vec<String>>,
+    /// The default of `Connections.<id>.ConfigurationName`.
+    pub configuration_name: Option<String>,
+    /// Fully-qualified error id prefixes the host retries after a wait or
+    /// a reconnection.
+    pub retryable_errors: Vec<String>,
 }
+
+/// The 0.2.0 format: `{"name","version","grants":{...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestV2 {
+    name: String,
+    version: String,
+    #[serde(default)]
+    grants: BTreeMap<String, Vec<String>>,
+}
+
+/// The 0.3.0 format (README.md, "Component manifest").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestV3 {
+    contract: String,
+    name: String,
+    version: String,
+    #[serde(default)]
+    entities: Vec<EntityV3>,
+    #[serde(default)]
+    capabilities: CapabilitiesV3,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityV3 {
+    name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapabilitiesV3 {
+    #[serde(default)]
+    powershell: Option<PowerShellV3>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PowerShellV3 {
+    #[serde(default)]
+    configuration_name: Option<String>,
+    #[serde(default)]
+    retryable_errors: Vec<String>,
+    #[serde(default)]
+    export: Vec<String>,
+    #[serde(default)]
+    check: Vec<String>,
+    #[serde(default)]
+    fulfill: Vec<String>,
+}
+
+/// Bounds of a manifest's lists: far above any real connector's.
+const MAX_ENTITIES: usize = 64;
+const MAX_CMDLETS: usize = 512;
+const MAX_RETRYABLE_ERRORS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -35,7 +103,7 @@ pub enum ManifestError {
         "the `idconn-manifest` section is {0} bytes, more than the {MAX_MANIFEST_BYTES} allowed"
     )]
     TooLarge(usize),
-    #[error("the `idconn-manifest` section is not the expected JSON ({{\"name\",\"version\",\"grants\":{{\"export\":[...],\"fulfill\":[...]}}}}): {0}")]
+    #[error("the `idconn-manifest` section is not the expected JSON ({{\"contract\",\"name\",\"version\",\"entities\":[...],\"capabilities\":{{\"powershell\":{{...}}}}}}, or for 0.2.0 {{\"name\",\"version\",\"grants\":{{\"export\":[...],\"fulfill\":[...]}}}}): {0}")]
     Json(String),
     #[error("the `idconn-manifest` section is invalid: {0}")]
     Invalid(String),
@@ -46,6 +114,100 @@ impl Manifest {
     /// not mention the operation (nothing declared).
     pub fn declared(&self, operation: &str) -> Option<&[String]> {
         self.grants.get(operation).map(Vec::as_slice)
+    }
+
+    fn from_v2(m: ManifestV2) -> Manifest {
+        Manifest {
+            contract: crate::bindings::ContractVersion::V0_2_0.as_str().into(),
+            name: m.name,
+            version: m.version,
+            entities: Vec::new(),
+            grants: m.grants,
+            configuration_name: None,
+            retryable_errors: Vec::new(),
+        }
+    }
+
+    fn from_v3(m: ManifestV3) -> Result<Manifest, ManifestError> {
+        if m.contract == crate::bindings::ContractVersion::V0_2_0.as_str()
+            || crate::bindings::ContractVersion::parse(&m.contract).is_none()
+        {
+            return Err(ManifestError::Invalid(format!(
+                "contract '{}' is not a contract of this manifest format (0.3.0 and later; this idconn supports {})",
+                printable_prefix(&m.contract),
+                crate::bindings::ContractVersion::supported_list()
+            )));
+        }
+        if m.entities.len() > MAX_ENTITIES {
+            return Err(ManifestError::Invalid(format!(
+                "{} entities; at most {MAX_ENTITIES} are accepted",
+                m.entities.len()
+            )));
+        }
+        let mut entities = Vec::with_capacity(m.entities.len());
+        for e in m.entities {
+            if !is_entity_kind(&e.name) {
+                return Err(ManifestError::Invalid(format!(
+                    "entities: '{}' is not an entity kind (1 to 64 lower-case letters, digits, '-' or '_', starting with a letter)",
+                    printable_prefix(&e.name)
+                )));
+            }
+            if entities.contains(&e.name) {
+                return Err(ManifestError::Invalid(format!(
+                    "entities: '{}' is declared twice",
+                    e.name
+                )));
+            }
+            entities.push(e.name);
+        }
+        let ps = m.capabilities.powershell.unwrap_or_default();
+        if let Some(c) = &ps.configuration_name {
+            let ok = !c.is_empty()
+                && c.len() <= 256
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_'));
+            if !ok {
+                return Err(ManifestError::Invalid(format!(
+                    "capabilities.powershell.configuration-name: '{}' is not a session configuration name",
+                    printable_prefix(c)
+                )));
+            }
+        }
+        if ps.retryable_errors.len() > MAX_RETRYABLE_ERRORS {
+            return Err(ManifestError::Invalid(format!(
+                "capabilities.powershell.retryable-errors: more than {MAX_RETRYABLE_ERRORS}"
+            )));
+        }
+        if let Some(bad) = ps.retryable_errors.iter().find(|id| {
+            id.is_empty()
+                || id.len() > 256
+                || id.starts_with('*')
+                || id.chars().any(|c| c.is_control() || c == ' ')
+        }) {
+            return Err(ManifestError::Invalid(format!(
+                "capabilities.powershell.retryable-errors: '{}' is not an error id prefix",
+                printable_prefix(bad)
+            )));
+        }
+        let mut grants = BTreeMap::new();
+        for (operation, cmdlets) in [
+            ("export", ps.export),
+            ("check", ps.check),
+            ("fulfill", ps.fulfill),
+        ] {
+            if !cmdlets.is_empty() {
+                grants.insert(operation.to_string(), cmdlets);
+            }
+        }
+        Ok(Manifest {
+            contract: m.contract,
+            name: m.name,
+            version: m.version,
+            entities,
+            grants,
+            configuration_name: ps.configuration_name,
+            retryable_errors: ps.retryable_errors,
+        })
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
@@ -67,15 +229,33 @@ impl Manifest {
                     "grants.{operation}: unknown operation (known: export, fulfill, check)"
                 )));
             }
+            if cmdlets.len() > MAX_CMDLETS {
+                return Err(ManifestError::Invalid(format!(
+                    "{operation}: more than {MAX_CMDLETS} cmdlets"
+                )));
+            }
             if let Some(bad) = cmdlets.iter().find(|c| !crate::grants::is_cmdlet_name(c)) {
                 return Err(ManifestError::Invalid(format!(
                     "grants.{operation}: '{}' is not a cmdlet name",
-                    bad.chars().take(64).collect::<String>()
+                    printable_prefix(bad)
                 )));
             }
         }
         Ok(())
     }
+}
+
+/// An entity kind as a connector names it: `mailbox`, `user`, `group-member`.
+pub fn is_entity_kind(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A component's text in an error: escaped and cut.
+fn printable_prefix(text: &str) -> String {
+    idconn_psrp::untrusted::for_log(text, 64)
 }
 
 /// Reads the manifest of a component (or a core module): `Ok(None)` when it
@@ -99,8 +279,18 @@ pub fn read(bytes: &[u8]) -> Result<Option<Manifest>, ManifestError> {
     if data.len() > MAX_MANIFEST_BYTES {
         return Err(ManifestError::TooLarge(data.len()));
     }
-    let manifest: Manifest =
+    // The 0.3.0 format says its contract; the 0.2.0 format has no such key.
+    let value: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| ManifestError::Json(e.to_string()))?;
+    let manifest = if value.get("contract").is_some() {
+        let v3: ManifestV3 =
+            serde_json::from_value(value).map_err(|e| ManifestError::Json(e.to_string()))?;
+        Manifest::from_v3(v3)?
+    } else {
+        let v2: ManifestV2 =
+            serde_json::from_value(value).map_err(|e| ManifestError::Json(e.to_string()))?;
+        Manifest::from_v2(v2)
+    };
     manifest.validate()?;
     Ok(Some(manifest))
 }

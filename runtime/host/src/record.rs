@@ -120,7 +120,7 @@ pub fn record(
                 job.insert("StartedAt".into(), json!(started_at));
                 job.insert("IgnoreCookies".into(), json!(options.ignore_cookies));
                 job.insert("Cookies".into(), Json::Object(cookies));
-                let (shell, recording) = recorder(conn, options)?;
+                let (shell, recording) = recorder(conn, component, options)?;
                 handle = Some(recording);
                 let outcome = crate::jobs::export_at(
                     runtime,
@@ -136,25 +136,28 @@ pub fn record(
                     &started_at,
                 )?;
                 let s = &outcome.summary;
-                let summary =
-                    format!(
-                "export ({}): {} mailboxes, {} databases; {} inserts, {} updates, {} deletes",
-                if s.complete { "complete" } else { "incremental" },
-                s.mailboxes,
-                s.databases,
-                s.inserts,
-                s.updates,
-                s.deletes
-            );
+                let summary = format!(
+                    "export ({}): {}; {} inserts, {} updates, {} deletes",
+                    if s.complete {
+                        "complete"
+                    } else {
+                        "incremental"
+                    },
+                    s.counts_text(),
+                    s.inserts,
+                    s.updates,
+                    s.deletes
+                );
                 Ok((summary, outcome.files))
             }
             Operation::Check => {
-                let (mut shell, recording) = recorder(conn, options)?;
+                let component = component.context("internal: a check needs its component")?;
+                let (shell, recording) = recorder(conn, component, options)?;
                 handle = Some(recording);
-                let (count, servers) = crate::jobs::check(shell.as_mut())
-                    .with_context(|| format!("connection {} failed its check", conn.id))?;
-                drop(shell);
-                let summary = format!("check: {count} mailbox databases on {}", servers.join(", "));
+                let result =
+                    crate::jobs::check(runtime, settings, conn, component, shell, reporter)
+                        .with_context(|| format!("connection {} failed its check", conn.id))?;
+                let summary = format!("check: {}", result.summary());
                 Ok((summary, Vec::new()))
             }
             Operation::Fulfill => {
@@ -205,7 +208,7 @@ pub fn record(
                         results_file: results,
                     },
                     &mut |conn: &Connection| {
-                        let (shell, recording) = recorder(conn, options)?;
+                        let (shell, recording) = recorder(conn, component, options)?;
                         handle = Some(recording);
                         Ok(shell)
                     },
@@ -271,9 +274,10 @@ pub fn record(
 
 fn recorder(
     conn: &Connection,
+    component: &crate::runtime::LoadedComponent,
     options: &RecordOptions,
 ) -> anyhow::Result<(Box<dyn PowerShell>, RecordingHandle)> {
-    let inner = crate::jobs::open_backend(conn)?;
+    let inner = crate::jobs::open_backend(conn, component)?;
     let (recorder, handle) = Recorder::new(inner, options.max_bytes);
     Ok((Box::new(recorder), handle))
 }

@@ -12,6 +12,13 @@ use crate::bindings::Level;
 pub trait Reporter: Send + Sync {
     fn log(&self, level: Level, message: &str);
     fn progress(&self, done: u64, total: Option<u64>);
+
+    /// A component's `report.progress` (0.2.0 components' `(done, total)`
+    /// arrive converted, counting their first entity kind). Reporters that
+    /// do not render the entity kind or the estimate take the counts.
+    fn progress_update(&self, update: &crate::bindings::ProgressUpdate) {
+        self.progress(update.done, update.total);
+    }
     /// The job ended; clear any bar.
     fn finish(&self) {}
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::ConnectorPre;
+use crate::bindings::{since_v0_2_0, since_v0_3_0, ContractVersion};
 use crate::sandbox::JobState;
 
 /// How often the epoch advances: the granularity of guest CPU accounting.
@@ -142,15 +142,42 @@ impl Runtime {
                 (component, false)
             }
         };
-        let pre = self
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let contract = crate::bindings::contract_of(&exports)
+            .map_err(|why| anyhow::anyhow!("{} is refused: {why}", path.display()))?;
+        if let Some(m) = &manifest {
+            if m.contract != contract.as_str() {
+                bail!(
+                    "{} is refused: its manifest says contract {}, but it exports the idconn:connector@{contract} world",
+                    path.display(),
+                    idconn_psrp::untrusted::for_log(&m.contract, 32)
+                );
+            }
+        }
+        let linked = self
             .linker
             .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .and_then(|p| ConnectorPre::new(p).map_err(anyhow::Error::from))
+            .map_err(anyhow::Error::from);
+        let pre = linked
+            .and_then(|p| {
+                Ok(match contract {
+                    ContractVersion::V0_2_0 => {
+                        ConnectorPre::V0_2_0(since_v0_2_0::ConnectorPre::new(p)?)
+                    }
+                    ContractVersion::V0_3_0 => {
+                        ConnectorPre::V0_3_0(since_v0_3_0::ConnectorPre::new(p)?)
+                    }
+                })
+            })
             .with_context(|| {
                 format!(
-                    "{} does not fit the idconn:connector world this host provides (check its WIT package version)",
-                    path.display()
+                    "{} does not fit the idconn:connector@{contract} world this host provides (this idconn supports {})",
+                    path.display(),
+                    ContractVersion::supported_list()
                 )
             })?;
         tracing::debug!(
@@ -158,10 +185,12 @@ impl Runtime {
             %sha256,
             from_cache,
             elapsed_ms = started.elapsed().as_millis() as u64,
+            %contract,
             "component loaded"
         );
         Ok(LoadedComponent {
             pre,
+            contract,
             sha256,
             path: path.to_path_buf(),
             manifest,
@@ -241,9 +270,18 @@ fn tmp_name(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// A component linked against the world of its contract version.
+#[derive(Clone)]
+pub enum ConnectorPre {
+    V0_2_0(since_v0_2_0::ConnectorPre<JobState>),
+    V0_3_0(since_v0_3_0::ConnectorPre<JobState>),
+}
+
 /// A component compiled, linked and checked against the connector world.
 pub struct LoadedComponent {
-    pub pre: ConnectorPre<JobState>,
+    pub pre: ConnectorPre,
+    /// The contract version of the world it exports.
+    pub contract: ContractVersion,
     pub sha256: String,
     pub path: PathBuf,
     /// Its `idconn-manifest` section, if it has one.
@@ -266,6 +304,20 @@ impl LoadedComponent {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "component".into()),
+        }
+    }
+
+    /// The entity kinds it exports: its manifest's, else what its contract
+    /// version implies.
+    pub fn entities(&self) -> Vec<String> {
+        match &self.manifest {
+            Some(m) if !m.entities.is_empty() => m.entities.clone(),
+            _ => self
+                .contract
+                .implied_entities()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 

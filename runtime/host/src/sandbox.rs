@@ -10,7 +10,11 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::{PipelineOutput, PowerShell};
-use crate::bindings::Connector;
+use crate::bindings::fulfiller::OrderResult;
+use crate::bindings::{
+    since_v0_2_0, since_v0_3_0, CheckReport, CheckRequest, ExportRequest, ExportSummary, Failure,
+    FulfillRequest,
+};
 use crate::caplog::CappedLog;
 use crate::grants::Grants;
 use crate::limits::Limits;
@@ -196,7 +200,11 @@ pub fn add_to_linker(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker).map_err(anyhow::Error::from)?;
     // Waits bounded by the job's deadline, bytes counted where written.
     crate::wasi_guard::add_to_linker(linker)?;
-    Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
+    // Every supported contract's imports, side by side: their names carry
+    // their package versions, so a component links to its own.
+    since_v0_2_0::Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
+        .map_err(anyhow::Error::from)?;
+    since_v0_3_0::Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
         .map_err(anyhow::Error::from)?;
     Ok(())
 }
@@ -216,7 +224,21 @@ pub struct JobSpec {
 /// A Store and an instance, ready for one call of an export.
 pub struct Job {
     store: Store<JobState>,
-    instance: Connector,
+    instance: Instance,
+}
+
+/// An instance of one of the supported contracts' worlds.
+enum Instance {
+    V0_2_0(since_v0_2_0::Connector),
+    V0_3_0(since_v0_3_0::Connector),
+}
+
+/// What a job reports when the component's contract has no `check`.
+#[derive(Debug)]
+pub enum CheckOutcome {
+    Report(CheckReport),
+    /// The contract (0.2.0) has no check export.
+    NoCheck(crate::bindings::ContractVersion),
 }
 
 /// Why a job's guest stopped, when the host stopped it.
@@ -320,7 +342,9 @@ impl Job {
                 hit: false,
             },
             shell: spec.shell,
-            grants: spec.grants.declared_by(component.manifest.as_ref()),
+            grants: spec
+                .grants
+                .declared_by(component.manifest.as_ref(), &component.sha256),
             reporter: spec.reporter,
             limits: spec.limits,
             connection: spec.connection,
@@ -356,11 +380,16 @@ impl Job {
             Err(()) => Ok(UpdateDeadline::Interrupt),
         });
         let instantiating = Instant::now();
-        let instance = component
-            .pre
-            .instantiate(&mut store)
-            .map_err(anyhow::Error::from)
-            .context("cannot instantiate the component")?;
+        let instance = match &component.pre {
+            crate::runtime::ConnectorPre::V0_2_0(pre) => {
+                pre.instantiate(&mut store).map(Instance::V0_2_0)
+            }
+            crate::runtime::ConnectorPre::V0_3_0(pre) => {
+                pre.instantiate(&mut store).map(Instance::V0_3_0)
+            }
+        }
+        .map_err(anyhow::Error::from)
+        .context("cannot instantiate the component")?;
         tracing::debug!(
             component = %component.sha256,
             instantiate_us = instantiating.elapsed().as_micros() as u64,
@@ -369,31 +398,61 @@ impl Job {
         Ok(Job { store, instance })
     }
 
-    pub fn export(
-        &mut self,
-        request: &crate::bindings::ExportRequest,
-    ) -> Result<crate::bindings::ExportSummary, JobError> {
-        let result = self
-            .instance
-            .idconn_connector_exporter()
-            .call_run(&mut self.store, request);
+    pub fn export(&mut self, request: &ExportRequest) -> Result<ExportSummary, JobError> {
+        let result = match &self.instance {
+            Instance::V0_2_0(i) => i
+                .idconn_connector_exporter()
+                .call_run(&mut self.store, &since_v0_2_0::export_request(request))
+                .map(|r| {
+                    r.map(since_v0_2_0::export_summary)
+                        .map_err(since_v0_2_0::failure)
+                }),
+            Instance::V0_3_0(i) => i
+                .idconn_connector_operations()
+                .call_export(&mut self.store, request),
+        };
         self.finish(result)
     }
 
-    pub fn fulfill(
-        &mut self,
-        request: &crate::bindings::fulfiller::FulfillRequest,
-    ) -> Result<Vec<crate::bindings::fulfiller::OrderResult>, JobError> {
-        let result = self
-            .instance
-            .idconn_connector_fulfiller()
-            .call_run(&mut self.store, request);
+    pub fn fulfill(&mut self, request: &FulfillRequest) -> Result<Vec<OrderResult>, JobError> {
+        let result = match &self.instance {
+            Instance::V0_2_0(i) => i
+                .idconn_connector_fulfiller()
+                .call_run(&mut self.store, &since_v0_2_0::fulfill_request(request))
+                .map(|r| {
+                    r.map(|results| {
+                        results
+                            .into_iter()
+                            .map(since_v0_2_0::order_result)
+                            .collect()
+                    })
+                    .map_err(since_v0_2_0::failure)
+                }),
+            Instance::V0_3_0(i) => i
+                .idconn_connector_operations()
+                .call_fulfill(&mut self.store, request),
+        };
         self.finish(result)
+    }
+
+    /// The component's own connection check; a 0.2.0 component has none.
+    pub fn check(&mut self, request: &CheckRequest) -> Result<CheckOutcome, JobError> {
+        let result = match &self.instance {
+            Instance::V0_2_0(_) => {
+                return Ok(CheckOutcome::NoCheck(
+                    crate::bindings::ContractVersion::V0_2_0,
+                ))
+            }
+            Instance::V0_3_0(i) => i
+                .idconn_connector_operations()
+                .call_check(&mut self.store, request),
+        };
+        self.finish(result).map(CheckOutcome::Report)
     }
 
     /// Turns the call's outcome into a job result, naming the limit when
     /// the host stopped the guest, and hands the guest's output to the log.
-    fn finish<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, JobError> {
+    fn finish<T>(&mut self, result: wasmtime::Result<Result<T, Failure>>) -> Result<T, JobError> {
         let outcome = self.outcome(result);
         if let Some(setting) = outcome.as_ref().err().and_then(JobError::limit_setting) {
             crate::stats::record_limit_hit(setting);
@@ -401,7 +460,7 @@ impl Job {
         outcome
     }
 
-    fn outcome<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, JobError> {
+    fn outcome<T>(&mut self, result: wasmtime::Result<Result<T, Failure>>) -> Result<T, JobError> {
         self.flush_guest_logs();
         // What the guest wrote is measured once more: the epoch checks are
         // periodic, this one decides what may be committed.
@@ -413,7 +472,11 @@ impl Job {
         }
         match result {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(message)) => Err(JobError::Failed(shorten(&message))),
+            Ok(Err(failure)) if failure.retryable => Err(JobError::Failed(format!(
+                "{} (the component says running it again later may succeed)",
+                shorten(&failure.message)
+            ))),
+            Ok(Err(failure)) => Err(JobError::Failed(shorten(&failure.message))),
             Err(_) if state.limiter.hit => Err(JobError::MemoryLimit {
                 limit_mib: state.limits.max_memory_bytes >> 20,
             }),

@@ -263,10 +263,16 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
 
     let (files, summary) = match job.operation {
         Operation::Check => {
-            let mut shell = crate::jobs::open_backend(conn)?;
-            let (count, servers) = crate::jobs::check(shell.as_mut())
-                .with_context(|| format!("connection {} failed its check", conn.id))?;
-            let line = format!("{count} mailbox databases on {}\n", servers.join(", "));
+            let runtime = Runtime::new()?;
+            let loaded = crate::jobs::load_component(&runtime, &settings, conn)?;
+            let shell = crate::jobs::open_backend(conn, &loaded)?;
+            let result =
+                crate::jobs::check(&runtime, &settings, conn, &loaded, shell, reporter.clone())
+                    .with_context(|| format!("connection {} failed its check", conn.id))?;
+            let mut line = format!("{}\n", result.summary());
+            for detail in result.detail_lines() {
+                line.push_str(&format!("  {detail}\n"));
+            }
             (
                 vec![WrittenFile {
                     name: CHECK_FILE.into(),
@@ -283,7 +289,7 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
             for (name, bytes) in &job.cookies {
                 fs::write(cookie_dir.join(name), bytes)?;
             }
-            let shell = crate::jobs::open_backend(conn)?;
+            let shell = crate::jobs::open_backend(conn, &loaded)?;
             let outcome = crate::jobs::export_at(
                 &runtime,
                 &settings,
@@ -299,14 +305,13 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
             )?;
             let s = &outcome.summary;
             let summary = format!(
-                "export ({}): {} mailboxes, {} databases; {} inserts, {} updates, {} deletes",
+                "export ({}): {}; {} inserts, {} updates, {} deletes",
                 if s.complete {
                     "complete"
                 } else {
                     "incremental"
                 },
-                s.mailboxes,
-                s.databases,
+                s.counts_text(),
                 s.inserts,
                 s.updates,
                 s.deletes

@@ -154,7 +154,7 @@ fn job(
         JobSpec {
             connection: SAMPLE_CONNECTION.into(),
             limits: Limits::default(),
-            grants: Grants::read_only(Operation::Export),
+            grants: Grants::new(Operation::Export),
             shell: Box::new(backend),
             reporter: Arc::new(Quiet),
             output_dir: dir.to_path_buf(),
@@ -179,6 +179,8 @@ pub fn export_in_wasm(
         cookie_dir: GUEST_COOKIE_DIR.into(),
         ignore_cookies: true,
         started_at: SAMPLE_STARTED_AT.into(),
+        max_parallel_pipelines: 1,
+        options: Vec::new(),
     };
     let mut times = Vec::new();
     for _ in 0..runs {
@@ -189,11 +191,11 @@ pub fn export_in_wasm(
             .export(&request)
             .map_err(|e| anyhow::anyhow!("the wasm export failed: {e}"))?;
         times.push(started.elapsed());
-        if summary.mailboxes != mailboxes || summary.databases != databases {
+        let (written_mailboxes, written_databases) =
+            (summary.count("mailbox"), summary.count("database"));
+        if written_mailboxes != mailboxes || written_databases != databases {
             bail!(
-                "the wasm export wrote {} mailboxes and {} databases, expected {mailboxes} and {databases}",
-                summary.mailboxes,
-                summary.databases
+                "the wasm export wrote {written_mailboxes} mailboxes and {written_databases} databases, expected {mailboxes} and {databases}",
             );
         }
     }

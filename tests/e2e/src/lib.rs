@@ -28,6 +28,22 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The Exchange component `just build-components` builds: the top-level
+/// `ComponentPath` of the agents' settings.
+pub fn exchange_component() -> PathBuf {
+    workspace_root().join("components/target/wasm32-wasip2/release/exchange.wasm")
+}
+
+/// The `Grants` the shipped settings give the Exchange component
+/// (examples/exchange-grants.json).
+pub fn exchange_grants() -> Value {
+    let path = workspace_root().join("examples/exchange-grants.json");
+    fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_else(|| panic!("cannot read {}", path.display()))
+}
+
 /// A binary of the workspace in `target/debug` (or `$CARGO_TARGET_DIR/debug`).
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -113,6 +129,8 @@ impl Simulator {
 
     /// Connection settings for this simulator as `login`/`password`
     /// (default users: admin/admin, reader/reader).
+    /// The connection approves the Exchange component's fulfill write
+    /// cmdlets as the shipped settings do (examples/exchange-grants.json).
     pub fn connection(&self, login: &str, password: &str) -> Value {
         json!({
             "AuthType": "HttpBasic",
@@ -120,6 +138,7 @@ impl Simulator {
             "Login": login,
             "Password": password,
             "AllowUnencrypted": true,
+            "Grants": exchange_grants(),
         })
     }
 
@@ -189,6 +208,7 @@ impl Agent {
             "TempFolderPath": "Temp",
             "WorkFolderPath": "Work",
             "ComponentCachePath": cache,
+            "ComponentPath": exchange_component(),
             "Connections": { CONNECTION: connection },
         });
         fs::write(&self.settings, serde_json::to_vec_pretty(&settings)?)?;

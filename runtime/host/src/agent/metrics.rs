@@ -96,7 +96,7 @@ impl Metrics {
         metric(
             "idconn_objects_total",
             "counter",
-            "Objects handled by successful jobs (mailboxes and databases exported, orders fulfilled, databases checked).",
+            "Objects handled by successful jobs (objects exported, orders fulfilled, connections checked).",
             c.objects
                 .iter()
                 .map(|(k, n)| (format!("{{kind=\"{}\"}}", k.name()), n.to_string()))

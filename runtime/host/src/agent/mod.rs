@@ -299,17 +299,16 @@ impl Agent {
         let runtime = self.registry.runtime();
         match request.kind {
             JobKind::Check => {
-                let mut shell = jobs::open_backend(conn)?;
-                let (count, servers) = jobs::check(shell.as_mut())
-                    .with_context(|| format!("connection {} failed its check", conn.id))?;
-                Ok((
-                    serde_json::json!({ "databases": count, "servers": servers }),
-                    count as u64,
-                ))
+                let component = self.component(conn, record)?;
+                let shell = jobs::open_backend(conn, &component)?;
+                let result =
+                    jobs::check(runtime, &self.settings, conn, &component, shell, reporter)
+                        .with_context(|| format!("connection {} failed its check", conn.id))?;
+                Ok((result.to_json(), 1))
             }
             JobKind::Export => {
                 let component = self.component(conn, record)?;
-                let shell = jobs::open_backend(conn)?;
+                let shell = jobs::open_backend(conn, &component)?;
                 let options = ExportOptions {
                     ignore_cookies: request.ignore_cookies,
                     ..ExportOptions::default()
@@ -326,11 +325,11 @@ impl Agent {
                 let s = &outcome.summary;
                 Ok((
                     serde_json::json!({
-                        "complete": s.complete, "mailboxes": s.mailboxes, "databases": s.databases,
+                        "complete": s.complete, "counts": s.counts_json(),
                         "inserts": s.inserts, "updates": s.updates, "deletes": s.deletes,
                         "files": outcome.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
                     }),
-                    s.mailboxes + s.databases,
+                    s.total(),
                 ))
             }
             JobKind::Fulfill => {

@@ -51,7 +51,7 @@ impl BatchBuilder {
                 items: Vec::new(),
                 entries: Vec::new(),
                 nested: Vec::new(),
-                text: String::new(),
+                text: Vec::new(),
                 binary: Vec::new(),
             },
             last_shape: None,
@@ -178,7 +178,7 @@ impl BatchBuilder {
 
     fn text(&mut self, text: &str) -> Span {
         let start = self.batch.text.len();
-        self.batch.text.push_str(text);
+        self.batch.text.extend_from_slice(text.as_bytes());
         self.span(start, text.len())
     }
 
@@ -325,6 +325,7 @@ pub fn property_texts<'a>(
             batch
                 .text
                 .get(start..start.checked_add(span.len as usize)?)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .map(str::to_owned)
         };
         match cell {

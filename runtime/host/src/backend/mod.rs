@@ -1,5 +1,5 @@
-//! Where the `powershell` capability's pipelines run: a remote Exchange
-//! server (`remote`) or a scripted fixture (`replay`).
+//! Where the `powershell` capability's pipelines run: a remote PowerShell
+//! endpoint (`remote`) or a scripted fixture (`replay`).
 
 pub mod batch;
 pub(crate) mod fixture_value;
@@ -60,6 +60,7 @@ pub fn call_error_text(error: &CallError) -> String {
             line(&e.message),
             line(&e.fully_qualified_error_id)
         ),
+        CallError::Retryable(r) => format!("the server asked to retry later: {}", line(&r.reason)),
         CallError::Limit(m) => format!("limit reached: {}", line(m)),
         CallError::Timeout => "the server did not answer in time".into(),
     }

@@ -233,6 +233,7 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
         start
             .checked_add(span.len as usize)
             .and_then(|end| batch.text.get(start..end))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .unwrap_or_default()
             .to_string()
     };

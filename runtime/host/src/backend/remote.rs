@@ -1,10 +1,10 @@
-//! The `remote` backend: pipelines run on the connection's Exchange server
+//! The `remote` backend: pipelines run on the connection's server
 //! through the PSRP client. The guest runs on a plain thread, so each host
 //! call blocks on the client's tokio runtime, bounded by the connection's
 //! `HostCallTimeoutSeconds`.
 //!
-//! A transient failure (a dropped connection, a timed-out call, Exchange's
-//! throttling: see transient.rs) is remembered; the next `invoke` first
+//! A transient failure (a dropped connection, a timed-out call, the
+//! server's throttling: see transient.rs) is remembered; the next `invoke` first
 //! waits as Exchange asked and, when the session may be broken, deletes it
 //! and opens a new one. The component then runs its pipeline again. Each
 //! such recovery counts against the connection's `MaxRetries`; past it,
@@ -39,7 +39,7 @@ pub struct Remote {
     gave_up_logged: bool,
     /// Set by a failed call (of `invoke` or of an output's `next`): what the
     /// next `invoke` must do first.
-    pending: Arc<Mutex<Option<Recovery>>>,
+    pending: Arc<Pending>,
 }
 
 /// The client settings of a connection. A password given by reference is
@@ -66,7 +66,10 @@ pub fn client_config(conn: &Connection) -> anyhow::Result<ClientConfig> {
         }
     };
     let mut config = ClientConfig::new(conn.server.clone(), auth);
-    config.configuration_name = conn.configuration_name.clone();
+    config.configuration_name = conn
+        .configuration_name
+        .clone()
+        .unwrap_or_else(|| crate::settings::DEFAULT_CONFIGURATION_NAME.to_string());
     config.allow_unencrypted = conn.auth == AuthType::HttpBasic && conn.allow_unencrypted;
     config.ca_file = conn.ca_file.clone();
     config.max_server_data = conn.limits.max_server_data_bytes;
@@ -124,7 +127,10 @@ impl Remote {
             max_retries: conn.max_retries,
             retries: 0,
             gave_up_logged: false,
-            pending: Arc::new(Mutex::new(None)),
+            pending: Arc::new(Pending {
+                slot: Mutex::new(None),
+                retryable_errors: conn.retryable_errors.clone(),
+            }),
         })
     }
 
@@ -235,12 +241,23 @@ fn close_pool(runtime: &tokio::runtime::Runtime, pool: RunspacePool, server: &st
     }
 }
 
-fn take(pending: &Mutex<Option<Recovery>>) -> Option<Recovery> {
-    pending.lock().map(|mut p| p.take()).unwrap_or_default()
+/// The recovery the next call needs, and what decides it: the component's
+/// retryable error id prefixes.
+struct Pending {
+    slot: Mutex<Option<Recovery>>,
+    retryable_errors: Vec<String>,
 }
 
-fn set(pending: &Mutex<Option<Recovery>>, recovery: Recovery) {
-    if let Ok(mut p) = pending.lock() {
+fn take(pending: &Pending) -> Option<Recovery> {
+    pending
+        .slot
+        .lock()
+        .map(|mut p| p.take())
+        .unwrap_or_default()
+}
+
+fn set(pending: &Pending, recovery: Recovery) {
+    if let Ok(mut p) = pending.slot.lock() {
         *p = Some(recovery);
     }
 }
@@ -282,7 +299,7 @@ struct RemoteOutput {
     /// `None` once the pipeline completed or was stopped.
     pipeline: Option<Pipeline>,
     call_timeout: Duration,
-    pending: Arc<Mutex<Option<Recovery>>>,
+    pending: Arc<Pending>,
 }
 
 impl PipelineOutput for RemoteOutput {
@@ -364,7 +381,7 @@ impl Drop for RemoteOutput {
 fn block_on<T>(
     runtime: &tokio::runtime::Runtime,
     timeout: Duration,
-    pending: &Mutex<Option<Recovery>>,
+    pending: &Pending,
     future: impl std::future::Future<Output = Result<T, client::Error>>,
 ) -> Result<T, CallError> {
     let Ok(result) = runtime.block_on(async { tokio::time::timeout(timeout, future).await }) else {
@@ -376,7 +393,7 @@ fn block_on<T>(
         return Err(CallError::Timeout);
     };
     result.map_err(|error| {
-        let recovery = transient::recovery(&error);
+        let recovery = transient::recovery(&error, &pending.retryable_errors);
         let call = call_error(error);
         // Every failure the component sees as a transport failure may be
         // retried by it, so each one counts against MaxRetries and gets a

@@ -1,11 +1,11 @@
 //! Which failures of the remote backend are transient, and what to do
 //! before the next call: reconnect, wait, or both.
 //!
-//! Sources: Exchange's user throttling refuses a user over budget with an
-//! `OverBudgetException` whose message asks to "Please wait for N seconds"
-//! (no captured vector holds it: the text exchange-sim sends is marked as a
-//! guess in docs/simulator.md, so an unparsed wait falls back to
-//! `DEFAULT_WAIT`); a user over
+//! Which error records mean "throttled, wait and retry" is the component's
+//! to say: its manifest's `retryable-errors`, fully-qualified error id
+//! prefixes (the host knows no product's ids). Such a record's message may
+//! ask to "Please wait for N seconds" (an unparsed wait falls back to
+//! `DEFAULT_WAIT`). Generic to WS-Management: a user over
 //! `PowerShellMaxConcurrency` gets a WS-Management fault naming the
 //! allowed number of "concurrent" shells (MS-WSMV 3.1.4.1.38.1, the quota
 //! faults); a dropped TCP connection or a timed-out call leaves the shell in
@@ -19,7 +19,7 @@ use idconn_psrp::message::ErrorRecord;
 /// The longest wait the host honours: a longer request is shortened to
 /// this (the job's wall-clock limit still applies).
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
-/// The wait when Exchange says it throttles without saying how long.
+/// The wait when the server says it throttles without saying how long.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 /// What the next call must do first.
@@ -34,7 +34,8 @@ pub struct Recovery {
 
 /// The recovery a failed call needs, or `None` when the failure is not
 /// transient (a refused cmdlet, bad credentials, a protocol error).
-pub fn recovery(error: &client::Error) -> Option<Recovery> {
+/// `retryable_errors`: the component's retryable error id prefixes.
+pub fn recovery(error: &client::Error, retryable_errors: &[String]) -> Option<Recovery> {
     let cause = idconn_psrp::untrusted::line(&error.to_string());
     match error {
         client::Error::Transport(_) | client::Error::Timeout(_) => Some(Recovery {
@@ -59,11 +60,13 @@ pub fn recovery(error: &client::Error) -> Option<Recovery> {
                 cause,
             })
         }
-        client::Error::Remote(record) if is_throttling(record) => Some(Recovery {
-            reconnect: false,
-            wait: asked_wait(&record.message).unwrap_or(DEFAULT_WAIT),
-            cause,
-        }),
+        client::Error::Remote(record) if is_throttling(record, retryable_errors) => {
+            Some(Recovery {
+                reconnect: false,
+                wait: asked_wait(&record.message).unwrap_or(DEFAULT_WAIT),
+                cause,
+            })
+        }
         _ => None,
     }
 }
@@ -77,16 +80,19 @@ pub fn timed_out() -> Recovery {
     }
 }
 
-/// Exchange's throttling error records (budget exceeded, too many
-/// connections). The component classifies them the same way
-/// (components/exchange/src/export/mod.rs, `is_transient`).
-pub fn is_throttling(record: &ErrorRecord) -> bool {
+/// An error record whose fully-qualified error id starts with one of the
+/// component's retryable prefixes (ASCII case-insensitive). A pattern
+/// starting with `*` matches anywhere in the id: only contract tables use
+/// that form (`bindings::since_v0_2_0::RETRYABLE_ERRORS`); a manifest cannot.
+pub fn is_throttling(record: &ErrorRecord, retryable_errors: &[String]) -> bool {
     let id = record.fully_qualified_error_id.to_ascii_lowercase();
-    let message = record.message.to_ascii_lowercase();
-    id.contains("overbudget")
-        || id.contains("throttl")
-        || message.contains("exceeded your budget")
-        || message.contains("concurrent")
+    retryable_errors.iter().any(|pattern| {
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix('*') {
+            Some(fragment) => !fragment.is_empty() && id.contains(fragment),
+            None => !pattern.is_empty() && id.starts_with(&pattern),
+        }
+    })
 }
 
 /// "... Please wait for 5 seconds ..." -> 5 s, capped at [`MAX_WAIT`].
@@ -122,32 +128,42 @@ mod tests {
         }
     }
 
+    /// Sample data: an error id prefix as a component would declare it.
+    const SAMPLE_PREFIX: &str = "Sample.Directory.OverBudgetException";
+
     #[test]
-    fn exchanges_budget_error_asks_for_a_wait_without_reconnecting() {
+    fn a_declared_retryable_error_asks_for_a_wait_without_reconnecting() {
         let error = client::Error::Remote(Box::new(record(
-            "Microsoft.Exchange.Data.Directory.OverBudgetException",
-            "Fail to create a runspace because you have exceeded your budget to create runspace. \
-             Please wait for 5 seconds. Policy: GlobalThrottlingPolicy; Budget: PowerShellMaxCmdlets.",
+            "Sample.Directory.OverBudgetException,Sample.Cmdlets.GetThing",
+            "You have exceeded your budget. Please wait for 5 seconds.",
         )));
-        let r = recovery(&error).unwrap();
+        let r = recovery(&error, &[SAMPLE_PREFIX.to_string()]).unwrap();
         assert_eq!((r.reconnect, r.wait), (false, Duration::from_secs(5)));
+        // Undeclared, the same record is an ordinary error.
+        assert_eq!(recovery(&error, &[]), None);
+        assert_eq!(recovery(&error, &["Other.Prefix".to_string()]), None);
+        // A contract table's fragment matches anywhere.
+        assert!(recovery(&error, &["*overbudget".to_string()]).is_some());
     }
 
     #[test]
     fn dropped_connections_reconnect_and_ordinary_errors_do_not_recover() {
-        let r = recovery(&client::Error::Transport("connection closed".into())).unwrap();
+        let r = recovery(&client::Error::Transport("connection closed".into()), &[]).unwrap();
         assert!(r.reconnect && r.wait.is_zero());
         let not_found = client::Error::Remote(Box::new(record(
             "ManagementObjectNotFoundException",
             "couldn't be found",
         )));
-        assert_eq!(recovery(&not_found), None);
-        assert_eq!(recovery(&client::Error::Auth("no".into())), None);
+        assert_eq!(recovery(&not_found, &[]), None);
+        assert_eq!(recovery(&client::Error::Auth("no".into()), &[]), None);
         assert_eq!(
-            recovery(&client::Error::Http {
-                status: 500,
-                detail: String::new()
-            }),
+            recovery(
+                &client::Error::Http {
+                    status: 500,
+                    detail: String::new()
+                },
+                &[]
+            ),
             None
         );
     }

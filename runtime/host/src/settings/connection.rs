@@ -18,6 +18,13 @@ const MAX_INCREMENTAL_OVERLAP_SECONDS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_MAX_RETRIES: u64 = 3;
 const MAX_MAX_RETRIES: u64 = 100;
 
+/// `MaxParallelPipelines` when absent: one pipeline at a time.
+pub const DEFAULT_MAX_PARALLEL_PIPELINES: u64 = 1;
+const MAX_MAX_PARALLEL_PIPELINES: u64 = 64;
+/// `Options`: entries and JSON bytes, far above any connector's needs.
+const MAX_OPTIONS: usize = 256;
+const MAX_OPTIONS_BYTES: usize = 64 << 10;
+
 impl Ctx<'_> {
     pub(super) fn connection(&self, id: &str, value: &Value) -> Result<Connection, SettingsError> {
         let key = |k: &str| format!("Connections.{id}.{k}");
@@ -164,8 +171,7 @@ impl Ctx<'_> {
         }
         let configuration_name = self
             .opt_str(obj, "ConfigurationName", &key("ConfigurationName"))?
-            .unwrap_or("Microsoft.Exchange")
-            .to_string();
+            .map(str::to_string);
         let ca_file = self
             .opt_str(obj, "CaFile", &key("CaFile"))?
             .map(|p| self.base.join(p));
@@ -198,6 +204,21 @@ impl Ctx<'_> {
             MAX_MAX_RETRIES,
         )? as u32;
         let entity_types = self.entity_types(obj, &key("EntityTypes"))?;
+        let options = self.options(obj, &key("Options"))?;
+        let max_parallel_pipelines = self.opt_u64(
+            obj,
+            "MaxParallelPipelines",
+            &key("MaxParallelPipelines"),
+            DEFAULT_MAX_PARALLEL_PIPELINES,
+            MAX_MAX_PARALLEL_PIPELINES,
+        )? as u32;
+        if max_parallel_pipelines == 0 {
+            return Err(self.err(
+                &key("MaxParallelPipelines"),
+                "must be at least 1",
+                "remove it, or set a number from 1",
+            ));
+        }
         let grants = match obj.get("Grants") {
             None | Some(Value::Null) => crate::grants::GrantSettings::default(),
             Some(v) => crate::grants::GrantSettings::from_json(v).map_err(|(k, problem)| {
@@ -245,7 +266,57 @@ impl Ctx<'_> {
             component_sha256,
             incremental_overlap,
             max_retries,
+            options,
+            max_parallel_pipelines,
+            retryable_errors: Vec::new(),
         })
+    }
+
+    /// `"Options": {...}`: the connector's own settings, each value passed
+    /// to the component as JSON text. Bounded: it crosses into the sandbox
+    /// with every request.
+    fn options(
+        &self,
+        obj: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, SettingsError> {
+        const FIX: &str = "write \"Options\": { \"<name>\": <any JSON value> } as the connector's documentation says";
+        let map = match obj.get("Options") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(self.err(
+                    key,
+                    format!("must be an object, found {}", kind(other)),
+                    FIX,
+                ))
+            }
+        };
+        if map.len() > MAX_OPTIONS {
+            return Err(self.err(
+                key,
+                format!(
+                    "has {} entries; at most {MAX_OPTIONS} are accepted",
+                    map.len()
+                ),
+                FIX,
+            ));
+        }
+        let mut options = Vec::with_capacity(map.len());
+        let mut total = 0usize;
+        for (name, value) in map {
+            let text = value.to_string();
+            total = total.saturating_add(name.len() + text.len());
+            if total > MAX_OPTIONS_BYTES {
+                return Err(self.err(
+                    key,
+                    format!("is larger than {MAX_OPTIONS_BYTES} bytes as JSON"),
+                    FIX,
+                ));
+            }
+            options.push((name.clone(), text));
+        }
+        Ok(options)
     }
 
     /// `"EntityTypes": {"MyMailbox": "mailbox", "MyDatabase": "database"}`.
@@ -255,7 +326,7 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Vec<(String, String)>, SettingsError> {
         const FIX: &str =
-            "write \"EntityTypes\": { \"<TargetEntityType identifier>\": \"mailbox\" or \"database\" }";
+            "write \"EntityTypes\": { \"<TargetEntityType identifier>\": \"<an entity kind the connector declares>\" }";
         let map = match obj.get("EntityTypes") {
             None | Some(Value::Null) => return Ok(Vec::new()),
             Some(Value::Object(map)) => map,
@@ -273,25 +344,31 @@ impl Ctx<'_> {
             if identifier.trim().is_empty() {
                 return Err(self.err(key, "holds an empty identifier", FIX));
             }
+            // Which kinds exist is the component's to say: checked against
+            // its manifest when it is loaded (`jobs::check_entity_types`).
             let entity = match value {
-                Value::String(s) if s.eq_ignore_ascii_case("mailbox") => "mailbox",
-                Value::String(s) if s.eq_ignore_ascii_case("database") => "database",
+                Value::String(s) if crate::manifest::is_entity_kind(&s.to_ascii_lowercase()) => {
+                    s.to_ascii_lowercase()
+                }
                 Value::String(s) => {
                     return Err(self.err(
                         &entity_key,
-                        format!("unknown entity '{s}'"),
-                        "use \"mailbox\" or \"database\"",
+                        format!(
+                            "'{}' is not an entity kind",
+                            idconn_psrp::untrusted::for_log(s, 64)
+                        ),
+                        "use an entity kind the connector declares, e.g. \"mailbox\"",
                     ))
                 }
                 other => {
                     return Err(self.err(
                         &entity_key,
                         format!("must be a string, found {}", kind(other)),
-                        "use \"mailbox\" or \"database\"",
+                        "use an entity kind the connector declares, e.g. \"mailbox\"",
                     ))
                 }
             };
-            mapping.push((identifier.clone(), entity.to_string()));
+            mapping.push((identifier.clone(), entity));
         }
         Ok(mapping)
     }

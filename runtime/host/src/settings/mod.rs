@@ -66,6 +66,11 @@ impl AuthType {
     }
 }
 
+/// The session configuration when neither `ConfigurationName` nor the
+/// component's manifest names one: PowerShell's own default endpoint
+/// (about_Session_Configurations).
+pub const DEFAULT_CONFIGURATION_NAME: &str = "Microsoft.PowerShell";
+
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: String,
@@ -78,18 +83,26 @@ pub struct Connection {
     /// ([`SecretSetting::resolve`]).
     pub password: Option<SecretSetting>,
     pub allow_unencrypted: bool,
-    pub configuration_name: String,
+    /// `ConfigurationName`; `None`: the component's manifest says
+    /// (`configuration-name`), else [`DEFAULT_CONFIGURATION_NAME`].
+    pub configuration_name: Option<String>,
+    /// Error id prefixes the backend retries after a wait or a
+    /// reconnection: the component's `retryable-errors`, filled in when a
+    /// job's backend opens (`jobs::open_backend`).
+    pub retryable_errors: Vec<String>,
     pub ca_file: Option<PathBuf>,
     /// `ClientKeytab` (Kerberos): a service account's keytab; `Login`
     /// then picks its principal.
     pub client_keytab: Option<PathBuf>,
-    /// `None`: the default Exchange component.
+    /// `ComponentPath` (resolved in `jobs::component_path`).
     pub component_path: Option<PathBuf>,
     pub limits: Limits,
     /// `EntityTypes`: extra target entity type identifiers of fulfill
-    /// orders, each mapped to `mailbox` or `database` (lower case).
+    /// orders, each mapped to an entity kind (lower case) that the
+    /// component declares (checked when the component is loaded).
     pub entity_types: Vec<(String, String)>,
-    /// `Grants`: narrows, per operation, the cmdlets a job may run.
+    /// `Grants`: per operation, the cmdlets the operator approves
+    /// (see `grants.rs`).
     pub grants: crate::grants::GrantSettings,
     /// `ComponentSha256`: the only component digest this connection loads.
     pub component_sha256: Option<String>,
@@ -97,8 +110,13 @@ pub struct Connection {
     /// start the next incremental window begins.
     pub incremental_overlap: std::time::Duration,
     /// `MaxRetries`: how many times one job reconnects or waits out
-    /// Exchange's throttling before failing.
+    /// the server's throttling before failing.
     pub max_retries: u32,
+    /// `Options`: the connector's own settings, passed through untouched
+    /// as (name, JSON text).
+    pub options: Vec<(String, String)>,
+    /// `MaxParallelPipelines`: pipelines a component may keep open at once.
+    pub max_parallel_pipelines: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -278,7 +296,7 @@ impl Ctx<'_> {
                 return Err(ctx.err(
                     "Connections",
                     "must be an object of connections by identifier",
-                    "write \"Connections\": { \"MyExchange\": { ... } }",
+                    "write \"Connections\": { \"MyConnection\": { ... } }",
                 ))
             }
             None => return Err(ctx.err(
@@ -287,9 +305,17 @@ impl Ctx<'_> {
                 "add \"Connections\": { \"<identifier>\": { \"Server\": ..., \"AuthType\": ... } }",
             )),
         };
+        // The top-level ComponentPath: every connection's component unless
+        // the connection names its own.
+        let component_path = ctx
+            .opt_str(root, "ComponentPath", "ComponentPath")?
+            .map(|p| base.join(p));
         let mut connections = BTreeMap::new();
         for (id, value) in conns {
-            let conn = ctx.connection(id, value)?;
+            let mut conn = ctx.connection(id, value)?;
+            if conn.component_path.is_none() {
+                conn.component_path = component_path.clone();
+            }
             connections.insert(id.clone(), conn);
         }
         let agent_token = ctx.secret(root.get("AgentToken"), "AgentToken")?;
@@ -332,10 +358,10 @@ mod entity_types_tests {
 
     fn parse_entity_types(value: &str) -> Result<Vec<(String, String)>, String> {
         let text = format!(
-            r#"{{ "Connections": {{ "Exchange": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "EntityTypes": {value} }} }} }}"#
+            r#"{{ "Connections": {{ "Mail": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "EntityTypes": {value} }} }} }}"#
         );
         Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
-            .map(|s| s.connections["Exchange"].entity_types.clone())
+            .map(|s| s.connections["Mail"].entity_types.clone())
             .map_err(|e| e.to_string())
     }
 
@@ -355,17 +381,25 @@ mod entity_types_tests {
 
     #[test]
     fn a_wrong_entity_type_names_the_key_and_the_fix() {
-        let e = parse_entity_types(r#"{"HR_MailUser": "contact"}"#).unwrap_err();
+        // Which kinds exist is the component's to say (checked when it is
+        // loaded); the settings only refuse what is no kind at all.
+        assert_eq!(
+            parse_entity_types(r#"{"HR_MailUser": "contact"}"#).unwrap(),
+            [("HR_MailUser".to_string(), "contact".to_string())]
+        );
+        let e = parse_entity_types(r#"{"HR_MailUser": "mail box"}"#).unwrap_err();
         assert!(
-            e.contains("Connections.Exchange.EntityTypes.HR_MailUser: unknown entity 'contact'"),
+            e.contains(
+                "Connections.Mail.EntityTypes.HR_MailUser: 'mail box' is not an entity kind"
+            ),
             "{e}"
         );
-        assert!(e.contains("\"mailbox\" or \"database\""), "{e}");
+        assert!(e.contains("an entity kind the connector declares"), "{e}");
         let e = parse_entity_types(r#"{"HR_MailUser": 1}"#).unwrap_err();
         assert!(e.contains("must be a string, found a number"), "{e}");
         let e = parse_entity_types(r#"["HR_MailUser"]"#).unwrap_err();
         assert!(
-            e.contains("Connections.Exchange.EntityTypes: must be an object"),
+            e.contains("Connections.Mail.EntityTypes: must be an object"),
             "{e}"
         );
     }
@@ -376,9 +410,9 @@ mod client_keytab_tests {
     use super::*;
 
     fn parse(connection: &str) -> Result<Connection, String> {
-        let text = format!(r#"{{ "Connections": {{ "Exchange": {connection} }} }}"#);
+        let text = format!(r#"{{ "Connections": {{ "Mail": {connection} }} }}"#);
         Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
-            .map(|s| s.connections["Exchange"].clone())
+            .map(|s| s.connections["Mail"].clone())
             .map_err(|e| e.to_string())
     }
 
@@ -398,7 +432,7 @@ mod client_keytab_tests {
             r#"{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
         )
         .unwrap_err();
-        assert!(e.contains("Connections.Exchange.Password"), "{e}");
+        assert!(e.contains("Connections.Mail.Password"), "{e}");
         assert!(e.contains("ClientKeytab"), "{e}");
         let e = parse(
             r#"{ "Server": "https://mbx.contoso.com/PowerShell/", "AuthType": "Basic", "Login": "a", "Password": "p", "ClientKeytab": "k" }"#,
@@ -414,10 +448,10 @@ mod export_settings_tests {
 
     fn parse(extra: &str) -> Result<Connection, String> {
         let text = format!(
-            r#"{{ "Connections": {{ "Exchange": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos"{extra} }} }} }}"#
+            r#"{{ "Connections": {{ "Mail": {{ "Server": "http://mbx.contoso.com/PowerShell/", "AuthType": "Kerberos"{extra} }} }} }}"#
         );
         Settings::parse(&text, "appsettings.agent.json", Path::new("/agent"))
-            .map(|s| s.connections["Exchange"].clone())
+            .map(|s| s.connections["Mail"].clone())
             .map_err(|e| e.to_string())
     }
 
@@ -437,7 +471,7 @@ mod export_settings_tests {
             r#", "MaxRetries": 1.5"#,
         ] {
             let e = parse(bad).unwrap_err();
-            assert!(e.contains("Connections.Exchange."), "{bad}: {e}");
+            assert!(e.contains("Connections.Mail."), "{bad}: {e}");
             assert!(e.contains("a whole number from 0 to"), "{bad}: {e}");
         }
     }

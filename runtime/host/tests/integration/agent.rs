@@ -153,7 +153,14 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     assert_eq!(job["kind"], "export");
     assert_eq!(job["component"]["name"], "exchange");
     assert_eq!(job["component"]["version"], "0.1.0");
-    assert!(job["summary"]["mailboxes"].as_u64().unwrap() > 0, "{job:#}");
+    assert!(
+        job["summary"]["counts"]["mailbox"].as_u64().unwrap() > 0,
+        "{job:#}"
+    );
+    assert!(
+        job["summary"]["counts"]["database"].as_u64().is_some(),
+        "{job:#}"
+    );
     assert!(job["summary"]["complete"].as_bool().unwrap());
     assert!(!job["logs"].as_array().unwrap().is_empty(), "{job:#}");
     assert!(dir
@@ -181,8 +188,15 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     .await
     .json();
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    assert_eq!(job["summary"]["databases"], 1, "{job:#}");
-    assert_eq!(job["summary"]["servers"][0], "EX01", "{job:#}");
+    // A 0.2.0 component has no check: a session opened and closed.
+    assert_eq!(job["summary"]["contract"], "0.2.0", "{job:#}");
+    assert!(
+        job["summary"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("has no check"),
+        "{job:#}"
+    );
 
     for (body, status) in [
         (r#"{"connection":"Nope","kind":"export"}"#, 404),
@@ -251,7 +265,11 @@ async fn versions_are_listed_activated_and_swapped_when_the_file_changes() {
     std::fs::copy(component("wrong_world"), dir.path().join("watched.wasm")).unwrap();
     let changes = a.agent.poll_components();
     assert!(
-        changes[0].1.as_ref().unwrap_err().contains("does not fit"),
+        changes[0]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .contains("this idconn supports 0.2.0 and 0.3.0"),
         "{changes:?}"
     );
     let active = |listed: &serde_json::Value| {

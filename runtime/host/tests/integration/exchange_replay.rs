@@ -96,7 +96,10 @@ fn a_complete_export_writes_every_column_type() {
     let outcome = s.export().unwrap();
     assert!(outcome.summary.complete);
     assert_eq!(
-        (outcome.summary.mailboxes, outcome.summary.databases),
+        (
+            outcome.summary.count("mailbox"),
+            outcome.summary.count("database")
+        ),
         (4, 2)
     );
     assert_eq!(outcome.summary.inserts, 6);

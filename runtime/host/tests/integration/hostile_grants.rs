@@ -16,18 +16,26 @@ fn inspect_shows_the_declared_grants_name_and_version() {
         "{text}"
     );
     assert!(text.contains("Remove-MailboxDatabase"), "{text}");
+    assert!(text.contains("contract:  0.2.0"), "{text}");
     let manifest = inspection.manifest.unwrap().unwrap();
-    // The component declares exactly the write cmdlets the host grants a
-    // fulfill job: nothing more is ever needed.
+    // The shipped settings approve exactly the write cmdlets the component
+    // declares for fulfill: a missing one fails orders, an extra one is
+    // privilege nobody needs.
     let mut writes: Vec<&str> = manifest.grants["fulfill"]
         .iter()
         .map(String::as_str)
-        .filter(|c| !c.starts_with("Get-") && *c != "Select-Object")
+        .filter(|c| !idconn_host::grants::is_read_only(c))
         .collect();
     writes.sort_unstable();
-    let mut host = idconn_host::grants::EXCHANGE_WRITE_CMDLETS.to_vec();
-    host.sort_unstable();
-    assert_eq!(writes, host);
+    let shipped = crate::common::exchange_grants();
+    let mut approved: Vec<&str> = shipped["fulfill"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    approved.sort_unstable();
+    assert_eq!(writes, approved);
 }
 
 #[test]

@@ -86,12 +86,12 @@ impl Setup {
             Arc::new(RecordingReporter::default()),
             &options,
         )?;
-        Ok(outcome.summary.databases)
+        Ok(outcome.summary.count("database"))
     }
 
     fn export(&self, component: &LoadedComponent, out: &Path) -> anyhow::Result<u64> {
         let conn = self.settings.connection(ID).unwrap();
-        self.export_with(component, jobs::open_backend(conn)?, out)
+        self.export_with(component, jobs::open_backend(conn, component)?, out)
     }
 }
 
@@ -189,7 +189,7 @@ fn swap_under_load(setup: &Setup, expected_databases: u64) {
                         .err()
                         .expect("the wrong world was refused");
                     assert!(
-                        format!("{e:#}").contains("does not fit the idconn:connector world"),
+                        format!("{e:#}").contains("this idconn supports 0.2.0 and 0.3.0"),
                         "{e:#}"
                     );
                     assert_eq!(setup.registry.active(ID).unwrap().sha256, before);

@@ -7,6 +7,7 @@ mod common;
 
 mod agent;
 mod concurrent;
+mod contract_versions;
 mod exchange_replay;
 mod hostile_grants;
 mod hotswap;

@@ -265,7 +265,7 @@ fn export_recorded(agent: &Agent, name: &str) -> (String, Vec<String>) {
         &agent.settings,
         conn,
         &hostile,
-        jobs::open_backend(conn).unwrap(),
+        jobs::open_backend(conn, &hostile).unwrap(),
         reporter.clone(),
         &ExportOptions::default(),
     )

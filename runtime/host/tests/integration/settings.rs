@@ -20,7 +20,8 @@ fn a_valid_connection_parses_with_defaults() {
     let s = parse(&with_connection("MicrosoftExchangeExport", GOOD)).unwrap();
     let c = s.connection("MicrosoftExchangeExport").unwrap();
     assert_eq!(c.auth, AuthType::Kerberos);
-    assert_eq!(c.configuration_name, "Microsoft.Exchange");
+    // Unset: the component's manifest says, else PowerShell's default.
+    assert_eq!(c.configuration_name, None);
     assert_eq!(s.export_output(), Path::new("/agent/Temp/ExportOutput"));
     assert_eq!(s.export_cookies(), Path::new("/agent/Work/ExportCookies"));
 }

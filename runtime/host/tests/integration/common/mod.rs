@@ -23,6 +23,20 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
+/// Where `just build-components` leaves the Exchange component (it may not
+/// be built: only tests that run it need it).
+pub fn exchange_component_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../components/target/wasm32-wasip2/release/exchange.wasm")
+}
+
+/// The `Grants` the shipped settings give the Exchange component
+/// (examples/exchange-grants.json): its fulfill write cmdlets.
+pub fn exchange_grants() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/exchange-grants.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// A temp agent folder with settings for the given connections, each a JSON
 /// object body without Server/AuthType (a replay fixture is added).
 pub struct Agent {
@@ -45,7 +59,13 @@ impl Agent {
                 format!(r#""{id}": {{ "AuthType": "Replay", "Server": "fixture.json"{extra} }}"#)
             })
             .collect();
-        let text = format!(r#"{{ "Connections": {{ {} }} }}"#, conns.join(", "));
+        // Connections without a ComponentPath of their own run the Exchange
+        // component (the top-level ComponentPath).
+        let exchange = serde_json::to_string(&exchange_component_path()).unwrap();
+        let text = format!(
+            r#"{{ "ComponentPath": {exchange}, "Connections": {{ {} }} }}"#,
+            conns.join(", ")
+        );
         let file = dir.path().join("appsettings.agent.json");
         std::fs::write(&file, &text).expect("write settings");
         let settings = Settings::load(&file).expect("settings");
@@ -97,7 +117,7 @@ impl Agent {
         started_at: &str,
     ) -> anyhow::Result<ExportOutcome> {
         let conn = self.settings.connection(connection)?;
-        let shell = jobs::open_backend(conn)?;
+        let shell = jobs::open_backend(conn, component)?;
         jobs::export_at(
             runtime,
             &self.settings,

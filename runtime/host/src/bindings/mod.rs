@@ -1,0 +1,167 @@
+//! Host-side bindings of every connector contract this host supports, side
+//! by side: one module per contract version (`since_v0_2_0`,
+//! `since_v0_3_0`), each generated from its own frozen WIT directory and
+//! converting its types into the latest contract's, which the rest of the
+//! host uses. A component is linked against the world it was built for, so
+//! a component built years ago keeps running unchanged.
+
+pub mod since_v0_2_0;
+pub mod since_v0_3_0;
+
+use std::fmt;
+
+/// A connector contract version this host can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ContractVersion {
+    V0_2_0,
+    V0_3_0,
+}
+
+impl ContractVersion {
+    /// Oldest first.
+    pub const SUPPORTED: [ContractVersion; 2] = [ContractVersion::V0_2_0, ContractVersion::V0_3_0];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_2_0 => "0.2.0",
+            ContractVersion::V0_3_0 => "0.3.0",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ContractVersion> {
+        Self::SUPPORTED.into_iter().find(|v| v.as_str() == text)
+    }
+
+    /// "0.2.0 and 0.3.0", for messages refusing another version.
+    pub fn supported_list() -> String {
+        let names: Vec<&str> = Self::SUPPORTED.iter().map(|v| v.as_str()).collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
+    /// The retryable error patterns a component of this contract gets when
+    /// its manifest cannot declare them (0.2.0 manifests cannot).
+    pub fn implied_retryable_errors(self) -> &'static [&'static str] {
+        match self {
+            ContractVersion::V0_2_0 => since_v0_2_0::RETRYABLE_ERRORS,
+            ContractVersion::V0_3_0 => &[],
+        }
+    }
+
+    /// The entity kinds a component of this contract exports when its
+    /// manifest cannot say (0.2.0 manifests have no `entities`).
+    pub fn implied_entities(self) -> &'static [&'static str] {
+        match self {
+            ContractVersion::V0_2_0 => since_v0_2_0::ENTITY_KINDS,
+            ContractVersion::V0_3_0 => &[],
+        }
+    }
+}
+
+impl fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which contract a component's export names say it targets: `Ok` for a
+/// supported one, else an error naming the version it targets and the ones
+/// this host supports.
+pub fn contract_of(export_names: &[String]) -> Result<ContractVersion, String> {
+    if export_names
+        .iter()
+        .any(|e| e == since_v0_3_0::OPERATIONS_EXPORT)
+    {
+        return Ok(ContractVersion::V0_3_0);
+    }
+    if export_names
+        .iter()
+        .any(|e| e == since_v0_2_0::EXPORTER_EXPORT)
+    {
+        return Ok(ContractVersion::V0_2_0);
+    }
+    let supported = ContractVersion::supported_list();
+    let targeted = export_names.iter().find_map(|name| {
+        let (pkg, rest) = name.split_once('/')?;
+        let (_, version) = rest.split_once('@')?;
+        pkg.starts_with("idconn:")
+            .then(|| format!("{pkg}@{version}"))
+    });
+    Err(match targeted {
+        Some(pkg) => format!(
+            "this component targets {}; this idconn supports {supported}",
+            idconn_psrp::untrusted::for_log(&pkg, 128)
+        ),
+        None => format!(
+            "this component exports no idconn:connector world (it exports {}); this idconn supports {supported}",
+            idconn_psrp::untrusted::for_log(&export_names.join(", "), 512)
+        ),
+    })
+}
+
+// The latest contract's types: what the backends, the sandbox and the jobs
+// use whatever the version of the component they run.
+pub use since_v0_3_0::exports::idconn::connector::operations::{
+    self as latest_operations, CheckReport, CheckRequest, ExportRequest, ExportSummary, Failure,
+    FulfillRequest,
+};
+pub use since_v0_3_0::idconn::connector::report::{Level, ProgressUpdate};
+pub use since_v0_3_0::idconn::powershell::shell::{
+    Argument, Command, Error as CallError, ErrorRecord, Parameter, Retry,
+};
+pub use since_v0_3_0::idconn::powershell::values::{
+    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+};
+
+/// The fulfill types, under the name the host always used for them.
+pub mod fulfiller {
+    pub use super::since_v0_3_0::exports::idconn::connector::operations::{
+        ChangeType, Field, FulfillRequest, Order, OrderResult, ProvisioningState,
+    };
+}
+
+impl ExportSummary {
+    /// Objects written of one entity kind (0 when the connector did not report it).
+    pub fn count(&self, kind: &str) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Objects written, all kinds together.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|(_, n)| *n)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// `12 mailbox, 3 database`: the counts in the connector's order.
+    pub fn counts_text(&self) -> String {
+        if self.counts.is_empty() {
+            return "no objects".into();
+        }
+        self.counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", idconn_psrp::untrusted::for_log(k, 64)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The counts as a JSON object keyed by entity kind.
+    pub fn counts_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (k, n) in &self.counts {
+            let entry = map
+                .entry(k.clone())
+                .or_insert(serde_json::Value::from(0u64));
+            *entry = serde_json::Value::from(entry.as_u64().unwrap_or(0).saturating_add(*n));
+        }
+        serde_json::Value::Object(map)
+    }
+}
