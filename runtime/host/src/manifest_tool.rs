@@ -60,10 +60,14 @@ impl ManifestCmd {
             ManifestCmd::Show { component } => {
                 let bytes = read(&component)?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
-                match crate::manifest::read(&bytes)
-                    .with_context(|| format!("{} has an unusable manifest", component.display()))?
-                {
-                    Some(m) => println!("{}", serde_json::to_string_pretty(&m)?),
+                // Judged as the host judges it, printed as it was written.
+                crate::manifest::read(&bytes)
+                    .with_context(|| format!("{} has an unusable manifest", component.display()))?;
+                match raw_section(&bytes)? {
+                    Some(data) => {
+                        let value: serde_json::Value = serde_json::from_slice(&data)?;
+                        println!("{}", serde_json::to_string_pretty(&value)?);
+                    }
                     None => println!("(no {SECTION} section)"),
                 }
                 println!("sha256 {sha256}");
@@ -71,6 +75,18 @@ impl ManifestCmd {
             }
         }
     }
+}
+
+/// The first `idconn-manifest` section's bytes, at any depth.
+fn raw_section(bytes: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::CustomSection(reader) = payload.context("not valid WebAssembly")? {
+            if reader.name() == SECTION {
+                return Ok(Some(reader.data().to_vec()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -29,9 +29,14 @@ fn python_component() -> PathBuf {
 /// merged into the connection.
 fn python_agent(sim: &Simulator, extra: Value) -> Agent {
     let mut connection = sim.connection("admin", "admin");
-    connection["ComponentPath"] = json!(python_component());
-    if let (Some(c), Some(e)) = (connection.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
+    if let Some(c) = connection.as_object_mut() {
+        // The simulator's default connection approves the Exchange
+        // component's writes; this one approves only what `extra` says.
+        c.remove("Grants");
+        c.insert("ComponentPath".into(), json!(python_component()));
+        if let Some(e) = extra.as_object() {
+            c.extend(e.clone());
+        }
     }
     Agent::new(connection).unwrap()
 }
