@@ -216,7 +216,8 @@ fn push_section(out: &mut Vec<u8>, id: u8, data: &[u8]) {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = r#"{"name":"x","version":"1.0.0","grants":{"export":["Get-Mailbox"]}}"#;
+    const MANIFEST: &str = r#"{"contract":"0.3.0","name":"x","version":"1.0.0","entities":[{"name":"mailbox"}],
+        "capabilities":{"powershell":{"export":["Get-Mailbox"]}}}"#;
 
     /// A component whose core module carries `section` (as a Rust build
     /// leaves it), plus another custom section that must survive.
@@ -278,6 +279,10 @@ mod tests {
         let component = component_with(None);
         for (json, expected) in [
             (&b"not json"[..], "not JSON"),
+            (
+                br#"{"contract":"0.3.0","name":"x","version":"1","capabilities":{"powershell":{"export":["Get-X; rm"]}}}"#,
+                "host accepts",
+            ),
             (br#"{"name":"x","version":"1","extra":1}"#, "host accepts"),
         ] {
             let e = format!("{:#}", set(&component, json).unwrap_err());

@@ -41,6 +41,17 @@ fn python_agent(sim: &Simulator, extra: Value) -> Agent {
     Agent::new(connection).unwrap()
 }
 
+/// The sha256 `idconn manifest show` prints for a component.
+fn sha256_of(component: &Path) -> String {
+    let show = run_idconn(["manifest".as_ref(), "show".as_ref(), component.as_os_str()]).unwrap();
+    assert!(show.status.success(), "{}", describe(&show));
+    String::from_utf8_lossy(&show.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 "))
+        .expect("a sha256 line")
+        .to_string()
+}
+
 fn quotas(agent: &Agent) -> Vec<Row> {
     read_csv(
         &agent
@@ -158,6 +169,18 @@ fn a_write_cmdlet_runs_only_once_the_operator_approved_it() {
             .contains(&three_gb),
         "{row:?}"
     );
+
+    // Pinning the component's bytes approves everything it declares.
+    let sha256 = sha256_of(&python_component());
+    let pinned = python_agent(&sim, json!({"ComponentSha256": sha256}));
+    let back = [order(
+        "3",
+        "Modified",
+        MAILBOX,
+        json!({"Guid": user.guid, "ProhibitSendQuota": "Unlimited"}),
+        json!({}),
+    )];
+    fulfill_orders(&pinned, &back).assert_executed("3");
 
     // Anything but a quota change is answered, not attempted.
     let other = [order(
