@@ -21,8 +21,13 @@ build-components: setup
 # the tests (built together so `cargo test` reuses the same artifacts: a
 # binaries-only build resolves other dependency features and would compile
 # wasmtime twice).
-build: build-components
+build: build-components && build-python
     cargo build --workspace --all-targets
+
+# Build the Python connector (componentize-py) and stamp its manifest with
+# `idconn manifest set` (needs the idconn binary: `just build` runs it last).
+build-python: setup
+    scripts/build-python.sh
 
 # The whole test suite: host, protocol, simulator, components, third-party clients.
 test: build

@@ -32,3 +32,11 @@ if ! python3 -c 'import pypsrp, pytest, spnego, gssapi' 2>/dev/null; then
   log "installing Python test clients (pypsrp, pyspnego[kerberos], pytest)"
   python3 -m pip install -q --disable-pip-version-check pypsrp 'pyspnego[kerberos]' pytest
 fi
+
+# componentize-py builds the Python connector (components/python/quota-report).
+# Pinned: another version may produce another component ABI or stdlib.
+COMPONENTIZE_PY_VERSION=0.25.1
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('componentize-py') != '$COMPONENTIZE_PY_VERSION')" 2>/dev/null; then
+  log "installing componentize-py $COMPONENTIZE_PY_VERSION"
+  python3 -m pip install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi

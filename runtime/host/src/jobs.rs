@@ -36,6 +36,7 @@ pub fn load_component(
     settings: &Settings,
     conn: &Connection,
 ) -> anyhow::Result<LoadedComponent> {
+    runtime.set_cache_max_mib(settings.component_cache_max_mib);
     let component = crate::registry::load_for_connection(
         runtime,
         conn,

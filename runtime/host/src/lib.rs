@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod backend;
 pub mod bindings;
+pub mod cache;
 mod caplog;
+pub mod compile;
 pub mod fulfill;
 pub mod golden;
 pub mod grants;
@@ -13,6 +15,7 @@ pub mod inspect;
 pub mod jobs;
 pub mod limits;
 pub mod manifest;
+pub mod manifest_tool;
 pub mod orders;
 pub mod progress;
 pub mod record;

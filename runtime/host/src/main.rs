@@ -176,6 +176,13 @@ enum Cmd {
         /// The component (.wasm).
         component: PathBuf,
     },
+    /// Stamp or show a component's manifest (the `idconn-manifest` section),
+    /// whatever language built it.
+    #[command(subcommand)]
+    Manifest(idconn_host::manifest_tool::ManifestCmd),
+    /// Compile components into the compiled-component cache ahead of a job,
+    /// printing the time and size.
+    Compile(idconn_host::compile::CompileArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -363,6 +370,8 @@ fn run(command: Cmd) -> anyhow::Result<()> {
             print!("{}", inspection.render());
             Ok(())
         }
+        Cmd::Manifest(cmd) => cmd.run(),
+        Cmd::Compile(args) => args.run(),
     }
 }
 

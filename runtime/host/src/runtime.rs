@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ pub struct Runtime {
     /// A profiler names code only in memory the compiler wrote; code mapped
     /// from a cache file is attributed to that file, nameless.
     profiling: bool,
+    /// `ComponentCacheMaxMiB`, in bytes (src/cache.rs).
+    cache_max_bytes: AtomicU64,
 }
 
 impl Runtime {
@@ -72,7 +74,14 @@ impl Runtime {
             linker,
             ticker_stop,
             profiling,
+            cache_max_bytes: AtomicU64::new(crate::cache::DEFAULT_MAX_MIB << 20),
         })
+    }
+
+    /// Bounds the compiled-component cache (`ComponentCacheMaxMiB`).
+    pub fn set_cache_max_mib(&self, mib: u64) {
+        self.cache_max_bytes
+            .store(mib.saturating_mul(1 << 20), Ordering::Relaxed);
     }
 
     pub fn engine(&self) -> &Engine {
@@ -121,7 +130,10 @@ impl Runtime {
             self.read_cached(&cached)
         };
         let (component, from_cache) = match reused {
-            Some(c) => (c, true),
+            Some(c) => {
+                crate::cache::touch(&cached);
+                (c, true)
+            }
             None => {
                 let component = Component::new(&self.engine, bytes)
                     .map_err(anyhow::Error::from)
@@ -183,6 +195,8 @@ impl Runtime {
             path: path.to_path_buf(),
             manifest,
             loaded_in: started.elapsed(),
+            from_cache,
+            cache_entry: cached,
         })
     }
 
@@ -226,6 +240,20 @@ impl Runtime {
         if let Err(e) = result {
             // The cache only saves time; a job still runs without it.
             tracing::warn!(cache = %dir.display(), "cannot cache the compiled component: {e:#}");
+            return;
+        }
+        let max = self.cache_max_bytes.load(Ordering::Relaxed);
+        match crate::cache::prune(dir, max, cached) {
+            Ok(p) if !p.removed.is_empty() => tracing::info!(
+                cache = %dir.display(),
+                removed = p.removed.len(),
+                kept_mib = p.kept_bytes >> 20,
+                "pruned the component cache to ComponentCacheMaxMiB"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(cache = %dir.display(), "cannot prune the component cache: {e}")
+            }
         }
     }
 }
@@ -260,6 +288,10 @@ pub struct LoadedComponent {
     pub manifest: Option<crate::manifest::Manifest>,
     /// Compiling (or reading the cache) and linking took this long.
     pub loaded_in: Duration,
+    /// Read from the compiled-component cache rather than compiled.
+    pub from_cache: bool,
+    /// Its file in the compiled-component cache.
+    pub cache_entry: PathBuf,
 }
 
 impl LoadedComponent {

@@ -151,6 +151,7 @@ impl Agent {
             bail!("the agent token is shorter than {MIN_TOKEN_LEN} characters: set AgentToken in the settings or {TOKEN_ENV} to a long random value (e.g. `openssl rand -hex 32`)");
         }
         let runtime = Arc::new(Runtime::new()?);
+        runtime.set_cache_max_mib(settings.component_cache_max_mib);
         let registry = Registry::new(runtime, settings.component_cache.clone());
         let agent = Arc::new(Agent {
             settings,

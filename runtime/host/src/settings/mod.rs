@@ -126,6 +126,9 @@ pub struct Settings {
     pub temp_folder: PathBuf,
     pub work_folder: PathBuf,
     pub component_cache: PathBuf,
+    /// `ComponentCacheMaxMiB`: the compiled-component cache is pruned to
+    /// this size, least recently used first (src/cache.rs).
+    pub component_cache_max_mib: u64,
     pub connections: BTreeMap<String, Connection>,
     /// `AgentToken`: a value or a reference (the agent's bearer token when
     /// `IDCONN_AGENT_TOKEN` is not set).
@@ -280,6 +283,13 @@ impl Ctx<'_> {
             Some(p) => base.join(p),
             None => work_folder.join("ComponentCache"),
         };
+        let component_cache_max_mib = ctx.opt_u64(
+            root,
+            "ComponentCacheMaxMiB",
+            "ComponentCacheMaxMiB",
+            crate::cache::DEFAULT_MAX_MIB,
+            1 << 30,
+        )?;
 
         let conns = match root.get("Connections") {
             Some(Value::Object(map)) => map,
@@ -315,6 +325,7 @@ impl Ctx<'_> {
             temp_folder,
             work_folder,
             component_cache,
+            component_cache_max_mib,
             connections,
             agent_token,
             overlay,
