@@ -61,8 +61,11 @@ write_settings() {
 {
   "TempFolderPath": "Temp",
   "WorkFolderPath": "Work",
+  "ComponentPath": "$PWD/components/target/wasm32-wasip2/release/exchange.wasm",
   "Connections": {
     "ExchangeDemo": {
+      "ConfigurationName": "Microsoft.Exchange",
+      "Grants": $(cat examples/exchange-grants.json),
       "AuthType": "Kerberos",
       "Server": "$url"$1
     }

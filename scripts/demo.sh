@@ -26,8 +26,11 @@ start_simulator() {
 {
   "TempFolderPath": "Temp",
   "WorkFolderPath": "Work",
+  "ComponentPath": "$PWD/components/target/wasm32-wasip2/release/exchange.wasm",
   "Connections": {
     "ExchangeDemo": {
+      "ConfigurationName": "Microsoft.Exchange",
+      "Grants": $(cat examples/exchange-grants.json),
       "AuthType": "HttpBasic",
       "Server": "$url",
       "Login": "admin",

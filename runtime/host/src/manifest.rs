@@ -347,4 +347,82 @@ mod tests {
             assert!(e.contains(expected), "{e}");
         }
     }
+
+    const V3: &[u8] = br#"{"contract":"0.3.0","name":"sample","version":"1.0.0",
+        "entities":[{"name":"widget"},{"name":"gadget"}],
+        "capabilities":{"powershell":{"configuration-name":"Sample.Endpoint",
+        "retryable-errors":["Sample.OverBudgetException"],
+        "export":["Get-Widget"],"check":["Get-Widget"],"fulfill":["Get-Widget","Set-Widget"]}}}"#;
+
+    #[test]
+    fn reads_a_0_3_0_manifest_into_typed_capabilities() {
+        let m = read(&component_with(V3)).unwrap().unwrap();
+        assert_eq!(m.contract, "0.3.0");
+        assert_eq!(m.entities, ["widget", "gadget"]);
+        assert_eq!(m.configuration_name.as_deref(), Some("Sample.Endpoint"));
+        assert_eq!(m.retryable_errors, ["Sample.OverBudgetException"]);
+        assert_eq!(m.declared("fulfill").unwrap(), ["Get-Widget", "Set-Widget"]);
+        assert_eq!(m.declared("check").unwrap(), ["Get-Widget"]);
+        // A 0.2.0 manifest says its contract by its shape.
+        let old = read(&component_with(br#"{"name":"x","version":"1"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.contract, "0.2.0");
+        assert!(old.entities.is_empty());
+    }
+
+    #[test]
+    fn malformed_0_3_0_manifests_are_refused_with_the_reason() {
+        let text = std::str::from_utf8(V3).unwrap();
+        for (from, to, expected) in [
+            (
+                r#""contract":"0.3.0""#,
+                r#""contract":"0.1.0""#,
+                "this idconn supports 0.2.0 and 0.3.0",
+            ),
+            (
+                r#""contract":"0.3.0""#,
+                r#""contract":"0.2.0""#,
+                "not a contract of this manifest format",
+            ),
+            (
+                r#"{"name":"widget"}"#,
+                r#"{"name":"Widget!"}"#,
+                "not an entity kind",
+            ),
+            (
+                r#"{"name":"gadget"}"#,
+                r#"{"name":"widget"}"#,
+                "declared twice",
+            ),
+            (r#""export":"#, r#""delete":[],"export":"#, "unknown field"),
+            (
+                r#""Sample.OverBudgetException""#,
+                r#""*Sample""#,
+                "not an error id prefix",
+            ),
+            (
+                r#""Sample.Endpoint""#,
+                r#""a b""#,
+                "not a session configuration name",
+            ),
+            (
+                r#""Set-Widget""#,
+                r#""Set-Widget; rm""#,
+                "not a cmdlet name",
+            ),
+            (
+                r#"{"name":"gadget"}"#,
+                r#"{"name":"gadget","extra":1}"#,
+                "unknown field",
+            ),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let json = text.replacen(from, to, 1);
+            let e = read(&component_with(json.as_bytes()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{to}: {e}");
+        }
+    }
 }

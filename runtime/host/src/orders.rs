@@ -268,8 +268,8 @@ mod tests {
       {"AssignedResourceTypeId":3930001,"ChangeType":"Added","WorkflowInstanceId":"81",
        "Owner":{"Id":"21511","InternalDisplayName":"007 - Bond James"},
        "ResourceType":{"Id":"-41","SourceEntityType":{"Id":51,"Identifier":"Directory_User"},
-         "TargetEntityType":{"Id":"70","Identifier":"MicrosoftExchange_Mailbox"},
-         "Identifier":"MicrosoftExchange_Mailbox_NominativeUser"},
+         "TargetEntityType":{"Id":"70","Identifier":"Sample_Mailbox"},
+         "Identifier":"Sample_Mailbox_NominativeUser"},
        "Changes":{"SamAccountName":"jbond","Database":{"Name":"DB01","Id":7,"Extra":null},
          "EmailAddresses_add":["smtp:007@contoso.com"],"IsShared":false,"Quota":1.5,"Alias":null},
        "Resource":{"SamAccountName":"jbond"}}]}"#;
@@ -290,11 +290,8 @@ mod tests {
         );
         let order = parsed.order.as_ref().unwrap();
         assert!(matches!(order.change_type, ChangeType::Added));
-        assert_eq!(order.target_entity_type, "MicrosoftExchange_Mailbox");
-        assert_eq!(
-            order.resource_type,
-            "MicrosoftExchange_Mailbox_NominativeUser"
-        );
+        assert_eq!(order.target_entity_type, "Sample_Mailbox");
+        assert_eq!(order.resource_type, "Sample_Mailbox_NominativeUser");
         let get = |name: &str| {
             order
                 .changes
@@ -352,7 +349,7 @@ mod tests {
                 "no ChangeType",
             ),
             (
-                BOND.replace("\"Identifier\":\"MicrosoftExchange_Mailbox\"", "\"X\":1"),
+                BOND.replace("\"Identifier\":\"Sample_Mailbox\"", "\"X\":1"),
                 "no ResourceType.TargetEntityType.Identifier",
             ),
             (

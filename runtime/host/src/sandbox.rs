@@ -10,11 +10,7 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::{PipelineOutput, PowerShell};
-use crate::bindings::fulfiller::OrderResult;
-use crate::bindings::{
-    since_v0_2_0, since_v0_3_0, CheckReport, CheckRequest, ExportRequest, ExportSummary, Failure,
-    FulfillRequest,
-};
+use crate::bindings::{since_v0_2_0, since_v0_3_0, Failure};
 use crate::caplog::CappedLog;
 use crate::grants::Grants;
 use crate::limits::Limits;
@@ -227,20 +223,6 @@ pub struct Job {
     instance: Instance,
 }
 
-/// An instance of one of the supported contracts' worlds.
-enum Instance {
-    V0_2_0(since_v0_2_0::Connector),
-    V0_3_0(since_v0_3_0::Connector),
-}
-
-/// What a job reports when the component's contract has no `check`.
-#[derive(Debug)]
-pub enum CheckOutcome {
-    Report(CheckReport),
-    /// The contract (0.2.0) has no check export.
-    NoCheck(crate::bindings::ContractVersion),
-}
-
 /// Why a job's guest stopped, when the host stopped it.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -398,61 +380,12 @@ impl Job {
         Ok(Job { store, instance })
     }
 
-    pub fn export(&mut self, request: &ExportRequest) -> Result<ExportSummary, JobError> {
-        let result = match &self.instance {
-            Instance::V0_2_0(i) => i
-                .idconn_connector_exporter()
-                .call_run(&mut self.store, &since_v0_2_0::export_request(request))
-                .map(|r| {
-                    r.map(since_v0_2_0::export_summary)
-                        .map_err(since_v0_2_0::failure)
-                }),
-            Instance::V0_3_0(i) => i
-                .idconn_connector_operations()
-                .call_export(&mut self.store, request),
-        };
-        self.finish(result)
-    }
-
-    pub fn fulfill(&mut self, request: &FulfillRequest) -> Result<Vec<OrderResult>, JobError> {
-        let result = match &self.instance {
-            Instance::V0_2_0(i) => i
-                .idconn_connector_fulfiller()
-                .call_run(&mut self.store, &since_v0_2_0::fulfill_request(request))
-                .map(|r| {
-                    r.map(|results| {
-                        results
-                            .into_iter()
-                            .map(since_v0_2_0::order_result)
-                            .collect()
-                    })
-                    .map_err(since_v0_2_0::failure)
-                }),
-            Instance::V0_3_0(i) => i
-                .idconn_connector_operations()
-                .call_fulfill(&mut self.store, request),
-        };
-        self.finish(result)
-    }
-
-    /// The component's own connection check; a 0.2.0 component has none.
-    pub fn check(&mut self, request: &CheckRequest) -> Result<CheckOutcome, JobError> {
-        let result = match &self.instance {
-            Instance::V0_2_0(_) => {
-                return Ok(CheckOutcome::NoCheck(
-                    crate::bindings::ContractVersion::V0_2_0,
-                ))
-            }
-            Instance::V0_3_0(i) => i
-                .idconn_connector_operations()
-                .call_check(&mut self.store, request),
-        };
-        self.finish(result).map(CheckOutcome::Report)
-    }
-
     /// Turns the call's outcome into a job result, naming the limit when
     /// the host stopped the guest, and hands the guest's output to the log.
-    fn finish<T>(&mut self, result: wasmtime::Result<Result<T, Failure>>) -> Result<T, JobError> {
+    pub(crate) fn finish<T>(
+        &mut self,
+        result: wasmtime::Result<Result<T, Failure>>,
+    ) -> Result<T, JobError> {
         let outcome = self.outcome(result);
         if let Some(setting) = outcome.as_ref().err().and_then(JobError::limit_setting) {
             crate::stats::record_limit_hit(setting);
@@ -648,3 +581,8 @@ impl ResourceLimiter for JobLimiter {
 #[cfg(test)]
 #[path = "sandbox_log_tests.rs"]
 mod log_budget_tests;
+
+#[path = "sandbox_calls.rs"]
+mod calls;
+pub use calls::CheckOutcome;
+use calls::Instance;

@@ -456,9 +456,9 @@ mod tests {
 
     #[test]
     fn the_pid_is_read_from_both_naming_schemes() {
-        assert_eq!(leading_pid("1234-0-Exchange-ExportOutput"), Some(1234));
+        assert_eq!(leading_pid("1234-0-Mail-ExportOutput"), Some(1234));
         assert_eq!(leading_pid("my-conn-1234-7-ExportCookies"), Some(1234));
-        assert_eq!(leading_pid("Exchange-ExportOutput"), None);
+        assert_eq!(leading_pid("Mail-ExportOutput"), None);
     }
 
     #[test]

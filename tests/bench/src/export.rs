@@ -92,12 +92,20 @@ pub fn write_settings(
   "TempFolderPath": "Temp",
   "WorkFolderPath": "Work",
   "ComponentCachePath": {cache},
+  "ComponentPath": {component},
   "Connections": {{
     "{CONNECTION}": {connection}
   }}
 }}
 "#,
         cache = json_string(&cache.display().to_string()),
+        // idconn has no default component: the Exchange one `just bench` builds.
+        component = json_string(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../components/target/wasm32-wasip2/release/exchange.wasm")
+                .display()
+                .to_string()
+        ),
         // Kerberos: admin's ticket from the realm's kinit, sealed messages.
         connection = if kerberos {
             format!(

@@ -84,10 +84,14 @@ fn a_declared_write_cmdlet_the_operator_did_not_approve_is_denied_and_audited() 
         row["Message"].contains("not approved by the operator"),
         "{row:?}"
     );
+    // The audit line (target `audit`; the CLI's format omits targets):
+    // the refusal with the connection, the component's digest and the cmdlet.
     let log = String::from_utf8_lossy(&run.out.stderr);
     assert!(
         log.lines()
-            .any(|l| l.contains("audit") && l.contains("denied") && l.contains("Enable-Mailbox")),
+            .any(|l| l.contains("WARN denied: cmdlet 'Enable-Mailbox'")
+                && l.contains("component=")
+                && l.contains("operation=\"fulfill\"")),
         "no audit line in\n{log}"
     );
     // Nothing reached the server: the user still has no mailbox.

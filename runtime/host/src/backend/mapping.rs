@@ -261,7 +261,7 @@ mod tests {
     );
 
     /// Every kind a property can have, as the server serializes them.
-    const KINDS: &str = r#"<Obj RefId="0"><TN RefId="0"><T>Selected.System.Object</T></TN><ToString>x</ToString><MS><S N="Text">a b</S><B N="Flag">true</B><I32 N="Count">7</I32><U64 N="Big">18446744073709551615</U64><Db N="Ratio">0.5</Db><DT N="When">2022-10-31T01:01:36.5Z</DT><G N="Guid">9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G><BA N="Bytes">AQID</BA><Nil N="Empty" /><Obj N="List" RefId="1"><TN RefId="1"><T>System.Object[]</T></TN><LST><S>SMTP:a@contoso.com</S><G>9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G></LST></Obj><Obj N="Dict" RefId="2"><TN RefId="2"><T>System.Collections.Hashtable</T></TN><DCT><En><S N="Key">Add</S><S N="Value">x</S></En></DCT></Obj><Obj N="Nested" RefId="3"><TN RefId="3"><T>Microsoft.Exchange.Data.Directory.ADObjectId</T></TN><ToString>contoso.com/Users/a</ToString><Props><S N="Name">a</S></Props></Obj></MS></Obj>"#;
+    const KINDS: &str = r#"<Obj RefId="0"><TN RefId="0"><T>Selected.System.Object</T></TN><ToString>x</ToString><MS><S N="Text">a b</S><B N="Flag">true</B><I32 N="Count">7</I32><U64 N="Big">18446744073709551615</U64><Db N="Ratio">0.5</Db><DT N="When">2022-10-31T01:01:36.5Z</DT><G N="Guid">9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G><BA N="Bytes">AQID</BA><Nil N="Empty" /><Obj N="List" RefId="1"><TN RefId="1"><T>System.Object[]</T></TN><LST><S>SMTP:a@contoso.com</S><G>9b9387fe-e1b1-4695-97bd-b0a0bebe7ce2</G></LST></Obj><Obj N="Dict" RefId="2"><TN RefId="2"><T>System.Collections.Hashtable</T></TN><DCT><En><S N="Key">Add</S><S N="Value">x</S></En></DCT></Obj><Obj N="Nested" RefId="3"><TN RefId="3"><T>Sample.Directory.ObjectId</T></TN><ToString>contoso.com/Users/a</ToString><Props><S N="Name">a</S></Props></Obj></MS></Obj>"#;
 
     /// The batch's direct path from CLIXML gives the same batch as the
     /// general mapping rules.
@@ -285,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_map_a_full_exchange_mailbox_like_the_general_rules() {
+    fn batches_map_a_full_captured_mailbox_like_the_general_rules() {
         same(&std::fs::read_to_string(MAILBOX).unwrap());
     }
 

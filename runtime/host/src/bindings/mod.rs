@@ -165,3 +165,54 @@ impl ExportSummary {
         serde_json::Value::Object(map)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_is_read_from_the_export_names() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            contract_of(&names(&["idconn:connector/operations@0.3.0"])),
+            Ok(ContractVersion::V0_3_0)
+        );
+        assert_eq!(
+            contract_of(&names(&[
+                "idconn:connector/exporter@0.2.0",
+                "idconn:connector/fulfiller@0.2.0"
+            ])),
+            Ok(ContractVersion::V0_2_0)
+        );
+        assert_eq!(
+            contract_of(&names(&["idconn:connector/exporter@0.1.0"])),
+            Err("this component targets idconn:connector@0.1.0; this idconn supports 0.2.0 and 0.3.0".into())
+        );
+        let e = contract_of(&names(&["run"])).unwrap_err();
+        assert!(e.contains("exports no idconn:connector world"), "{e}");
+        assert!(e.ends_with("this idconn supports 0.2.0 and 0.3.0"), "{e}");
+    }
+
+    #[test]
+    fn counts_are_keyed_by_entity_kind() {
+        let s = ExportSummary {
+            complete: true,
+            counts: vec![
+                ("widget".into(), 3),
+                ("gadget".into(), 2),
+                ("widget".into(), 1),
+            ],
+            inserts: 0,
+            updates: 0,
+            deletes: 0,
+        };
+        assert_eq!(s.count("widget"), 4);
+        assert_eq!(s.count("other"), 0);
+        assert_eq!(s.total(), 6);
+        assert_eq!(s.counts_text(), "3 widget, 2 gadget, 1 widget");
+        assert_eq!(
+            s.counts_json(),
+            serde_json::json!({"widget": 4, "gadget": 2})
+        );
+    }
+}

@@ -28,10 +28,10 @@ fn a_string_is_the_value_and_an_object_is_a_reference() {
         .unwrap()
         .unwrap();
     assert_eq!(s.source, Source::File("/agent/secrets/pw".into()));
-    let s = setting(json!({"FromCredential": "exchange-password"}), base)
+    let s = setting(json!({"FromCredential": "mail-password"}), base)
         .unwrap()
         .unwrap();
-    assert_eq!(s.source, Source::Credential("exchange-password".into()));
+    assert_eq!(s.source, Source::Credential("mail-password".into()));
     assert!(setting(json!(""), base).unwrap().is_none());
     assert!(setting(Value::Null, base).unwrap().is_none());
 }

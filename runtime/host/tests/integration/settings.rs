@@ -156,3 +156,62 @@ fn an_unknown_connection_lists_the_known_ones() {
     let e = s.connection("Other").unwrap_err().to_string();
     assert!(e.contains("use one of: Exchange"), "{e}");
 }
+
+#[test]
+fn options_pass_through_as_json_text_and_max_parallel_pipelines_is_bounded() {
+    let body = r#"{ "Server": "http://mailbox01.contoso.com/PowerShell/", "AuthType": "Kerberos",
+        "Options": { "Flag": true, "Names": ["a", "b"], "Nested": { "n": 1 } },
+        "MaxParallelPipelines": 4 }"#;
+    let s = parse(&with_connection("X", body)).unwrap();
+    let c = s.connection("X").unwrap();
+    assert_eq!(
+        c.options,
+        [
+            ("Flag".to_string(), "true".to_string()),
+            ("Names".to_string(), r#"["a","b"]"#.to_string()),
+            ("Nested".to_string(), r#"{"n":1}"#.to_string()),
+        ]
+    );
+    assert_eq!(c.max_parallel_pipelines, 4);
+    let c = parse(&with_connection("X", GOOD)).unwrap();
+    let c = c.connection("X").unwrap();
+    assert!(c.options.is_empty());
+    assert_eq!(c.max_parallel_pipelines, 1);
+    for (extra, key) in [
+        (r#""Options": []"#, "Connections.X.Options"),
+        (
+            r#""MaxParallelPipelines": 0"#,
+            "Connections.X.MaxParallelPipelines",
+        ),
+        (
+            r#""MaxParallelPipelines": 65"#,
+            "Connections.X.MaxParallelPipelines",
+        ),
+    ] {
+        let body = GOOD.replace("\"Kerberos\"", &format!("\"Kerberos\", {extra}"));
+        let e = parse(&with_connection("X", &body)).unwrap_err();
+        assert!(e.contains(key), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn the_component_is_the_connections_else_the_top_level_one_else_an_error() {
+    let text = r#"{ "ComponentPath": "all.wasm", "Connections": {
+        "Own": { "Server": "http://a.contoso.com/PowerShell/", "AuthType": "Kerberos", "ComponentPath": "own.wasm" },
+        "Shared": { "Server": "http://a.contoso.com/PowerShell/", "AuthType": "Kerberos" } } }"#;
+    let s = parse(text).unwrap();
+    let path = |id: &str| idconn_host::jobs::component_path(s.connection(id).unwrap()).unwrap();
+    assert_eq!(path("Own"), Path::new("/agent/own.wasm"));
+    assert_eq!(path("Shared"), Path::new("/agent/all.wasm"));
+    let s = parse(&with_connection("X", GOOD)).unwrap();
+    let e = idconn_host::jobs::component_path(s.connection("X").unwrap())
+        .unwrap_err()
+        .to_string();
+    for named in [
+        "Connections.X.ComponentPath",
+        "ComponentPath at the top",
+        "--component",
+    ] {
+        assert!(e.contains(named), "{e}");
+    }
+}
