@@ -12,7 +12,7 @@ fn inspect_shows_the_declared_grants_name_and_version() {
     assert!(text.contains("name:      exchange"), "{text}");
     assert!(text.contains("version:   0.3.0"), "{text}");
     assert!(
-        text.contains("export: Get-MailboxDatabase, Get-Mailbox, Select-Object"),
+        text.contains("export: Get-MailboxDatabase, Get-Mailbox, Get-User, Select-Object"),
         "{text}"
     );
     assert!(text.contains("Remove-MailboxDatabase"), "{text}");
