@@ -72,6 +72,7 @@ impl Setup {
             "TempFolderPath": "Temp",
             "WorkFolderPath": "Work",
             "ComponentCachePath": idconn_e2e::workspace_root().join("target").join("e2e-component-cache"),
+            "ComponentPath": idconn_e2e::exchange_component(),
             "Connections": connections,
         });
         if let (Some(s), Value::Object(top)) = (settings.as_object_mut(), top) {
