@@ -8,9 +8,9 @@ Python (componentize-py) against idconn:connector@0.3.0.
   IssueWarningQuota, ProhibitSendQuota and ProhibitSendReceiveQuota are
   `Unlimited<ByteQuantifiedSize>` ("a number ... or the value unlimited"),
   written as PowerShell prints them (e.g. `1.9 GB (2,040,109,466 bytes)`,
-  `Unlimited`); UseDatabaseQuotaDefaults ("whether the mailbox uses the
-  quotas of its database") is `$true`/`$false`; Database is the mailbox
-  database's name.
+  `Unlimited`); UseDatabaseQuotaDefaults (Set-Mailbox.md: whether the
+  mailbox's own quotas or its database's apply) is `$true`/`$false`;
+  Database is the mailbox database's name.
 - check: `Get-MailboxDatabase` (read-only), the number of databases.
 - fulfill: only quota changes of existing mailboxes (`modified` orders on a
   mailbox whose changes are among the four quota settings), each one
