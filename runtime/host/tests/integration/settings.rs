@@ -176,7 +176,7 @@ fn options_pass_through_as_json_text_and_max_parallel_pipelines_is_bounded() {
     let c = parse(&with_connection("X", GOOD)).unwrap();
     let c = c.connection("X").unwrap();
     assert!(c.options.is_empty());
-    assert_eq!(c.max_parallel_pipelines, 1);
+    assert_eq!(c.max_parallel_pipelines, 4, "the default");
     for (extra, key) in [
         (r#""Options": []"#, "Connections.X.Options"),
         (
@@ -184,7 +184,7 @@ fn options_pass_through_as_json_text_and_max_parallel_pipelines_is_bounded() {
             "Connections.X.MaxParallelPipelines",
         ),
         (
-            r#""MaxParallelPipelines": 65"#,
+            r#""MaxParallelPipelines": 17"#,
             "Connections.X.MaxParallelPipelines",
         ),
     ] {
