@@ -73,6 +73,11 @@ async fn change(url: &str, aliases: &[String]) -> anyhow::Result<()> {
             .param("DisplayName", Value::String(format!("Changed {i}")));
         let mut pipeline = pool.invoke(vec![command]).await?;
         while pipeline.next_batch(16).await?.is_some() {}
+        // A non-terminating error (e.g. an identity not found) changes
+        // nothing: the figure would then not be about 100 changes.
+        if let Some(error) = pipeline.errors().first() {
+            bail!("Set-Mailbox {alias} failed: {}", error.message);
+        }
     }
     pool.close().await?;
     Ok(())
@@ -118,8 +123,17 @@ pub fn measure(tools: &Tools, cache: &Path, scratch: &Path) -> anyhow::Result<In
         .block_on(change(&simulator.url, &names))?;
     let before_incremental = materialized(&stats)?;
     crate::progress("incremental: incremental export");
-    export::idconn_export_in(tools, &settings, &dir, MAILBOXES, true)?;
+    let incremental = export::idconn_export_in(tools, &settings, &dir, MAILBOXES, true)?;
     let after_incremental = materialized(&stats)?;
+    // The changed mailboxes must be in the incremental export, or the
+    // figure measures an export that missed them.
+    let rows = std::fs::read_to_string(&incremental.mailboxes_csv)?
+        .lines()
+        .count()
+        .saturating_sub(1);
+    if rows < CHANGES {
+        bail!("the incremental export has {rows} mailbox rows, fewer than the {CHANGES} changed");
+    }
     Ok(IncrementalFigures {
         complete_objects: after_complete,
         incremental_objects: after_incremental.saturating_sub(before_incremental),
