@@ -37,24 +37,25 @@ fn materialized(stats: &Path) -> anyhow::Result<u64> {
         .sum())
 }
 
-/// The `Alias` column of an exported mailbox CSV, first `n` rows.
+/// The `Alias` column of an exported mailbox CSV, first `n` rows (quoted
+/// fields hold commas: quotas read `49.5 GB (53,150,220,928 bytes)`).
 fn aliases(csv: &Path, n: usize) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(csv)?;
-    let mut lines = text.lines();
-    let header = lines.next().context("an empty CSV")?;
-    let column = header
-        .split(',')
-        .position(|h| h.trim_matches('"') == "Alias")
+    let mut reader = csv::Reader::from_path(csv)?;
+    let column = reader
+        .headers()?
+        .iter()
+        .position(|h| h == "Alias")
         .context("no Alias column")?;
-    // Aliases hold no comma or quote (Exchange's alias rule), and the first
-    // columns before it hold none in the simulator's seeded data either;
-    // a row that does not split cleanly is skipped.
-    Ok(lines
-        .filter_map(|l| l.split(',').nth(column))
-        .map(|a| a.trim_matches('"').to_string())
-        .filter(|a| !a.is_empty())
-        .take(n)
-        .collect())
+    let mut out = Vec::with_capacity(n);
+    for record in reader.records() {
+        if let Some(alias) = record?.get(column).filter(|a| !a.is_empty()) {
+            out.push(alias.to_string());
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 async fn change(url: &str, aliases: &[String]) -> anyhow::Result<()> {
