@@ -37,24 +37,25 @@ fn materialized(stats: &Path) -> anyhow::Result<u64> {
         .sum())
 }
 
-/// The `Alias` column of an exported mailbox CSV, first `n` rows.
+/// The `Alias` column of an exported mailbox CSV, first `n` rows (quoted
+/// fields hold commas: quotas read `49.5 GB (53,150,220,928 bytes)`).
 fn aliases(csv: &Path, n: usize) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(csv)?;
-    let mut lines = text.lines();
-    let header = lines.next().context("an empty CSV")?;
-    let column = header
-        .split(',')
-        .position(|h| h.trim_matches('"') == "Alias")
+    let mut reader = csv::Reader::from_path(csv)?;
+    let column = reader
+        .headers()?
+        .iter()
+        .position(|h| h == "Alias")
         .context("no Alias column")?;
-    // Aliases hold no comma or quote (Exchange's alias rule), and the first
-    // columns before it hold none in the simulator's seeded data either;
-    // a row that does not split cleanly is skipped.
-    Ok(lines
-        .filter_map(|l| l.split(',').nth(column))
-        .map(|a| a.trim_matches('"').to_string())
-        .filter(|a| !a.is_empty())
-        .take(n)
-        .collect())
+    let mut out = Vec::with_capacity(n);
+    for record in reader.records() {
+        if let Some(alias) = record?.get(column).filter(|a| !a.is_empty()) {
+            out.push(alias.to_string());
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 async fn change(url: &str, aliases: &[String]) -> anyhow::Result<()> {
@@ -73,6 +74,11 @@ async fn change(url: &str, aliases: &[String]) -> anyhow::Result<()> {
             .param("DisplayName", Value::String(format!("Changed {i}")));
         let mut pipeline = pool.invoke(vec![command]).await?;
         while pipeline.next_batch(16).await?.is_some() {}
+        // A non-terminating error (e.g. an identity not found) changes
+        // nothing: the figure would then not be about 100 changes.
+        if let Some(error) = pipeline.errors().first() {
+            bail!("Set-Mailbox {alias} failed: {}", error.message);
+        }
     }
     pool.close().await?;
     Ok(())
@@ -118,8 +124,17 @@ pub fn measure(tools: &Tools, cache: &Path, scratch: &Path) -> anyhow::Result<In
         .block_on(change(&simulator.url, &names))?;
     let before_incremental = materialized(&stats)?;
     crate::progress("incremental: incremental export");
-    export::idconn_export_in(tools, &settings, &dir, MAILBOXES, true)?;
+    let incremental = export::idconn_export_in(tools, &settings, &dir, MAILBOXES, true)?;
     let after_incremental = materialized(&stats)?;
+    // The changed mailboxes must be in the incremental export, or the
+    // figure measures an export that missed them.
+    let rows = std::fs::read_to_string(&incremental.mailboxes_csv)?
+        .lines()
+        .count()
+        .saturating_sub(1);
+    if rows < CHANGES {
+        bail!("the incremental export has {rows} mailbox rows, fewer than the {CHANGES} changed");
+    }
     Ok(IncrementalFigures {
         complete_objects: after_complete,
         incremental_objects: after_incremental.saturating_sub(before_incremental),
