@@ -195,7 +195,11 @@ fn the_full_serialization_gives_the_same_files() {
             lines.sort();
             lines
         };
-        assert_eq!(sorted(&a), sorted(&b), "{file} differs between the two serializations");
+        assert_eq!(
+            sorted(&a),
+            sorted(&b),
+            "{file} differs between the two serializations"
+        );
     }
 }
 

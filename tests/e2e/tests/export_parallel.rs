@@ -320,7 +320,6 @@ fn parallel_agent(sim: &Simulator, pipelines: u32) -> Agent {
 }
 
 #[test]
-#[ignore = "needs the host to pass Connections.<id>.MaxParallelPipelines (0.3.0 port, wired at merge)"]
 fn a_partitioned_export_writes_the_single_pipeline_export_s_rows() {
     let spec = SeedSpec {
         mailboxes: 2_000,
@@ -343,7 +342,6 @@ fn a_partitioned_export_writes_the_single_pipeline_export_s_rows() {
 }
 
 #[test]
-#[ignore = "needs the host to pass Connections.<id>.MaxParallelPipelines (0.3.0 port, wired at merge)"]
 fn mailboxes_moved_during_a_partitioned_export_are_exported_exactly_once() {
     let spec = spec(); // 20 mailboxes on DB01 and DB02
     let dir = seeded_directory(spec);

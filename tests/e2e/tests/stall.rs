@@ -20,6 +20,9 @@ fn a_slow_but_moving_export_outlives_the_stall_limit() {
     ])
     .unwrap();
     let mut connection = sim.connection("admin", "admin");
+    // One pipeline: opening each parallel pipeline's shell takes several
+    // one-second round trips, longer than this test's 3 s stall limit.
+    connection["MaxParallelPipelines"] = 1.into();
     // The same export under a 3 s wall-clock limit fails: it does run
     // longer than the stall limit below.
     connection["Limits"] = serde_json::json!({"MaxJobSeconds": 3});
