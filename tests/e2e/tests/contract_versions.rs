@@ -102,3 +102,158 @@ fn a_declared_write_cmdlet_the_operator_did_not_approve_is_denied_and_audited() 
         "{new_user} got a mailbox"
     );
 }
+
+/// A minimal HTTP/1.1 request to the agent: status and JSON body.
+fn agent_call(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Runs an export job in the agent and waits for its end: the job.
+fn agent_export(addr: &str, token: &str, connection: &str) -> Value {
+    let (status, body) = agent_call(
+        addr,
+        token,
+        "POST",
+        "/jobs",
+        Some(json!({"connection": connection, "kind": "export", "ignoreCookies": true})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let id = match &body["id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, job) = agent_call(addr, token, "GET", &format!("/jobs/{id}"), None);
+        assert_eq!(status, 200, "{job}");
+        if job["status"] != "running" && job["status"] != "queued" {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never ended: {job}"
+        );
+        // Polling the agent's API: the job's end is not pushed anywhere.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Issue 15's check from outside: one `idconn agent` runs the frozen 0.2.0
+/// Exchange component and today's 0.3.0 one against the simulator, and a
+/// connection hot-swaps between them (a new file, then a rollback through
+/// the API).
+#[test]
+fn one_agent_exports_with_0_2_0_and_0_3_0_and_hot_swaps_between_them() {
+    let (sim, _) = start("admin");
+    let dir = tempfile::tempdir().unwrap();
+    let current = workspace_root().join("components/target/wasm32-wasip2/release/exchange.wasm");
+    assert!(current.is_file(), "build the components first (just build)");
+    let swap = dir.path().join("swap.wasm");
+    std::fs::copy(&current, &swap).unwrap();
+    let sha = |p: &std::path::Path| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+    };
+    let (frozen_sha, current_sha) = (sha(&frozen()), sha(&current));
+    let token = "agent-token-contract-versions-0123";
+    let mut old = sim.connection("admin", "admin");
+    old["ComponentPath"] = json!(frozen());
+    let mut new = sim.connection("admin", "admin");
+    new["ComponentPath"] = json!(swap);
+    let settings = dir.path().join("appsettings.agent.json");
+    std::fs::write(
+        &settings,
+        json!({"AgentToken": token, "TempFolderPath": "Temp", "WorkFolderPath": "Work",
+               "Connections": {"Old": old, "New": new}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut agent = std::process::Command::new(idconn_e2e::binary("idconn").unwrap())
+        .args(["agent", "--settings"])
+        .arg(&settings)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("IDCONN_AGENT_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(agent.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let addr = first.trim().rsplit("http://").next().unwrap().to_string();
+
+    let expected = sim_counts(&sim);
+    for (connection, sha) in [("Old", &frozen_sha), ("New", &current_sha)] {
+        let job = agent_export(&addr, token, connection);
+        assert_eq!(job["status"], "succeeded", "{connection}: {job}");
+        assert_eq!(&job["component"]["sha256"], sha.as_str(), "{job}");
+        assert_eq!(job["summary"]["counts"], expected, "{connection}: {job}");
+    }
+
+    // Hot swap: the 0.2.0 file replaces the 0.3.0 one under New.
+    std::fs::copy(frozen(), &swap).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, components) = agent_call(&addr, token, "GET", "/components", None);
+        if components.to_string().matches(frozen_sha.as_str()).count() >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no swap: {components}"
+        );
+        // The agent polls component files once a second.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let job = agent_export(&addr, token, "New");
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["component"]["sha256"], frozen_sha.as_str(), "{job}");
+    assert_eq!(job["summary"]["counts"], expected, "{job}");
+
+    // And back: a rollback to the 0.3.0 version through the API.
+    let (status, body) = agent_call(
+        &addr,
+        token,
+        "POST",
+        "/components/New/activate",
+        Some(json!({"sha256": current_sha})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let job = agent_export(&addr, token, "New");
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["component"]["sha256"], current_sha.as_str(), "{job}");
+
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}
+
+/// What an export of the simulator counts, per entity kind.
+fn sim_counts(sim: &Simulator) -> Value {
+    let agent = Agent::new(sim.connection("admin", "admin")).unwrap();
+    let out = agent.export().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    json!({"mailbox": agent.mailboxes().unwrap().len(), "database": agent.databases().unwrap().len()})
+}
