@@ -141,6 +141,14 @@ impl Grants {
         }
     }
 
+    /// A job of `operation` on `conn`: what its `Grants` setting approves
+    /// and its `ComponentSha256` pin.
+    pub fn for_connection(operation: Operation, conn: &crate::settings::Connection) -> Grants {
+        Grants::new(operation)
+            .configured(&conn.id, &conn.grants)
+            .pinned_to(conn.component_sha256.as_deref())
+    }
+
     /// What the connection's `Grants` setting approves, and its pin.
     pub fn configured(mut self, connection: &str, settings: &GrantSettings) -> Grants {
         self.approved = settings

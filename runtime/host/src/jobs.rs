@@ -191,9 +191,7 @@ pub fn export_at(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::new(Operation::Export)
-                .configured(&conn.id, &conn.grants)
-                .pinned_to(conn.component_sha256.as_deref()),
+            grants: Grants::for_connection(Operation::Export, conn),
             shell,
             reporter: reporter.clone(),
             output_dir: staging.output.clone(),
@@ -319,9 +317,7 @@ pub fn check(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::new(Operation::Check)
-                .configured(&conn.id, &conn.grants)
-                .pinned_to(conn.component_sha256.as_deref()),
+            grants: Grants::for_connection(Operation::Check, conn),
             shell,
             reporter: reporter.clone(),
             output_dir: scratch.output.clone(),

@@ -135,19 +135,7 @@ pub fn record(
                     },
                     &started_at,
                 )?;
-                let s = &outcome.summary;
-                let summary = format!(
-                    "export ({}): {}; {} inserts, {} updates, {} deletes",
-                    if s.complete {
-                        "complete"
-                    } else {
-                        "incremental"
-                    },
-                    s.counts_text(),
-                    s.inserts,
-                    s.updates,
-                    s.deletes
-                );
+                let summary = outcome.summary.describe();
                 Ok((summary, outcome.files))
             }
             Operation::Check => {

@@ -303,19 +303,7 @@ pub fn run_fixture(options: &TestOptions) -> anyhow::Result<TestRun> {
                 },
                 &job.started_at,
             )?;
-            let s = &outcome.summary;
-            let summary = format!(
-                "export ({}): {}; {} inserts, {} updates, {} deletes",
-                if s.complete {
-                    "complete"
-                } else {
-                    "incremental"
-                },
-                s.counts_text(),
-                s.inserts,
-                s.updates,
-                s.deletes
-            );
+            let summary = outcome.summary.describe();
             let mut files = golden::read_dir_files(&settings.export_output())?;
             for cookie in golden::read_dir_files(&cookie_dir)? {
                 if files.iter().any(|f| f.name == cookie.name) {

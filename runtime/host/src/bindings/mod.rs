@@ -153,6 +153,23 @@ impl ExportSummary {
             .join(", ")
     }
 
+    /// `export (complete): 12 mailbox, 3 database; 15 inserts, 0 updates,
+    /// 0 deletes`: what `record` and `test` report of an export.
+    pub fn describe(&self) -> String {
+        format!(
+            "export ({}): {}; {} inserts, {} updates, {} deletes",
+            if self.complete {
+                "complete"
+            } else {
+                "incremental"
+            },
+            self.counts_text(),
+            self.inserts,
+            self.updates,
+            self.deletes
+        )
+    }
+
     /// The counts as a JSON object keyed by entity kind.
     pub fn counts_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();

@@ -275,9 +275,7 @@ fn run_component(
         JobSpec {
             connection: conn.id.clone(),
             limits: conn.limits.clone(),
-            grants: Grants::new(Operation::Fulfill)
-                .configured(&conn.id, &conn.grants)
-                .pinned_to(conn.component_sha256.as_deref()),
+            grants: Grants::for_connection(Operation::Fulfill, conn),
             shell,
             reporter,
             output_dir: scratch.output.clone(),
