@@ -341,6 +341,28 @@ fn a_partitioned_export_writes_the_single_pipeline_export_s_rows() {
     );
 }
 
+/// The component's pipelines really run at once: the simulator holds each
+/// of the first four `Get-Mailbox` pipelines before its first mailbox until
+/// four have started (`--rendezvous`, a test hook). An export that ran them
+/// one at a time, as the 0.2.0 component and the one-shell host did, would
+/// fail on the simulator's "the client does not run them at the same time"
+/// error after 60 s instead of finishing.
+#[test]
+fn a_partitioned_export_runs_max_parallel_pipelines_at_once() {
+    let spec = SeedSpec {
+        mailboxes: 400,
+        databases: 5,
+        seed: 3,
+    };
+    let sim = Metered::start(spec, &["--rendezvous", "Get-Mailbox=4"]);
+    let agent = parallel_agent(&sim.sim, 4);
+    agent.export().unwrap();
+    let run = sim.stats();
+    assert_eq!(run.pipelines.get("Get-Mailbox"), Some(&6), "{run:?}");
+    assert_eq!(run.objects.get("Get-Mailbox"), Some(&400), "{run:?}");
+    assert_eq!(agent.mailboxes().unwrap().len(), 400);
+}
+
 #[test]
 fn mailboxes_moved_during_a_partitioned_export_are_exported_exactly_once() {
     let spec = spec(); // 20 mailboxes on DB01 and DB02

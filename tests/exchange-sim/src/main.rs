@@ -117,6 +117,16 @@ struct Args {
     /// client sees it end.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// Test hook `CMDLET=N`, not a model of Exchange: the first N pipelines
+    /// starting with CMDLET each wait, before their first object, until N
+    /// have started; one left waiting fails after 60 s with an error saying
+    /// the client did not run them at the same time. Lets a test check
+    /// concurrency without depending on timing.
+    #[arg(long, value_parser = exchange_sim::exchange::metering::Rendezvous::parse)]
+    rendezvous: Option<exchange_sim::exchange::metering::Rendezvous>,
+    /// How long a pipeline waits at the `--rendezvous` before failing.
+    #[arg(long, default_value_t = 60_000)]
+    rendezvous_timeout_ms: u64,
     /// Test hook `DB=MAILBOX:TARGET`: when a `Get-Mailbox -Database DB`
     /// pipeline starts, MAILBOX moves to database TARGET at once (once;
     /// repeatable).
@@ -191,6 +201,8 @@ async fn main() -> anyhow::Result<()> {
                 move_hooks: args.move_when_listing.clone(),
                 object_cost_us: args.object_cost_us,
                 stats_file: args.stats_file.clone(),
+                rendezvous: args.rendezvous.clone(),
+                rendezvous_timeout: std::time::Duration::from_millis(args.rendezvous_timeout_ms),
             },
             server_name: server_name.clone(),
         },

@@ -149,15 +149,15 @@ fn max_parallel_pipelines_defaults_to_four() {
     );
 }
 
-/// The server really works on two pipelines at once: each object costs the
-/// simulator 5 ms, and when the first pipeline ends (the simulator writes
-/// its counters then, before the client sees the end) the server has
-/// already produced objects of the second one too. One pipeline at a time
-/// would have the counter at exactly the first pipeline's 60.
+/// The server really works on two pipelines at once. The simulator's
+/// `--rendezvous Get-Mailbox=2` holds each of the first two `Get-Mailbox`
+/// pipelines before its first object until both have started: a host that
+/// ran them one after the other (the one-shell host before issue 17 queued
+/// the second behind the first) gets no mailbox from the first, only the
+/// simulator's error that they did not run at the same time. No timing is
+/// involved: the test passes or fails on what the server saw.
 #[test]
 fn two_pipelines_are_worked_on_by_the_server_at_once() {
-    let stats = tempfile::tempdir().unwrap();
-    let stats_file = stats.path().join("stats.json");
     let sim = Simulator::start(&[
         "--mailboxes",
         "60",
@@ -165,32 +165,63 @@ fn two_pipelines_are_worked_on_by_the_server_at_once() {
         "1",
         "--auth",
         "basic",
-        "--object-cost-us",
-        "5000",
-        "--stats-file",
-        stats_file.to_str().unwrap(),
+        "--rendezvous",
+        "Get-Mailbox=2",
     ]);
     let (_dir, settings) = connection(&sim, r#", "MaxParallelPipelines": 2"#);
     let mut remote = Remote::open(settings.connection("Par").unwrap()).unwrap();
     let mut a = remote.invoke(&get_mailbox()).unwrap();
     let mut b = remote.invoke(&get_mailbox()).unwrap();
+    // The first is drained whole before the second is read at all.
     let mut from_a = 0;
-    while let Some(n) = pull(a.as_mut()) {
-        from_a += n;
+    loop {
+        match a.next_batch(7) {
+            Ok(Some(batch)) => from_a += batch.objects.len(),
+            Ok(None) => break,
+            Err(e) => panic!("the first pipeline failed: the second did not run alongside: {e:?}"),
+        }
     }
     assert_eq!(from_a, 60);
-    let counters: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap();
-    let materialized = counters["objects_materialized"]["Get-Mailbox"]
-        .as_u64()
-        .unwrap();
-    assert!(
-        materialized > 60,
-        "when the first pipeline ended the server had produced {materialized} mailboxes: the second did not run alongside"
-    );
     let mut from_b = 0;
     while let Some(n) = pull(b.as_mut()) {
         from_b += n;
     }
     assert_eq!(from_b, 60);
+}
+
+/// The control: one pipeline alone never meets the rendezvous, and the
+/// simulator's error reaches the caller, so the test above fails when the
+/// pipelines do not run together. (The wait is cut to 0.2 s: alone, no
+/// wait would be long enough.)
+#[test]
+fn one_pipeline_alone_never_meets_the_rendezvous() {
+    let sim = Simulator::start(&[
+        "--mailboxes",
+        "3",
+        "--databases",
+        "1",
+        "--auth",
+        "basic",
+        "--rendezvous",
+        "Get-Mailbox=2",
+        "--rendezvous-timeout-ms",
+        "200",
+    ]);
+    let (_dir, settings) = connection(&sim, r#", "MaxParallelPipelines": 1"#);
+    let mut remote = Remote::open(settings.connection("Par").unwrap()).unwrap();
+    let mut a = remote.invoke(&get_mailbox()).unwrap();
+    let outcome = loop {
+        match a.next_batch(7) {
+            Ok(Some(batch)) => assert!(
+                batch.objects.is_empty(),
+                "a lone pipeline produced mailboxes"
+            ),
+            Ok(None) => break format!("{:?}", a.errors()),
+            Err(e) => break format!("{e:?}"),
+        }
+    };
+    assert!(
+        outcome.contains("the client does not run them at the same time"),
+        "{outcome}"
+    );
 }

@@ -18,15 +18,51 @@
 //! reaches [`MIN_SLEEP`], then one sleep pays it, and what the OS overslept
 //! is credited to the next objects, so timer granularity does not change
 //! the total.
+//!
+//! `--rendezvous CMDLET=N` is a test hook, not a model of Exchange: each
+//! of the first N pipelines starting with CMDLET waits, before its first
+//! object, until N such pipelines have started. A client that runs them one at
+//! a time never gets past the first: after `--rendezvous-timeout-ms`
+//! (default 60 s, far longer than a concurrent client needs to start its
+//! next pipeline) it fails with an error saying so. A test of concurrency can then pass or fail on
+//! what happened, not on how fast it happened.
 
 use super::pipeline::{Ev, Stage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use super::errors::{exchange_error, CmdletId};
 
 /// The shortest sleep taken: below this, timer granularity would dominate.
 const MIN_SLEEP: Duration = Duration::from_millis(2);
+
+/// `--rendezvous CMDLET=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendezvous {
+    pub cmdlet: String,
+    pub pipelines: usize,
+}
+
+impl Rendezvous {
+    /// Parses `CMDLET=N` (N at least 2: one pipeline meets no one).
+    pub fn parse(text: &str) -> Result<Rendezvous, String> {
+        let (cmdlet, n) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected CMDLET=N, for example Get-Mailbox=4, not {text:?}"))?;
+        let pipelines = n
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 2)
+            .ok_or_else(|| format!("N must be a number of pipelines of at least 2, not {n:?}"))?;
+        Ok(Rendezvous {
+            cmdlet: cmdlet.trim().to_string(),
+            pipelines,
+        })
+    }
+}
 
 /// Server-wide object counters and the cost model.
 #[derive(Debug, Default)]
@@ -36,6 +72,12 @@ pub struct Meter {
     /// Where the counters are written (JSON) each time a pipeline ends.
     pub stats_file: Option<PathBuf>,
     counts: Mutex<Counts>,
+    /// `--rendezvous`: pipelines starting with this cmdlet, and how many
+    /// must have started before any of them produces its first object.
+    rendezvous: Option<Rendezvous>,
+    rendezvous_timeout: Duration,
+    arrived: Mutex<usize>,
+    all_arrived: Condvar,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -49,8 +91,36 @@ impl Meter {
         Meter {
             object_cost,
             stats_file,
-            counts: Mutex::new(Counts::default()),
+            ..Meter::default()
         }
+    }
+
+    /// With `--rendezvous CMDLET=N`: a pipeline waits at most `timeout`
+    /// (`--rendezvous-timeout-ms`).
+    pub fn with_rendezvous(mut self, rendezvous: Option<Rendezvous>, timeout: Duration) -> Self {
+        self.rendezvous = rendezvous;
+        self.rendezvous_timeout = timeout;
+        self
+    }
+
+    /// A pipeline has started: waits until `rendezvous` pipelines have.
+    /// Returns how many had when it gave up, or `None` if all came.
+    fn arrive(&self, cmdlet: &str) -> Option<usize> {
+        let needed = match &self.rendezvous {
+            Some(r) if r.cmdlet.eq_ignore_ascii_case(cmdlet) => r.pipelines,
+            _ => return None,
+        };
+        let mut arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        *arrived += 1;
+        if *arrived >= needed {
+            self.all_arrived.notify_all();
+            return None;
+        }
+        let (arrived, _) = self
+            .all_arrived
+            .wait_timeout_while(arrived, self.rendezvous_timeout, |n| *n < needed)
+            .unwrap_or_else(|e| e.into_inner());
+        (*arrived < needed).then_some(*arrived)
     }
 
     /// Objects materialized so far, by cmdlet name.
@@ -109,6 +179,7 @@ pub struct Metered {
     /// Simulated time owed (positive) or overslept (negative), in ns.
     debt_ns: i128,
     flushed: bool,
+    started: bool,
 }
 
 impl Metered {
@@ -120,6 +191,7 @@ impl Metered {
             objects: 0,
             debt_ns: 0,
             flushed: false,
+            started: false,
         }
     }
 
@@ -146,6 +218,29 @@ impl Metered {
 
 impl Stage for Metered {
     fn next(&mut self) -> Option<Ev> {
+        if !self.started {
+            self.started = true;
+            if let Some(arrived) = self.meter.arrive(self.cmdlet) {
+                let needed = self.meter.rendezvous.as_ref().map_or(0, |r| r.pipelines);
+                self.flush();
+                return Some(Ev::Failed(exchange_error(
+                    "exchange-sim",
+                    CmdletId {
+                        name: self.cmdlet,
+                        type_name: "ExchangeSim.Rendezvous",
+                    },
+                    "System.TimeoutException",
+                    "OperationTimeout",
+                    format!(
+                        "--rendezvous {}={needed}: only {arrived} {} pipelines started within {:.1} s; the client does not run them at the same time",
+                        self.cmdlet,
+                        self.cmdlet,
+                        self.meter.rendezvous_timeout.as_secs_f64()
+                    ),
+                    None,
+                )));
+            }
+        }
         let ev = self.inner.next();
         match &ev {
             Some(Ev::Item(_)) => {
@@ -192,5 +287,52 @@ mod tests {
         assert_eq!(json["pipelines"]["Get-User"], 1);
         drop(stage);
         assert_eq!(meter.counts().get("Get-User"), Some(&3), "counted once");
+    }
+
+    #[test]
+    fn a_rendezvous_passes_when_enough_pipelines_start() {
+        let meter = Arc::new(Meter::new(Duration::ZERO, None).with_rendezvous(
+            Rendezvous::parse("Get-Mailbox=2").ok(),
+            Duration::from_secs(60),
+        ));
+        let other = {
+            let meter = meter.clone();
+            std::thread::spawn(move || meter.arrive("Get-Mailbox"))
+        };
+        // Other cmdlets' pipelines are not part of it.
+        assert_eq!(meter.arrive("Get-MailboxDatabase"), None);
+        assert_eq!(meter.arrive("get-mailbox"), None);
+        assert_eq!(other.join().unwrap(), None);
+        // Once met, later pipelines pass at once.
+        assert_eq!(meter.arrive("Get-Mailbox"), None);
+        assert!(Rendezvous::parse("Get-Mailbox=1").is_err());
+        assert!(Rendezvous::parse("Get-Mailbox").is_err());
+    }
+
+    #[test]
+    fn a_lone_pipeline_at_a_rendezvous_fails_saying_why() {
+        let meter = Arc::new(Meter::new(Duration::ZERO, None).with_rendezvous(
+            Rendezvous::parse("Get-Mailbox=2").ok(),
+            Duration::from_millis(1),
+        ));
+        let items = (0..3).map(|_| Ev::Item(Item::Object(Value::Nil))).collect();
+        let mut stage = Metered::new(Box::new(Fixed(items)), "Get-Mailbox", meter.clone());
+        match stage.next() {
+            Some(Ev::Failed(e)) => {
+                assert!(
+                    e.message.contains("only 1 Get-Mailbox pipelines started"),
+                    "{}",
+                    e.message
+                );
+                assert!(
+                    e.message.contains("--rendezvous Get-Mailbox=2"),
+                    "{}",
+                    e.message
+                );
+            }
+            _ => panic!("a lone pipeline passed the rendezvous"),
+        }
+        // Its objects were never produced.
+        assert_eq!(meter.counts().get("Get-Mailbox"), Some(&0));
     }
 }

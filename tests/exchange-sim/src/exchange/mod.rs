@@ -72,6 +72,11 @@ pub struct ModelFaults {
     /// Where the per-cmdlet counters of objects materialized are written
     /// (`--stats-file`; metering.rs).
     pub stats_file: Option<PathBuf>,
+    /// Test hook: the first N pipelines of a cmdlet wait for each other
+    /// before their first object (`--rendezvous`; metering.rs).
+    pub rendezvous: Option<metering::Rendezvous>,
+    /// How long a pipeline waits there (`--rendezvous-timeout-ms`).
+    pub rendezvous_timeout: std::time::Duration,
 }
 
 pub struct OrgOptions {
@@ -171,10 +176,16 @@ impl Organization {
     }
 
     pub fn from_directory(dir: Directory, options: OrgOptions) -> Self {
-        let meter = Arc::new(metering::Meter::new(
-            std::time::Duration::from_micros(options.faults.object_cost_us),
-            options.faults.stats_file.clone(),
-        ));
+        let meter = Arc::new(
+            metering::Meter::new(
+                std::time::Duration::from_micros(options.faults.object_cost_us),
+                options.faults.stats_file.clone(),
+            )
+            .with_rendezvous(
+                options.faults.rendezvous.clone(),
+                options.faults.rendezvous_timeout,
+            ),
+        );
         Organization {
             shared: Arc::new(Shared {
                 dir: RwLock::new(dir),
