@@ -1,9 +1,13 @@
 //! Property tests: any value survives encode -> decode, and no input makes
-//! the decoder panic.
+//! the decoder panic. Every input is also decoded by the flat decoder
+//! (clixml/flat.rs), which must agree with the value decoder on all of it:
+//! the same objects, the same decoded size, the same errors.
+
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
-use idconn_psrp::clixml::{self, Collection, CollectionKind, PsObject, Value};
+use idconn_psrp::clixml::{self, flat, Collection, CollectionKind, FlatBuilder, PsObject, Value};
 use proptest::prelude::*;
 
 const VECTOR: &str = concat!(
@@ -134,8 +138,58 @@ fn normalize(value: &mut Value) {
     }
 }
 
+/// The flat decoder agrees with the value decoder on `bytes`, decoded as
+/// one more object of `builder`'s batch.
+fn flat_agrees_in(builder: &mut FlatBuilder, bytes: &[u8]) {
+    let before = builder.len();
+    let tree = clixml::from_bytes_within(bytes, LIMIT);
+    let flat = builder.push_message(bytes, LIMIT);
+    match (tree, flat) {
+        (Ok((value, size)), Ok(flat_size)) => {
+            assert_eq!(
+                flat_size,
+                size,
+                "decoded size of {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert_eq!(builder.len(), before + 1);
+            let batch = builder.take();
+            let last = batch.to_values().pop().map(normalized);
+            assert_eq!(
+                last,
+                Some(normalized(flat::normalize(&value))),
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            // Put the batch back as it was, to go on sharing its shapes.
+            let mut again = FlatBuilder::new();
+            for value in batch.to_values() {
+                again
+                    .push_message(clixml::to_string(&value).as_bytes(), LIMIT)
+                    .unwrap();
+            }
+            *builder = again;
+        }
+        (Err(tree), Err(flat)) => {
+            assert_eq!(flat.to_string(), tree.to_string());
+            assert_eq!(builder.len(), before, "a failed message left an object");
+        }
+        (tree, flat) => panic!(
+            "the decoders disagree on {:?}: values {tree:?}, flat {flat:?}",
+            String::from_utf8_lossy(bytes)
+        ),
+    }
+}
+
+const LIMIT: usize = 64 << 20;
+
+fn flat_agrees(bytes: &[u8]) {
+    flat_agrees_in(&mut FlatBuilder::new(), bytes);
+}
+
 /// Decoding never panics; what decodes re-encodes to the same value.
 fn decode_is_total(bytes: &[u8]) {
+    flat_agrees(bytes);
     if let Ok(value) = clixml::from_bytes(bytes) {
         let xml = clixml::to_string(&value);
         let again = clixml::from_str(&xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
@@ -207,6 +261,17 @@ proptest! {
         let decoded = clixml::from_str(&xml);
         prop_assert!(decoded.is_ok(), "{} -> {:?}", xml, decoded);
         prop_assert_eq!(normalized(decoded.unwrap_or(Value::Nil)), normalized(value));
+        flat_agrees(xml.as_bytes());
+    }
+
+    /// Several objects in one batch: shapes shared, extended, changed.
+    #[test]
+    fn flat_batches_of_several_objects_agree(values in prop::collection::vec(value(), 1..6)) {
+        let mut builder = FlatBuilder::new();
+        for value in &values {
+            flat_agrees_in(&mut builder, clixml::to_string(value).as_bytes());
+        }
+        prop_assert_eq!(builder.len(), values.len());
     }
 
     #[test]
@@ -246,4 +311,75 @@ proptest! {
         let doc = std::fs::read_to_string(VECTOR).unwrap_or_else(|e| panic!("{VECTOR}: {e}"));
         decode_is_total(&mutate(&doc, &mutations));
     }
+}
+
+/// The real Exchange 2016 mailbox, twice in one batch: one shape.
+#[test]
+fn the_exchange_mailbox_decodes_flat_as_values_do() {
+    let doc = std::fs::read(VECTOR).unwrap_or_else(|e| panic!("{VECTOR}: {e}"));
+    let mut builder = FlatBuilder::new();
+    builder.push_message(&doc, LIMIT).unwrap();
+    builder.push_message(&doc, LIMIT).unwrap();
+    let batch = builder.take();
+    assert_eq!(batch.shapes.len(), 1);
+    assert!(batch.shapes[0].property_names.len() > 150);
+    let tree = clixml::from_bytes(&doc).unwrap();
+    let values = batch.to_values();
+    assert_eq!(values.len(), 2);
+    for value in values {
+        assert_eq!(value, flat::normalize(&tree));
+    }
+}
+
+/// Cases a serializer does not write but a server may send.
+#[test]
+fn unusual_objects_decode_flat_as_values_do() {
+    let cases = [
+        // <MS> before <Props>: adapted properties still come first.
+        r#"<Obj RefId="0"><MS><S N="b">2</S></MS><Props><S N="a">1</S></Props><MS><I32 N="c">3</I32></MS></Obj>"#,
+        // A <Ref> to an earlier object and a nested object.
+        r#"<Obj RefId="0"><Props><Obj N="x" RefId="1"><TN RefId="0"><T>T</T></TN><ToString>t</ToString></Obj><Ref N="y" RefId="1" /></Props></Obj>"#,
+        // Escaped names and text, entities, CDATA.
+        r#"<Obj RefId="0"><MS><S N="a_x0020_b">x_x000A_y &amp; <![CDATA[<z>]]></S><G N="g">{01234567-89AB-CDEF-0123-456789ABCDEF}</G></MS></Obj>"#,
+        // A top-level primitive and a top-level collection object.
+        r#"<S>plain</S>"#,
+        r#"<Obj RefId="0"><LST><S>a</S></LST><ToString>a</ToString></Obj>"#,
+        // Errors: duplicate ToString, missing N, unknown TNRef, a SecureString.
+        r#"<Obj RefId="0"><ToString>a</ToString><ToString>b</ToString></Obj>"#,
+        r#"<Obj RefId="0"><MS><S>a</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TNRef RefId="9" /></Obj>"#,
+        r#"<Obj RefId="0"><MS><SS N="p">secret</SS></MS></Obj>"#,
+        r#"<Obj RefId="0"><MS><I32 N="n">12x</I32></MS></Obj>"#,
+    ];
+    let mut builder = FlatBuilder::new();
+    for case in cases {
+        flat_agrees(case.as_bytes());
+        // And in one batch, after the objects before it.
+        flat_agrees_in(&mut builder, case.as_bytes());
+    }
+}
+
+/// Objects whose names are a prefix, an extension or a change of the last
+/// shape's get shapes of their own; the same names again reuse one.
+#[test]
+fn shapes_follow_the_names() {
+    let objects = [
+        r#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><MS><S N="a">1</S><S N="b">2</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><MS><S N="a">1</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><MS><S N="a">1</S><S N="b">2</S><S N="c">3</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TN RefId="0"><T>B</T></TN><MS><S N="a">1</S><S N="b">2</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><MS><S N="a">1</S><S N="b">2</S></MS></Obj>"#,
+        r#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><MS><S N="a">1</S><S N="x">2</S></MS></Obj>"#,
+    ];
+    let mut builder = FlatBuilder::new();
+    for object in objects {
+        builder.push_message(object.as_bytes(), LIMIT).unwrap();
+    }
+    let batch = builder.take();
+    let shapes: Vec<u32> = batch.objects.iter().map(|o| o.shape).collect();
+    assert_eq!(shapes, [0, 1, 2, 3, 0, 4]);
+    assert_eq!(batch.shapes[1].property_names, ["a"]);
+    assert_eq!(batch.shapes[2].property_names, ["a", "b", "c"]);
+    assert_eq!(&*batch.shapes[3].type_names, ["B"]);
+    assert_eq!(batch.shapes[4].property_names, ["a", "x"]);
 }

@@ -4,6 +4,7 @@
 //! of allocations instead of one per string (about 90 per mailbox), which
 //! was most of the sandbox's overhead.
 
+use idconn_psrp::clixml::flat::{self, FlatBatch, FlatCell, FlatObject};
 use idconn_psrp::clixml::{self, Collection};
 
 use super::mapping::{scalar_from_clixml, scalar_text};
@@ -121,6 +122,103 @@ impl BatchBuilder {
             self.batch.values.push(cell);
         }
         self.push_row(shape, to_string, first);
+    }
+
+    /// A batch of flat-decoded output, moved rather than copied: its shapes
+    /// and text become the batch's, its cells map one to one, and only
+    /// what it kept as values (nested objects, collections, rare kinds) goes
+    /// through [`Self::push_clixml`]'s rules. The result is the batch
+    /// `push_clixml` would build from the same objects decoded as values.
+    pub fn from_flat(flat: FlatBatch) -> Result<Batch, BatchTooLarge> {
+        let FlatBatch {
+            shapes,
+            objects,
+            cells,
+            text,
+            values,
+        } = flat;
+        let mut builder = BatchBuilder::new();
+        builder.batch.text = text;
+        builder.batch.shapes = shapes
+            .into_iter()
+            .map(|s| Shape {
+                type_names: s.type_names.to_vec(),
+                property_names: s.property_names,
+            })
+            .collect();
+        builder.batch.values.reserve(cells.len());
+        builder.batch.objects.reserve(objects.len());
+        for object in &objects {
+            if let Some(whole) = object.primitive {
+                if let Some(value) = values.get(whole as usize) {
+                    builder.push_clixml(value);
+                }
+                continue;
+            }
+            let first = builder.batch.values.len();
+            for cell in cells.get(object.cells.range()).unwrap_or_default() {
+                let cell = match *cell {
+                    FlatCell::Text(s) => Cell::Text(span(s)),
+                    FlatCell::Value(i) => match values.get(i as usize) {
+                        Some(value) => builder.value_cell(value),
+                        None => Cell::Null,
+                    },
+                    other => builder.flat_scalar(other, None),
+                };
+                builder.batch.values.push(cell);
+            }
+            let to_string = object.to_string.map(span);
+            builder.push_row(object.shape, to_string, first);
+        }
+        builder.finish()
+    }
+
+    /// One object of a flat batch, copied: for a batch handed out in parts.
+    pub fn push_flat(&mut self, batch: &FlatBatch, object: &FlatObject) {
+        if let Some(whole) = object.primitive {
+            if let Some(value) = batch.values.get(whole as usize) {
+                self.push_clixml(value);
+            }
+            return;
+        }
+        let Some(shape) = batch.shapes.get(object.shape as usize) else {
+            return;
+        };
+        let shape = self.shape(
+            &shape.type_names,
+            shape.property_names.iter(),
+            shape.property_names.len(),
+        );
+        let to_string = object.to_string.map(|s| self.text(batch.text(s)));
+        let first = self.batch.values.len();
+        for cell in batch.cells_of(object) {
+            let cell = match *cell {
+                FlatCell::Value(i) => match batch.values.get(i as usize) {
+                    Some(value) => self.value_cell(value),
+                    None => Cell::Null,
+                },
+                other => self.flat_scalar(other, Some(batch)),
+            };
+            self.batch.values.push(cell);
+        }
+        self.push_row(shape, to_string, first);
+    }
+
+    /// A flat cell other than a value; its text copied from `from`, or
+    /// already in this batch's text when `None`.
+    fn flat_scalar(&mut self, cell: FlatCell, from: Option<&FlatBatch>) -> Cell {
+        let mut text = |s: flat::Span| match from {
+            Some(batch) => self.text(batch.text(s)),
+            None => span(s),
+        };
+        match cell {
+            FlatCell::Null | FlatCell::Value(_) => Cell::Null,
+            FlatCell::Text(s) => Cell::Text(text(s)),
+            FlatCell::DateTime(s) => Cell::DateTime(text(s)),
+            FlatCell::Guid(s) => Cell::Guid(text(s)),
+            FlatCell::Boolean(b) => Cell::Boolean(b),
+            FlatCell::Integer(n) => Cell::Integer(n),
+        }
     }
 
     fn push_row(&mut self, shape: u32, to_string: Option<Span>, first: usize) {
@@ -304,6 +402,13 @@ impl BatchBuilder {
                 Cell::Object(self.index(i))
             }
         }
+    }
+}
+
+fn span(s: flat::Span) -> Span {
+    Span {
+        start: s.start,
+        len: s.len,
     }
 }
 

@@ -251,6 +251,7 @@ pub fn value_to_display(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::batch::BatchBuilder;
+    use super::super::record::objects_from_batch;
     use super::*;
 
     /// The repository's copy of ../shared/vectors/exchange/get-mailbox-exchange2016.clixml
@@ -277,6 +278,50 @@ mod tests {
         let (direct, general) = (direct.finish().unwrap(), general.finish().unwrap());
         assert_eq!(direct, general);
         assert_eq!(direct.shapes.len(), 1, "two objects of one shape share it");
+        // Decoded flat (what a remote pipeline hands out), moved whole...
+        let mut flat = clixml::FlatBuilder::new();
+        flat.push_message(text.as_bytes(), usize::MAX).unwrap();
+        flat.push_message(text.as_bytes(), usize::MAX).unwrap();
+        let flat = flat.take();
+        // (Its text is laid out in another order: compare what it reads as.)
+        let moved = BatchBuilder::from_flat(flat.clone()).unwrap();
+        assert_eq!(objects_from_batch(&moved), objects_from_batch(&general));
+        assert_eq!(objects_from_batch(&moved), vec![object.clone(), object]);
+        assert_eq!(moved.shapes.len(), 1);
+        // ... or copied object by object (a batch handed out in parts).
+        let mut parts = BatchBuilder::new();
+        for object in &flat.objects {
+            parts.push_flat(&flat, object);
+        }
+        assert_eq!(parts.finish().unwrap(), general);
+    }
+
+    #[test]
+    fn flat_batches_of_mixed_objects_map_like_the_general_rules() {
+        let texts = [
+            KINDS,
+            "<S>hello</S>",
+            r#"<Obj RefId="0"><TN RefId="0"><T>Other</T></TN><MS><S N="Text">z</S></MS></Obj>"#,
+            KINDS,
+        ];
+        let mut general = BatchBuilder::new();
+        let mut expected = Vec::new();
+        let mut flat = clixml::FlatBuilder::new();
+        for text in texts {
+            let object = object_from_clixml(&clixml::from_str(text).unwrap());
+            general.push_object(&object);
+            expected.push(object);
+            flat.push_message(text.as_bytes(), usize::MAX).unwrap();
+        }
+        let general = general.finish().unwrap();
+        let flat = flat.take();
+        let moved = BatchBuilder::from_flat(flat.clone()).unwrap();
+        assert_eq!(objects_from_batch(&moved), expected);
+        let mut parts = BatchBuilder::new();
+        for object in &flat.objects {
+            parts.push_flat(&flat, object);
+        }
+        assert_eq!(parts.finish().unwrap(), general);
     }
 
     #[test]

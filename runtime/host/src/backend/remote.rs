@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use super::shells::{Lease, ShellState, Shells, Slot};
 use std::time::Duration;
 
-use idconn_psrp::client::{self, ClientConfig, Pipeline, RunspacePool};
+use idconn_psrp::budget::Charge;
+use idconn_psrp::client::{self, ClientConfig, OutputFormat, Pipeline, RunspacePool};
+use idconn_psrp::clixml::flat::FlatBatch;
 
 use super::batch::BatchBuilder;
 use super::mapping::command_to_psrp;
@@ -309,7 +311,9 @@ impl PowerShell for Remote {
             self.call_timeout,
             &self.pending,
             lease.state(),
-            shell.pool.invoke(commands),
+            // Output decoded straight into the batch layout, on the
+            // pipeline's receiving task (clixml/flat.rs).
+            shell.pool.invoke_as(commands, OutputFormat::Flat),
         )?;
         Ok(Box::new(RemoteOutput {
             runtime: self.runtime.clone(),
@@ -317,6 +321,8 @@ impl PowerShell for Remote {
             call_timeout: self.call_timeout,
             pending: self.pending.clone(),
             lease: Some(lease),
+            part: None,
+            handed_out: None,
         }))
     }
 }
@@ -339,6 +345,12 @@ struct RemoteOutput {
     /// The shell the pipeline runs on, given back once the pipeline ended
     /// (all read, or failed) or the output is dropped.
     lease: Option<Lease>,
+    /// An envelope's objects larger than the component's `max`, handed out
+    /// in parts: the batch, its budget and the next object.
+    part: Option<(FlatBatch, Charge, usize)>,
+    /// The budget of the last batch handed out, released at the next call
+    /// (the component has copied the batch by then).
+    handed_out: Option<Charge>,
 }
 
 impl PipelineOutput for RemoteOutput {
@@ -349,33 +361,52 @@ impl PipelineOutput for RemoteOutput {
         let Some(lease) = self.lease.as_ref() else {
             return Ok(None);
         };
-        let batch = match block_on(
-            &self.runtime,
-            self.call_timeout,
-            &self.pending,
-            lease.state(),
-            pipeline.next_batch(max),
-        ) {
-            Ok(batch) => batch,
-            Err(e) => {
-                // The pipeline is over: its shell may run the next one
-                // (or, broken, be replaced by the next invoke).
-                self.lease = None;
-                return Err(e);
+        self.handed_out = None;
+        let max = max.max(1);
+        let (flat, charge, next) = match self.part.take() {
+            Some(part) => part,
+            None => {
+                let received = match block_on(
+                    &self.runtime,
+                    self.call_timeout,
+                    &self.pending,
+                    lease.state(),
+                    pipeline.next_flat(),
+                ) {
+                    Ok(received) => received,
+                    Err(e) => {
+                        // The pipeline is over: its shell may run the next
+                        // one (or, broken, be replaced by the next invoke).
+                        self.lease = None;
+                        return Err(e);
+                    }
+                };
+                let Some((flat, charge)) = received else {
+                    self.lease = None;
+                    return Ok(None);
+                };
+                (flat, charge, 0)
             }
         };
-        let Some(values) = batch else {
-            self.lease = None;
-            return Ok(None);
+        let batch = if next == 0 && flat.len() <= max {
+            BatchBuilder::from_flat(flat)
+        } else {
+            let end = flat.len().min(next.saturating_add(max));
+            let mut builder = BatchBuilder::new();
+            for object in flat.objects.get(next..end).unwrap_or_default() {
+                builder.push_flat(&flat, object);
+            }
+            if end < flat.len() {
+                self.part = Some((flat, charge, end));
+                return builder
+                    .finish()
+                    .map(Some)
+                    .map_err(|e| CallError::Limit(e.to_string()));
+            }
+            builder.finish()
         };
-        let mut builder = BatchBuilder::new();
-        for value in &values {
-            builder.push_clixml(value);
-        }
-        builder
-            .finish()
-            .map(Some)
-            .map_err(|e| CallError::Limit(e.to_string()))
+        self.handed_out = Some(charge);
+        batch.map(Some).map_err(|e| CallError::Limit(e.to_string()))
     }
 
     fn errors(&self) -> Vec<ErrorRecord> {

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use auth::{Authenticator, BasicAuthenticator, NoAuthenticator, SealedBody};
 pub use error::Error;
 pub use kerberos::KerberosAuthenticator;
-pub use pipeline::{Pipeline, MAX_RECORDS};
+pub use pipeline::{OutputFormat, Pipeline, MAX_RECORDS};
 pub use pool::RunspacePool;
 
 /// A password: never printed.

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::error::Error;
 use super::pool::Session;
 use crate::budget::Charge;
-use crate::clixml::{self, ClixmlErrorKind, Value};
+use crate::clixml::flat::FlatBatch;
+use crate::clixml::{self, ClixmlError, ClixmlErrorKind, FlatBuilder, Value};
 use crate::fragment::{DefragmentLimits, Defragmenter};
 use crate::message::{self, ErrorRecord, Message, MessageType, PipelineStateInfo};
 use crate::state::PipelineState;
@@ -25,11 +26,26 @@ use crate::untrusted;
 use crate::wsman::client::ReceiveResponse;
 use crate::wsman::SIGNAL_TERMINATE;
 
+/// How a pipeline's output objects reach the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Each object decoded into a [`Value`] ([`Pipeline::next_batch`]).
+    #[default]
+    Values,
+    /// The objects of each envelope decoded straight into one
+    /// [`FlatBatch`] ([`Pipeline::next_flat`]): no value tree, decoded on
+    /// the receiving task.
+    Flat,
+}
+
 /// What one message of the pipeline means to the caller.
 enum Event {
     /// An object and its share of the session's budget, held until the
     /// caller took the object.
     Output(Value, Charge),
+    /// The objects of consecutive messages ([`OutputFormat::Flat`]), and
+    /// their share of the budget.
+    Flat(FlatBatch, Charge),
     Error(ErrorRecord),
     Warning(String),
     State(PipelineStateInfo),
@@ -70,6 +86,7 @@ pub struct Pipeline {
     feed: Feed,
     receiver: Option<AbortOnDrop<()>>,
     buffer: VecDeque<(Value, Charge)>,
+    flat: VecDeque<(FlatBatch, Charge)>,
     /// The budget of the last batch handed out, released at the next call
     /// (the caller has copied the batch by then).
     handed_out: Vec<Charge>,
@@ -110,15 +127,7 @@ fn decode_event(session: &Session, message: Message) -> Result<Option<Event>, Er
         MessageType::PipelineOutput => {
             let budget = &session.budget;
             let (value, size) = clixml::from_bytes_within(&message.data, budget.remaining())
-                .map_err(|e| match e.kind() {
-                    ClixmlErrorKind::DecodedLimit(_) => Error::Limit(format!(
-                        "an object from the server decodes to more than the client holds at once ({} MiB)",
-                        budget.limit() / (1024 * 1024)
-                    )),
-                    _ => Error::Protocol(untrusted::line(&format!(
-                        "PIPELINE_OUTPUT is not valid CLIXML: {e}"
-                    ))),
-                })?;
+                .map_err(|e| output_error(session, &e))?;
             let charge = budget.charge(size)?;
             Event::Output(value, charge)
         }
@@ -140,13 +149,56 @@ fn decode_event(session: &Session, message: Message) -> Result<Option<Event>, Er
     }))
 }
 
+fn output_error(session: &Session, e: &ClixmlError) -> Error {
+    match e.kind() {
+        ClixmlErrorKind::DecodedLimit(_) => Error::Limit(format!(
+            "an object from the server decodes to more than the client holds at once ({} MiB)",
+            session.budget.limit() / (1024 * 1024)
+        )),
+        _ => Error::Protocol(untrusted::line(&format!(
+            "PIPELINE_OUTPUT is not valid CLIXML: {e}"
+        ))),
+    }
+}
+
+/// Output objects of consecutive messages, decoded flat.
+#[derive(Default)]
+struct FlatRun {
+    builder: FlatBuilder,
+    charge: Option<Charge>,
+}
+
+impl FlatRun {
+    fn push(&mut self, session: &Session, data: &[u8]) -> Result<(), Error> {
+        let budget = &session.budget;
+        let size = self
+            .builder
+            .push_message(data, budget.remaining())
+            .map_err(|e| output_error(session, &e))?;
+        match &mut self.charge {
+            Some(charge) => charge.grow(size)?,
+            None => self.charge = Some(budget.charge(size)?),
+        }
+        Ok(())
+    }
+
+    /// The objects so far as one event, if any.
+    fn flush(&mut self, events: &mut Vec<Event>) {
+        if let Some(charge) = self.charge.take() {
+            events.push(Event::Flat(self.builder.take(), charge));
+        }
+    }
+}
+
 fn decode_envelope(
     session: &Session,
     defragmenter: &mut Defragmenter,
     command_id: &str,
     response: ReceiveResponse,
+    format: OutputFormat,
 ) -> Result<Envelope, Error> {
     let mut events = Vec::new();
+    let mut flat = FlatRun::default();
     for stream in &response.streams {
         if stream
             .command_id
@@ -157,12 +209,18 @@ fn decode_envelope(
         }
         for (bytes, raw) in defragmenter.push_charged(&stream.data)? {
             // `raw` stays charged until the message is decoded.
-            if let Some(event) = decode_event(session, Message::decode_from_server(bytes)?)? {
+            let message = Message::decode_from_server(bytes)?;
+            if format == OutputFormat::Flat && message.message_type == MessageType::PipelineOutput {
+                flat.push(session, &message.data)?;
+            } else if let Some(event) = decode_event(session, message)? {
+                // Objects stay in order with what follows them.
+                flat.flush(&mut events);
                 events.push(event);
             }
             drop(raw);
         }
     }
+    flat.flush(&mut events);
     let done = response.command_state.as_ref().is_some_and(|s| s.is_done());
     // The final state (or Done) with a message still in pieces: its end will
     // never come. Taking the rest as complete would lose an object without a
@@ -185,6 +243,7 @@ async fn receive_loop(
     session: Arc<Session>,
     command_id: String,
     pid: Uuid,
+    format: OutputFormat,
     feed: mpsc::Sender<Result<Envelope, Error>>,
 ) {
     let limits = DefragmentLimits {
@@ -217,7 +276,7 @@ async fn receive_loop(
         if !response.command_state.as_ref().is_some_and(|s| s.is_done()) {
             ahead = Some(spawn_receive(&session, &command_id));
         }
-        let envelope = decode_envelope(&session, &mut defragmenter, &command_id, response);
+        let envelope = decode_envelope(&session, &mut defragmenter, &command_id, response, format);
         let failed = envelope.is_err();
         // The caller dropped the pipeline: stop receiving.
         if feed.send(envelope).await.is_err() || failed {
@@ -233,12 +292,14 @@ impl Pipeline {
         runtime: tokio::runtime::Handle,
         command_id: String,
         pid: Uuid,
+        format: OutputFormat,
     ) -> Pipeline {
         let (sender, feed) = mpsc::channel(1);
         let receiver = runtime.spawn(receive_loop(
             session.clone(),
             command_id.clone(),
             pid,
+            format,
             sender,
         ));
         Pipeline {
@@ -248,6 +309,7 @@ impl Pipeline {
             feed,
             receiver: Some(AbortOnDrop(receiver)),
             buffer: VecDeque::new(),
+            flat: VecDeque::new(),
             handed_out: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -265,15 +327,37 @@ impl Pipeline {
     /// then `Error::Remote` with its terminating error.
     pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Value>>, Error> {
         self.handed_out.clear();
+        self.next_ready(|pipeline| {
+            if pipeline.buffer.is_empty() {
+                return None;
+            }
+            let n = max.max(1).min(pipeline.buffer.len());
+            let mut batch = Vec::with_capacity(n);
+            for (value, charge) in pipeline.buffer.drain(..n) {
+                batch.push(value);
+                pipeline.handed_out.push(charge);
+            }
+            Some(batch)
+        })
+        .await
+    }
+
+    /// For a pipeline started with [`OutputFormat::Flat`]: the objects of
+    /// the next envelope (at least one), with their share of the session's
+    /// memory budget, held until the caller drops it; `None` once the
+    /// pipeline completed. Fails as [`Self::next_batch`] does.
+    pub async fn next_flat(&mut self) -> Result<Option<(FlatBatch, Charge)>, Error> {
+        self.next_ready(|pipeline| pipeline.flat.pop_front()).await
+    }
+
+    /// What `take` finds once received, or how the pipeline ended.
+    async fn next_ready<T>(
+        &mut self,
+        mut take: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         loop {
-            if !self.buffer.is_empty() {
-                let n = max.max(1).min(self.buffer.len());
-                let mut batch = Vec::with_capacity(n);
-                for (value, charge) in self.buffer.drain(..n) {
-                    batch.push(value);
-                    self.handed_out.push(charge);
-                }
-                return Ok(Some(batch));
+            if let Some(ready) = take(self) {
+                return Ok(Some(ready));
             }
             if let Some(error) = &self.broken {
                 return Err(error.clone());
@@ -318,6 +402,7 @@ impl Pipeline {
         for event in envelope.events {
             match event {
                 Event::Output(value, charge) => self.buffer.push_back((value, charge)),
+                Event::Flat(batch, charge) => self.flat.push_back((batch, charge)),
                 Event::Error(record) => {
                     if self.errors.len() < MAX_RECORDS {
                         self.errors.push(cap_record(record));

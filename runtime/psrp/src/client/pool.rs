@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::auth::{Authenticator, BasicAuthenticator, NoAuthenticator};
 use super::error::Error;
-use super::pipeline::Pipeline;
+use super::pipeline::{OutputFormat, Pipeline};
 use super::transport::Transport;
 use super::{Auth, ClientConfig, LARGE_MAX_ENVELOPE_SIZE};
 use crate::budget::Budget;
@@ -365,6 +365,15 @@ impl RunspacePool {
 
     /// Starts a pipeline of commands (never a script).
     pub async fn invoke(&self, commands: Vec<Command>) -> Result<Pipeline, Error> {
+        self.invoke_as(commands, OutputFormat::Values).await
+    }
+
+    /// Starts a pipeline whose output is read as `format`.
+    pub async fn invoke_as(
+        &self,
+        commands: Vec<Command>,
+        format: OutputFormat,
+    ) -> Result<Pipeline, Error> {
         if commands.is_empty() {
             return Err(Error::Config(
                 "a pipeline needs at least one command".into(),
@@ -379,6 +388,7 @@ impl RunspacePool {
             self.runtime.clone(),
             command_id,
             pid,
+            format,
         ))
     }
 

@@ -9,6 +9,7 @@
 mod de;
 mod error;
 mod escape;
+pub mod flat;
 mod ser;
 mod tag;
 mod value;
@@ -16,7 +17,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use de::MAX_DEPTH;
+pub use de::{FlatBuilder, MAX_DEPTH};
 pub use error::{ClixmlError, ClixmlErrorKind};
 pub use ser::Serializer;
 pub use value::{Collection, CollectionKind, PsObject, Value};

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
 
+mod flat;
 mod leaf;
 mod refs;
+
+pub use flat::FlatBuilder;
 
 use super::error::{ClixmlError, ClixmlErrorKind as Kind};
 use super::escape;
