@@ -28,11 +28,11 @@ pub mod rows;
 pub mod schema;
 pub mod staging;
 pub mod state;
+mod written;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Timelike, Utc};
@@ -46,6 +46,7 @@ use rows::{guid_of, BatchNo, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
 use state::{Cookie, DatabaseRows, GuidSet};
+use written::Written;
 
 pub use options::ExportOptions;
 
@@ -361,11 +362,11 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             let started_at = self.started_at;
             let written =
                 self.partitioned_mailboxes(writer, &databases, self.options.parallel, &started_at)?;
-            return Ok(GuidSet::from_unsorted(written.into_iter().collect()));
+            return Ok(written.into_set());
         }
         // Guids written by this export: the retry skip list, and with the
         // previous known set, what the next export may call known.
-        let mut written = HashSet::new();
+        let mut written = Written::new();
         let mut tally = Tally::default();
         let pipeline = match previous {
             None => schema::all_mailboxes_pipeline(),
@@ -376,7 +377,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         self.pull("Get-Mailbox", &pipeline, |batch, object| {
             let facts = writer.fill(batch, object);
             if let Some(guid) = facts.guid {
-                if written.contains(&guid) {
+                if written.contains(guid) {
                     return Ok(());
                 }
             }
@@ -396,11 +397,13 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                     }
                 }
             };
-            written.extend(facts.guid);
+            if let Some(guid) = facts.guid {
+                written.insert(guid);
+            }
             tally.write(writer, command)
         })?;
         let known = match previous {
-            None => GuidSet::from_unsorted(written.into_iter().collect()),
+            None => written.into_set(),
             Some(previous)
                 if !deletions::reconciliation_due(
                     &previous.reconciled_at,
@@ -412,13 +415,13 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 // the users changed since the last export.
                 self.reconciled_at = previous.reconciled_at;
                 let gone = self.disabled_mailboxes(&previous.since, |g| {
-                    previous.mailboxes.contains(g) || written.contains(&g)
+                    previous.mailboxes.contains(g) || written.contains(g)
                 })?;
                 for &guid in &gone {
                     tally.delete(writer, guid)?;
                 }
                 let mut known: Vec<u128> = previous.mailboxes.iter().collect();
-                known.extend(written.iter().copied());
+                known.extend(written.iter());
                 deletions::without(GuidSet::from_unsorted(known), &gone)
             }
             Some(previous) => {
@@ -435,12 +438,10 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 // unknown and the next export reports it as Insert.
                 let now = self.current_mailboxes()?;
                 let mut known = Vec::with_capacity(now.len());
-                let reported = previous.mailboxes.iter().chain(
-                    written
-                        .iter()
-                        .copied()
-                        .filter(|g| !previous.mailboxes.contains(*g)),
-                );
+                let reported = previous
+                    .mailboxes
+                    .iter()
+                    .chain(written.iter().filter(|g| !previous.mailboxes.contains(*g)));
                 let mut gone = Vec::new();
                 for guid in reported {
                     if now.contains(guid) {

@@ -25,7 +25,7 @@
 //!   those not written yet. A mailbox created during the export is caught
 //!   the same way.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -33,6 +33,7 @@ use super::rows::BatchNo;
 use super::rows::RowWriter;
 use super::schema;
 use super::state::format_guid;
+use super::written::Written;
 use super::{
     filter_date, Failure, Run, Tally, BATCH_SIZE, FILTER_SLACK_HOURS, INSERT, MAX_ATTEMPTS,
 };
@@ -86,8 +87,8 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         databases: &[u128],
         parallel: u32,
         started_at: &DateTime<Utc>,
-    ) -> Result<HashSet<u128>, String> {
-        let mut written = HashSet::new();
+    ) -> Result<Written, String> {
+        let mut written = Written::new();
         let mut tally = Tally::default();
         let parts: Vec<Part> = databases.iter().map(|&db| database_part(db)).collect();
         self.reporter.log(

@@ -56,6 +56,16 @@ impl GuidSet {
         GuidSet(guids)
     }
 
+    /// Guids already sorted without duplicates (`written.rs`); checked,
+    /// and sorted after all if they are not.
+    pub fn from_sorted_unique(guids: Vec<u128>) -> Self {
+        if guids.windows(2).all(|w| w[0] < w[1]) {
+            GuidSet(guids)
+        } else {
+            GuidSet::from_unsorted(guids)
+        }
+    }
+
     pub fn contains(&self, guid: u128) -> bool {
         self.0.binary_search(&guid).is_ok()
     }
