@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::error::Error;
 use super::pool::Session;
-use crate::budget::Charge;
+use crate::budget::{Budget, Charge};
 use crate::clixml::flat::FlatBatch;
 use crate::clixml::{self, ClixmlError, ClixmlErrorKind, FlatBuilder, Value};
 use crate::fragment::{DefragmentLimits, Defragmenter};
@@ -127,7 +127,7 @@ fn decode_event(session: &Session, message: Message) -> Result<Option<Event>, Er
         MessageType::PipelineOutput => {
             let budget = &session.budget;
             let (value, size) = clixml::from_bytes_within(&message.data, budget.remaining())
-                .map_err(|e| output_error(session, &e))?;
+                .map_err(|e| output_error(budget, &e))?;
             let charge = budget.charge(size)?;
             Event::Output(value, charge)
         }
@@ -149,17 +149,23 @@ fn decode_event(session: &Session, message: Message) -> Result<Option<Event>, Er
     }))
 }
 
-fn output_error(session: &Session, e: &ClixmlError) -> Error {
+fn output_error(budget: &Budget, e: &ClixmlError) -> Error {
     match e.kind() {
         ClixmlErrorKind::DecodedLimit(_) => Error::Limit(format!(
             "an object from the server decodes to more than the client holds at once ({} MiB)",
-            session.budget.limit() / (1024 * 1024)
+            budget.limit() / (1024 * 1024)
         )),
         _ => Error::Protocol(untrusted::line(&format!(
             "PIPELINE_OUTPUT is not valid CLIXML: {e}"
         ))),
     }
 }
+
+/// Objects per flat batch at most. Finding an object's shape compares it
+/// with the batch's shapes, so a batch of objects of all different shapes
+/// (a hostile server's) costs the square of its size: bounded here, as the
+/// batches a component pulls are (512 objects for the Exchange one).
+pub const FLAT_BATCH_MAX_OBJECTS: usize = 512;
 
 /// Output objects of consecutive messages, decoded flat.
 #[derive(Default)]
@@ -169,12 +175,19 @@ struct FlatRun {
 }
 
 impl FlatRun {
-    fn push(&mut self, session: &Session, data: &[u8]) -> Result<(), Error> {
-        let budget = &session.budget;
+    fn push(
+        &mut self,
+        budget: &Arc<Budget>,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), Error> {
+        if self.builder.len() >= FLAT_BATCH_MAX_OBJECTS {
+            self.flush(events);
+        }
         let size = self
             .builder
             .push_message(data, budget.remaining())
-            .map_err(|e| output_error(session, &e))?;
+            .map_err(|e| output_error(budget, &e))?;
         match &mut self.charge {
             Some(charge) => charge.grow(size)?,
             None => self.charge = Some(budget.charge(size)?),
@@ -211,7 +224,7 @@ fn decode_envelope(
             // `raw` stays charged until the message is decoded.
             let message = Message::decode_from_server(bytes)?;
             if format == OutputFormat::Flat && message.message_type == MessageType::PipelineOutput {
-                flat.push(session, &message.data)?;
+                flat.push(&session.budget, &message.data, &mut events)?;
             } else if let Some(event) = decode_event(session, message)? {
                 // Objects stay in order with what follows them.
                 flat.flush(&mut events);
@@ -521,5 +534,56 @@ impl Drop for Pipeline {
                 tracing::debug!("could not stop command {command_id}: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat_batches(events: &[Event]) -> Vec<usize> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Flat(batch, _) => batch.len(),
+                _ => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_envelope_of_many_objects_becomes_flat_batches_of_at_most_the_maximum() {
+        let budget = Budget::new(64 << 20);
+        let mut run = FlatRun::default();
+        let mut events = Vec::new();
+        // Each object of a shape of its own: the case the bound is for.
+        for i in 0..(FLAT_BATCH_MAX_OBJECTS * 2 + 3) {
+            let object = format!(r#"<Obj RefId="0"><MS><S N="p{i}">x</S></MS></Obj>"#);
+            run.push(&budget, object.as_bytes(), &mut events).unwrap();
+        }
+        run.flush(&mut events);
+        assert_eq!(
+            flat_batches(&events),
+            [FLAT_BATCH_MAX_OBJECTS, FLAT_BATCH_MAX_OBJECTS, 3]
+        );
+        // Every object is charged to the budget until its batch is dropped.
+        assert!(budget.used() > 0);
+        drop(events);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_flat_object_over_the_budget_is_a_limit_error() {
+        let budget = Budget::new(1024);
+        let mut run = FlatRun::default();
+        let big = format!(
+            r#"<Obj RefId="0"><MS><S N="p">{}</S></MS></Obj>"#,
+            "x".repeat(4096)
+        );
+        match run.push(&budget, big.as_bytes(), &mut Vec::new()) {
+            Err(Error::Limit(message)) => assert!(message.contains("decodes to more"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(run.builder.is_empty());
     }
 }
