@@ -445,6 +445,53 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_export_ratio_is_measured_not_estimated() {
+        let run = |wall_ms: u64| crate::procs::Measured {
+            wall: Duration::from_millis(wall_ms),
+            max_rss: 0,
+            cpu: Duration::from_millis(wall_ms),
+            success: true,
+        };
+        let whole = crate::whole::WholeFigures {
+            mailboxes: 100_000,
+            component: vec![run(3300), run(3400), run(3200)],
+            native: vec![run(3000), run(3100), run(2900)],
+        };
+        let (parallel, incremental) = (Err("skipped".to_string()), Err("skipped".to_string()));
+        let mut figures = Issue17 {
+            unsealed: None,
+            sealed: None,
+            floor: Duration::from_secs(2),
+            native: Duration::from_millis(250),
+            in_wasm: Duration::from_millis(600),
+            parallel: &parallel,
+            incremental: &incremental,
+            whole: Some(&whole),
+            million: None,
+        };
+        let mut s = String::new();
+        render(&mut s, &figures);
+        assert!(!s.contains("estimate"), "{s}");
+        assert!(
+            s.contains("| whole export, component / native <= 1.1x (wall time) | 1.10x | yes |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| component only, replayed from memory (section 5) | 2.40x |"),
+            "{s}"
+        );
+        assert!(s.contains("native runner"), "{s}");
+
+        figures.whole = None;
+        let mut s = String::new();
+        render(&mut s, &figures);
+        assert!(
+            s.contains("| whole export, component / native <= 1.1x | not measured | |"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn cpu_is_given_per_100k_mailboxes() {
         assert_eq!(per_100k(Duration::from_secs(1), 10_000), "10.00 s");
     }
