@@ -286,7 +286,7 @@ pub fn native_export(
 
 /// A CSV with a header and `rows` data lines (no field of these exports
 /// holds a line break).
-fn check_rows(path: &Path, rows: u64) -> anyhow::Result<()> {
+pub fn check_rows(path: &Path, rows: u64) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
     if lines != rows + 1 {

@@ -6,11 +6,13 @@ mod floor;
 mod incremental;
 mod issue17;
 mod kerberos;
+mod native;
 mod procs;
 mod report;
 mod stats;
 mod swap;
 mod wasm;
+mod whole;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +71,11 @@ struct Args {
     /// next full run's report.
     #[arg(long)]
     million: bool,
+    /// Only the whole export with the component against the same logic
+    /// linked natively (issue 17): `--runs` alternating pairs against the
+    /// main simulator; prints the figures.
+    #[arg(long)]
+    whole_only: bool,
     /// Skip the parallel-pipelines figure (issue 17).
     #[arg(long)]
     no_parallel: bool,
@@ -84,6 +91,13 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == procs::LAUNCH) {
         if let Err(e) = procs::launch(&args[2..]) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.get(1).is_some_and(|a| a == native::NATIVE_EXPORT) {
+        if let Err(e) = native::main(&args[1..]) {
             eprintln!("error: {e:#}");
             std::process::exit(1);
         }
@@ -155,6 +169,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let runs = args.runs.max(1);
+    if args.whole_only {
+        return whole::only(&tools, args.mailboxes, args.databases, runs);
+    }
     let scratch = tempfile::Builder::new().prefix("idconn-bench-").tempdir()?;
     let cache = scratch.path().join("component-cache");
 
@@ -166,6 +183,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .filter(|&n| n != args.mailboxes),
     );
     let mut http = HttpFigures::default();
+    let mut whole = None;
     for (index, &size) in sizes.iter().enumerate().filter(|_| !args.in_process_only) {
         let simulator = export::simulator(&tools, size, args.databases, scratch.path(), None)?;
         let dir = scratch.path().join(format!("export-{size}"));
@@ -173,6 +191,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         if index == 0 {
             progress("warm-up export (fills the component cache)");
             export::idconn_export(&tools, &settings, &dir.join("warm-up"), size, &[])?;
+            progress("warm-up native export (issue 17's whole-export figure)");
+            whole::native_export(&settings, &dir.join("warm-up-native"), size)?;
         }
         let main = index == 0;
         let peer = size == args.peer_mailboxes;
@@ -207,6 +227,22 @@ fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             if main {
+                // Issue 17's whole export: the native runner right after
+                // each `idconn export` of the main size, same simulator.
+                progress(&format!(
+                    "{size} mailboxes: the native runner, run {}/{runs}",
+                    run + 1
+                ));
+                let native = whole::native_export(&settings, &run_dir.join("native"), size)?;
+                if run == 0 {
+                    whole::check_same(&run_dir.join("out"), &run_dir.join("native/out"))?;
+                }
+                let pairs = whole.get_or_insert_with(|| whole::WholeFigures {
+                    mailboxes: size,
+                    ..whole::WholeFigures::default()
+                });
+                pairs.component.push(exported.measured);
+                pairs.native.push(native);
                 progress(&format!(
                     "{size} mailboxes: drain-only floor, run {}/{runs}",
                     run + 1
@@ -322,6 +358,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         clixml,
         parallel,
         incremental,
+        whole,
         million: std::fs::read_to_string(issue17::million_file(&repo)).ok(),
     };
     let out = args

@@ -77,6 +77,9 @@ pub struct Figures {
     pub parallel: Result<crate::issue17::ParallelFigures, String>,
     /// Issue 17: server objects of an incremental against a complete export.
     pub incremental: Result<crate::incremental::IncrementalFigures, String>,
+    /// Issue 17: the whole export, component against native runner (none
+    /// with `--in-process-only`).
+    pub whole: Option<crate::whole::WholeFigures>,
     /// Issue 17: `just bench-million`'s figures, if it ran.
     pub million: Option<String>,
 }
@@ -484,6 +487,7 @@ pub fn render(f: &Figures, m: &Machine) -> String {
             in_wasm,
             parallel: &f.parallel,
             incremental: &f.incremental,
+            whole: f.whole.as_ref(),
             million: f.million.clone(),
         },
     );
@@ -519,6 +523,8 @@ pub fn render(f: &Figures, m: &Machine) -> String {
         "components/target/release/examples/export_bench {main_n} {} {} <dir>",
         f.databases, f.runs
     );
+    let _ = writeln!(s, "# issue 17: the native runner, after each idconn export of the main size (alone: idconn-bench --whole-only)");
+    let _ = writeln!(s, "target/release/idconn-bench __native-export --settings <agent>/appsettings.agent.json --connection Bench --ignore-cookies --output-path <dir> --cookie-path <dir>");
     let _ = writeln!(
         s,
         "# issue 17: parallel pipelines (needs the simulator's --object-cost-us)"
