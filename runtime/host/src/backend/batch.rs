@@ -158,7 +158,6 @@ impl BatchBuilder {
             let first = builder.batch.values.len();
             for cell in cells.get(object.cells.range()).unwrap_or_default() {
                 let cell = match *cell {
-                    FlatCell::Text(s) => Cell::Text(span(s)),
                     FlatCell::Value(i) => match values.get(i as usize) {
                         Some(value) => builder.value_cell(value),
                         None => Cell::Null,

@@ -102,19 +102,6 @@ impl FlatBatch {
         self.cells.get(object.cells.range()).unwrap_or_default()
     }
 
-    /// Bytes held, for memory budgets.
-    pub fn heap_size(&self) -> usize {
-        self.text.capacity()
-            + self.cells.capacity() * std::mem::size_of::<FlatCell>()
-            + self.objects.capacity() * std::mem::size_of::<FlatObject>()
-            + self.values.capacity() * std::mem::size_of::<Value>()
-            + self
-                .shapes
-                .iter()
-                .map(|s| s.property_names.iter().map(|n| n.len() + 24).sum::<usize>() + 64)
-                .sum::<usize>()
-    }
-
     /// The objects as values, in the normal form [`normalize`] gives a
     /// decoded value: what tests hold the flat path to.
     pub fn to_values(&self) -> Vec<Value> {

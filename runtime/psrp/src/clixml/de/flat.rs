@@ -47,11 +47,6 @@ impl FlatBuilder {
         self.batch.objects.is_empty()
     }
 
-    /// Bytes held so far (for memory budgets).
-    pub fn heap_size(&self) -> usize {
-        self.batch.heap_size()
-    }
-
     /// The batch, and the builder emptied for the next one.
     pub fn take(&mut self) -> FlatBatch {
         self.last_shape = None;
