@@ -137,6 +137,47 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// Runs `command` (an export program and its subcommand) as `idconn export
+/// --settings S --connection Bench [--ignore-cookies] --output-path
+/// dir/out --cookie-path dir/cookies` takes it, its output in `dir/log`;
+/// fails, quoting that output, unless it succeeds. Returns the measure and
+/// the mailbox CSV's path.
+pub fn run_export(
+    mut command: std::process::Command,
+    what: &str,
+    settings: &Path,
+    dir: &Path,
+    ignore_cookies: bool,
+    log: &str,
+) -> anyhow::Result<ExportRun> {
+    let out = dir.join("out");
+    let cookies = dir.join("cookies");
+    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&cookies)?;
+    command
+        .arg("--settings")
+        .arg(settings)
+        .args(["--connection", CONNECTION])
+        .args(ignore_cookies.then_some("--ignore-cookies"))
+        .arg("--output-path")
+        .arg(&out)
+        .arg("--cookie-path")
+        .arg(&cookies)
+        .env_remove("RUST_LOG");
+    let log = dir.join(log);
+    let measured = procs::measure(command, &log)?;
+    if !measured.success {
+        bail!(
+            "{what} failed; its output: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    Ok(ExportRun {
+        measured,
+        mailboxes_csv: out.join(format!("{CONNECTION}_mailboxes.csv")),
+    })
+}
+
 /// One complete export into `dir/out`, checked for `mailboxes` rows.
 pub fn idconn_export(
     tools: &Tools,
@@ -145,36 +186,11 @@ pub fn idconn_export(
     mailboxes: u64,
     env: &[(String, String)],
 ) -> anyhow::Result<ExportRun> {
-    let out = dir.join("out");
-    let cookies = dir.join("cookies");
-    std::fs::create_dir_all(&out)?;
-    std::fs::create_dir_all(&cookies)?;
     let mut command = procs::command(&tools.idconn);
-    command
-        .arg("export")
-        .arg("--settings")
-        .arg(settings)
-        .args(["--connection", CONNECTION, "--ignore-cookies"])
-        .arg("--output-path")
-        .arg(&out)
-        .arg("--cookie-path")
-        .arg(&cookies)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("RUST_LOG");
-    let log = dir.join("idconn.log");
-    let measured = procs::measure(command, &log)?;
-    if !measured.success {
-        bail!(
-            "idconn export failed; its output: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-    let mailboxes_csv = out.join(format!("{CONNECTION}_mailboxes.csv"));
-    check_rows(&mailboxes_csv, mailboxes)?;
-    Ok(ExportRun {
-        measured,
-        mailboxes_csv,
-    })
+    command.arg("export").envs(env.iter().map(|(k, v)| (k, v)));
+    let run = run_export(command, "idconn export", settings, dir, true, "idconn.log")?;
+    check_rows(&run.mailboxes_csv, mailboxes)?;
+    Ok(run)
 }
 
 /// An export into `dir/out` with its cookies kept in `dir/cookies`:
@@ -187,42 +203,18 @@ pub fn idconn_export_in(
     mailboxes: u64,
     incremental: bool,
 ) -> anyhow::Result<ExportRun> {
-    let out = dir.join("out");
-    let cookies = dir.join("cookies");
-    std::fs::create_dir_all(&out)?;
-    std::fs::create_dir_all(&cookies)?;
     let mut command = procs::command(&tools.idconn);
-    command
-        .arg("export")
-        .arg("--settings")
-        .arg(settings)
-        .args(["--connection", CONNECTION])
-        .args((!incremental).then_some("--ignore-cookies"))
-        .arg("--output-path")
-        .arg(&out)
-        .arg("--cookie-path")
-        .arg(&cookies)
-        .env_remove("RUST_LOG");
-    let log = dir.join(if incremental {
+    command.arg("export");
+    let log = if incremental {
         "idconn-incremental.log"
     } else {
         "idconn-complete.log"
-    });
-    let measured = procs::measure(command, &log)?;
-    if !measured.success {
-        bail!(
-            "idconn export failed; its output: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-    let mailboxes_csv = out.join(format!("{CONNECTION}_mailboxes.csv"));
+    };
+    let run = run_export(command, "idconn export", settings, dir, !incremental, log)?;
     if !incremental {
-        check_rows(&mailboxes_csv, mailboxes)?;
+        check_rows(&run.mailboxes_csv, mailboxes)?;
     }
-    Ok(ExportRun {
-        measured,
-        mailboxes_csv,
-    })
+    Ok(run)
 }
 
 /// The peer: pypsrp's export into `dir`.

@@ -57,32 +57,19 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 /// One native export into `dir/out` (cookies in `dir/cookies`), as
 /// [`export::idconn_export`] runs `idconn export --ignore-cookies`.
 pub fn native_export(settings: &Path, dir: &Path, mailboxes: u64) -> anyhow::Result<Measured> {
-    let out = dir.join("out");
-    let cookies = dir.join("cookies");
-    std::fs::create_dir_all(&out)?;
-    std::fs::create_dir_all(&cookies)?;
     let exe = std::env::current_exe().context("cannot find this binary's path")?;
     let mut command = procs::command(&exe);
-    command
-        .arg(crate::native::NATIVE_EXPORT)
-        .arg("--settings")
-        .arg(settings)
-        .args(["--connection", CONNECTION, "--ignore-cookies"])
-        .arg("--output-path")
-        .arg(&out)
-        .arg("--cookie-path")
-        .arg(&cookies)
-        .env_remove("RUST_LOG");
-    let log = dir.join("native.log");
-    let measured = procs::measure(command, &log)?;
-    if !measured.success {
-        bail!(
-            "the native export failed; its output: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-    export::check_rows(&out.join(format!("{CONNECTION}_mailboxes.csv")), mailboxes)?;
-    Ok(measured)
+    command.arg(crate::native::NATIVE_EXPORT);
+    let run = export::run_export(
+        command,
+        "the native export",
+        settings,
+        dir,
+        true,
+        "native.log",
+    )?;
+    export::check_rows(&run.mailboxes_csv, mailboxes)?;
+    Ok(run.measured)
 }
 
 /// The two exports' files are the same: the databases CSV byte for byte,
