@@ -138,6 +138,9 @@ impl Limits {
 pub(crate) struct JobLimiter {
     max_memory: usize,
     pub(crate) hit: bool,
+    /// The largest linear memory the guest asked for and got, in bytes: a
+    /// wasm memory never shrinks, so this is what the job cost the host.
+    pub(crate) peak_memory: usize,
 }
 
 impl JobLimiter {
@@ -145,6 +148,7 @@ impl JobLimiter {
         JobLimiter {
             max_memory: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
             hit: false,
+            peak_memory: 0,
         }
     }
 }
@@ -160,6 +164,7 @@ impl ResourceLimiter for JobLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.peak_memory = self.peak_memory.max(desired);
         Ok(true)
     }
 
@@ -196,5 +201,18 @@ mod tests {
         let (key, problem) = Limits::from_json(&serde_json::json!({"MaxDisk": 1})).unwrap_err();
         assert_eq!(key, "MaxDisk");
         assert!(problem.contains("MaxWrittenMiB"), "{problem}");
+    }
+
+    #[test]
+    fn the_limiter_keeps_the_peak_it_granted_and_refuses_past_the_limit() {
+        let mut limiter = JobLimiter::new(&Limits {
+            max_memory_bytes: 8 << 20,
+            ..Limits::default()
+        });
+        assert!(limiter.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(limiter.memory_growing(2 << 20, 6 << 20, None).unwrap());
+        assert!(!limiter.memory_growing(6 << 20, 9 << 20, None).unwrap());
+        assert_eq!(limiter.peak_memory, 6 << 20, "a refused growth is no peak");
+        assert!(limiter.hit);
     }
 }

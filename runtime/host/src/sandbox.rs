@@ -412,6 +412,11 @@ impl Job {
         // A limit hit, now or earlier, is recorded in `stopped`.
         let _ = self.store.data_mut().check_limits();
         let state = self.store.data_mut();
+        tracing::debug!(
+            "the component's linear memory peaked at {:.1} MiB (setting Limits.MaxMemoryMiB: {} MiB)",
+            state.limiter.peak_memory as f64 / f64::from(1u32 << 20),
+            state.limits.max_memory_bytes >> 20
+        );
         if let Some(stopped) = state.stopped.take() {
             return Err(stopped);
         }

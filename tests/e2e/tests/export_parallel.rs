@@ -404,3 +404,57 @@ fn mailboxes_moved_during_a_partitioned_export_are_exported_exactly_once() {
     let mailboxes = dir.users.values().filter(|u| u.mailbox.is_some()).count();
     assert_eq!(rows.len(), mailboxes);
 }
+
+/// A complete export keeps at most `Options.MailboxGuidsInMemory` written
+/// guids in memory and the rest in sorted runs beside the cookie
+/// (components/exchange/src/export/written.rs). Here 16, so 1,500
+/// mailboxes go through dozens of runs and their merges inside the
+/// sandbox, while the connection drops once and a pipeline runs again:
+/// every mailbox is written once, the cookie knows each, and no run is
+/// left in ExportCookies.
+#[test]
+fn a_partitioned_export_keeps_written_guids_on_disk_and_leaves_nothing_behind() {
+    let spec = SeedSpec {
+        mailboxes: 1_500,
+        databases: 4,
+        seed: 12,
+    };
+    let sim = Metered::start(spec, &["--drop-after-objects", "900"]);
+    let mut connection = sim.sim.connection("admin", "admin");
+    connection["MaxParallelPipelines"] = json!(3);
+    connection["Options"] = json!({ "MailboxGuidsInMemory": 16 });
+    let agent = Agent::new(connection).unwrap();
+    let out = agent.export().unwrap();
+    assert!(describe(&out).contains("retry"), "{}", describe(&out));
+
+    let rows = agent.mailboxes().unwrap();
+    let guids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["Guid"].as_str()).collect();
+    let dir = seeded_directory(spec);
+    let expected: std::collections::BTreeSet<&str> = dir
+        .users
+        .values()
+        .filter_map(|u| u.mailbox.as_ref().map(|_| u.guid.as_str()))
+        .collect();
+    assert_eq!(rows.len(), expected.len(), "one row per mailbox");
+    assert_eq!(guids, expected);
+
+    let cookie = cookie_path(&agent);
+    let text = fs::read_to_string(&cookie).unwrap();
+    let known: std::collections::BTreeSet<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("mailboxes "))
+        .skip(1)
+        .take_while(|l| *l != "end")
+        .collect();
+    assert!(text.contains(&format!("\nmailboxes {}\n", expected.len())));
+    assert_eq!(known, expected);
+    let left: Vec<String> = fs::read_dir(cookie.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [format!("{CONNECTION}_cookie.bin")]);
+
+    // The next export reads that cookie as any other.
+    let out = agent.export().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}

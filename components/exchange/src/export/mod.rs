@@ -46,7 +46,7 @@ use rows::{guid_of, BatchNo, RowWriter};
 use schema::{DATABASE_COLUMNS, GUID, MAILBOX_COLUMNS};
 use staging::Staging;
 use state::{Cookie, DatabaseRows, GuidSet};
-use written::Written;
+use written::{Sorted, Spill, Written};
 
 pub use options::ExportOptions;
 
@@ -114,6 +114,14 @@ impl ExportSummary {
     }
 }
 
+/// The mailboxes the next export will know: the guids written by a
+/// complete export, streamed from disk (written.rs), or an incremental
+/// export's set.
+enum Known {
+    Set(GuidSet),
+    Sorted(Sorted),
+}
+
 /// What an incremental export compares against.
 struct Previous {
     /// Objects changed from here on are reported.
@@ -162,6 +170,7 @@ pub fn run_with<S: Shell, R: Reporter>(
     let mut run = Run {
         shell,
         reporter,
+        spill: Spill::beside(&cookie_temp),
         previous: previous.as_ref(),
         options: *options,
         started_at,
@@ -186,14 +195,23 @@ pub fn run_with<S: Shell, R: Reporter>(
     let mailboxes = run.mailboxes(&mut writer)?;
     writer.finish()?;
 
-    Cookie {
-        started_at,
-        reconciled_at: run.reconciled_at,
-        databases,
-        mailboxes,
+    match mailboxes {
+        Known::Set(set) => Cookie {
+            started_at,
+            reconciled_at: run.reconciled_at,
+            databases,
+            mailboxes: set,
+        }
+        .write(&cookie_temp)?,
+        Known::Sorted(mut sorted) => state::write_cookie(
+            &cookie_temp,
+            &started_at,
+            &run.reconciled_at,
+            &databases,
+            sorted.len(),
+            || sorted.next_guid(),
+        )?,
     }
-    .write(&cookie_temp)
-    .map_err(|e| format!("writing {} failed: {e}", cookie_temp.display()))?;
     staging.commit()?;
 
     let summary = run.summary;
@@ -214,8 +232,7 @@ fn expected_objects(files: &ExportFiles, incremental: bool) -> Option<u64> {
     if incremental {
         return None;
     }
-    let cookie = Cookie::read(&files.cookie).ok().flatten()?;
-    Some(cookie.mailboxes.len() as u64 + cookie.databases.len() as u64)
+    state::count_objects(&files.cookie)
 }
 
 fn previous_state<R: Reporter>(
@@ -270,6 +287,8 @@ fn filter_date(at: &DateTime<Utc>) -> String {
 struct Run<'a, S, R> {
     shell: &'a S,
     reporter: &'a R,
+    /// Where the guids written go once they pass what memory keeps.
+    spill: Spill,
     previous: Option<&'a Previous>,
     options: ExportOptions,
     started_at: DateTime<Utc>,
@@ -355,18 +374,18 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// Writes the mailbox rows; returns the mailboxes reported so far (by
     /// this export or an earlier one) that exist now: the next export's
     /// known set.
-    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<GuidSet, sdk::Failure> {
+    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<Known, sdk::Failure> {
         let previous = self.previous;
         if previous.is_none() && self.options.parallel > 1 && !self.database_order.is_empty() {
             let databases = std::mem::take(&mut self.database_order);
             let started_at = self.started_at;
             let written =
                 self.partitioned_mailboxes(writer, &databases, self.options.parallel, &started_at)?;
-            return Ok(written.into_set());
+            return Ok(Known::Sorted(written.into_sorted()?));
         }
         // Guids written by this export: the retry skip list, and with the
         // previous known set, what the next export may call known.
-        let mut written = Written::new();
+        let mut written = Written::with_run_len(self.spill.clone(), self.options.guids_in_memory);
         let mut tally = Tally::default();
         let pipeline = match previous {
             None => schema::all_mailboxes_pipeline(),
@@ -377,7 +396,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         self.pull("Get-Mailbox", &pipeline, |batch, object| {
             let facts = writer.fill(batch, object);
             if let Some(guid) = facts.guid {
-                if written.contains(guid) {
+                if written.contains(guid)? {
                     return Ok(());
                 }
             }
@@ -398,68 +417,70 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
                 }
             };
             if let Some(guid) = facts.guid {
-                written.insert(guid);
+                written.insert(guid)?;
             }
             tally.write(writer, command)
         })?;
-        let known = match previous {
-            None => written.into_set(),
-            Some(previous)
-                if !deletions::reconciliation_due(
-                    &previous.reconciled_at,
-                    &self.started_at,
-                    self.options.reconciliation_hours,
-                ) =>
-            {
-                // Between reconciliations: only disabled mailboxes, from
-                // the users changed since the last export.
-                self.reconciled_at = previous.reconciled_at;
-                let gone = self.disabled_mailboxes(&previous.since, |g| {
-                    previous.mailboxes.contains(g) || written.contains(g)
-                })?;
-                for &guid in &gone {
-                    tally.delete(writer, guid)?;
-                }
-                let mut known: Vec<u128> = previous.mailboxes.iter().collect();
-                known.extend(written.iter());
-                deletions::without(GuidSet::from_unsorted(known), &gone)
+        let Some(previous) = previous else {
+            self.summary.mailboxes += tally.rows;
+            self.add(&tally);
+            return Ok(Known::Sorted(written.into_sorted()?));
+        };
+        // An incremental export wrote the changed mailboxes only: few
+        // enough to hold.
+        let written = GuidSet::from_sorted_unique(written.into_vec()?);
+        let known = if !deletions::reconciliation_due(
+            &previous.reconciled_at,
+            &self.started_at,
+            self.options.reconciliation_hours,
+        ) {
+            // Between reconciliations: only disabled mailboxes, from
+            // the users changed since the last export.
+            self.reconciled_at = previous.reconciled_at;
+            let gone = self.disabled_mailboxes(&previous.since, |g| {
+                previous.mailboxes.contains(g) || written.contains(g)
+            })?;
+            for &guid in &gone {
+                tally.delete(writer, guid)?;
             }
-            Some(previous) => {
-                self.reporter.log(
-                    Level::Info,
-                    &format!(
-                        "reconciliation: listing every mailbox to find removed ones (last one {}, Options.ReconciliationHours {})",
-                        filter_date(&previous.reconciled_at),
-                        self.options.reconciliation_hours
-                    ),
-                );
-                // Listed after the changed mailboxes: one enabled in between
-                // is on the server but was never written, so it stays
-                // unknown and the next export reports it as Insert.
-                let now = self.current_mailboxes()?;
-                let mut known = Vec::with_capacity(now.len());
-                let reported = previous
-                    .mailboxes
-                    .iter()
-                    .chain(written.iter().filter(|g| !previous.mailboxes.contains(*g)));
-                let mut gone = Vec::new();
-                for guid in reported {
-                    if now.contains(guid) {
-                        known.push(guid);
-                    } else {
-                        gone.push(guid);
-                    }
+            let mut known: Vec<u128> = previous.mailboxes.iter().collect();
+            known.extend(written.iter());
+            deletions::without(GuidSet::from_unsorted(known), &gone)
+        } else {
+            self.reporter.log(
+                Level::Info,
+                &format!(
+                    "reconciliation: listing every mailbox to find removed ones (last one {}, Options.ReconciliationHours {})",
+                    filter_date(&previous.reconciled_at),
+                    self.options.reconciliation_hours
+                ),
+            );
+            // Listed after the changed mailboxes: one enabled in between
+            // is on the server but was never written, so it stays
+            // unknown and the next export reports it as Insert.
+            let now = self.current_mailboxes()?;
+            let mut known = Vec::with_capacity(now.len());
+            let reported = previous
+                .mailboxes
+                .iter()
+                .chain(written.iter().filter(|g| !previous.mailboxes.contains(*g)));
+            let mut gone = Vec::new();
+            for guid in reported {
+                if now.contains(guid) {
+                    known.push(guid);
+                } else {
+                    gone.push(guid);
                 }
-                gone.sort_unstable();
-                for guid in gone {
-                    tally.delete(writer, guid)?;
-                }
-                GuidSet::from_unsorted(known)
             }
+            gone.sort_unstable();
+            for guid in gone {
+                tally.delete(writer, guid)?;
+            }
+            GuidSet::from_unsorted(known)
         };
         self.summary.mailboxes += tally.rows;
         self.add(&tally);
-        Ok(known)
+        Ok(Known::Set(known))
     }
 
     /// The guids of every mailbox on the server.

@@ -1,6 +1,6 @@
 //! The export's settings: what `export::run_with` takes from the connection.
 
-use super::deletions;
+use super::{deletions, written};
 
 /// What the connection's settings tune in an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,10 @@ pub struct ExportOptions {
     /// (`Options.ReconciliationHours`; deletions.rs); 0 lists them at every
     /// export.
     pub reconciliation_hours: u32,
+    /// Guids of written mailboxes a complete export keeps in memory before
+    /// it writes them, sorted, to a run in the cookie directory
+    /// (`Options.MailboxGuidsInMemory`; written.rs): memory against disk.
+    pub guids_in_memory: usize,
 }
 
 impl Default for ExportOptions {
@@ -20,6 +24,7 @@ impl Default for ExportOptions {
         ExportOptions {
             parallel: 1,
             reconciliation_hours: deletions::DEFAULT_RECONCILIATION_HOURS,
+            guids_in_memory: written::RUN_LEN,
         }
     }
 }
@@ -27,6 +32,10 @@ impl Default for ExportOptions {
 /// The longest reconciliation period an option may ask for: a year. Beyond
 /// that a removed mailbox would stay in the target system for good.
 const MAX_RECONCILIATION_HOURS: u64 = 24 * 366;
+
+/// The most guids `Options.MailboxGuidsInMemory` may keep: some 512 MiB of
+/// hash set, the component's default memory limit.
+const MAX_GUIDS_IN_MEMORY: u64 = 1 << 24;
 
 impl ExportOptions {
     /// The options of a 0.3.0 export request: `max-parallel-pipelines` and
@@ -48,6 +57,20 @@ impl ExportOptions {
                     .ok_or_else(|| {
                         format!(
                             "Options.ReconciliationHours must be a whole number of hours from 0 to {MAX_RECONCILIATION_HOURS}, found {}",
+                            json.chars().take(40).collect::<String>()
+                        )
+                    })?;
+            }
+            if name == "MailboxGuidsInMemory" {
+                options.guids_in_memory = json
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_GUIDS_IN_MEMORY).contains(n))
+                    .map(|n| n as usize)
+                    .ok_or_else(|| {
+                        format!(
+                            "Options.MailboxGuidsInMemory must be a whole number from 1 to {MAX_GUIDS_IN_MEMORY}, found {}",
                             json.chars().take(40).collect::<String>()
                         )
                     })?;
@@ -89,6 +112,15 @@ mod tests {
             let e = ExportOptions::from_request(&request(1, &[("ReconciliationHours", bad)]))
                 .unwrap_err();
             assert!(e.contains("Options.ReconciliationHours"), "{e}");
+        }
+        let o =
+            ExportOptions::from_request(&request(1, &[("MailboxGuidsInMemory", "16")])).unwrap();
+        assert_eq!(o.guids_in_memory, 16);
+        assert_eq!(ExportOptions::default().guids_in_memory, written::RUN_LEN);
+        for bad in ["0", "-1", "1.5", "\"16\"", "99999999999"] {
+            let e = ExportOptions::from_request(&request(1, &[("MailboxGuidsInMemory", bad)]))
+                .unwrap_err();
+            assert!(e.contains("Options.MailboxGuidsInMemory"), "{e}");
         }
     }
 }

@@ -88,7 +88,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         parallel: u32,
         started_at: &DateTime<Utc>,
     ) -> Result<Written, String> {
-        let mut written = Written::new();
+        let mut written = Written::with_run_len(self.spill.clone(), self.options.guids_in_memory);
         let mut tally = Tally::default();
         let parts: Vec<Part> = databases.iter().map(|&db| database_part(db)).collect();
         self.reporter.log(
@@ -103,7 +103,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             if let Some(guid) = facts.guid {
                 // Listed before on another database (it moved), or before
                 // a retry: written once.
-                if !written.insert(guid) {
+                if !written.insert(guid)? {
                     return Ok(());
                 }
             }

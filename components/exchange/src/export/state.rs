@@ -210,32 +210,68 @@ impl Cookie {
     }
 
     /// Writes the cookie to `path` (a temporary name: the caller renames it).
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        // One host call per MiB rather than per 8 KiB (see rows.rs).
-        let mut out = BufWriter::with_capacity(1 << 20, OutputFile::new(File::create(path)?));
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let mut guids = self.mailboxes.iter();
+        write_cookie(
+            path,
+            &self.started_at,
+            &self.reconciled_at,
+            &self.databases,
+            self.mailboxes.len(),
+            || Ok(guids.next()),
+        )
+    }
+}
+
+/// Writes a cookie to `path` (a temporary name: the caller renames it),
+/// its `count` mailboxes taken in order from `next_mailbox`: a complete
+/// export streams them from disk (written.rs). Fewer or more than `count`
+/// is an error, never a cookie whose count lies.
+pub fn write_cookie(
+    path: &Path,
+    started_at: &DateTime<Utc>,
+    reconciled_at: &DateTime<Utc>,
+    databases: &DatabaseRows,
+    count: usize,
+    mut next_mailbox: impl FnMut() -> Result<Option<u128>, String>,
+) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("writing {} failed: {e}", path.display());
+    // One host call per MiB rather than per 8 KiB (see rows.rs).
+    let file = File::create(path).map_err(failed)?;
+    let mut out = BufWriter::with_capacity(1 << 20, OutputFile::new(file));
+    (|| {
         writeln!(out, "{MAGIC}")?;
-        writeln!(out, "started-at {}", format_date_time(&self.started_at))?;
-        writeln!(
-            out,
-            "reconciled-at {}",
-            format_date_time(&self.reconciled_at)
-        )?;
-        writeln!(out, "databases {}", self.databases.len())?;
-        for (&guid, digest) in &self.databases {
+        writeln!(out, "started-at {}", format_date_time(started_at))?;
+        writeln!(out, "reconciled-at {}", format_date_time(reconciled_at))?;
+        writeln!(out, "databases {}", databases.len())?;
+        for (&guid, digest) in databases {
             out.write_all(&guid_text(guid))?;
             // A database without a digest (from a version 1 cookie) is
             // always re-exported, so it never reaches here without one.
             writeln!(out, " {:032x}", digest.unwrap_or_default())?;
         }
-        writeln!(out, "mailboxes {}", self.mailboxes.len())?;
-        for guid in self.mailboxes.iter() {
-            out.write_all(&guid_text(guid))?;
-            out.write_all(b"\n")?;
-        }
-        writeln!(out, "end")?;
-        let file = out.into_inner().map_err(|e| e.into_error())?.into_file();
-        file.sync_all()
+        writeln!(out, "mailboxes {count}")
+    })()
+    .map_err(failed)?;
+    let mut written = 0usize;
+    while let Some(guid) = next_mailbox()? {
+        written += 1;
+        out.write_all(&guid_text(guid))
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(failed)?;
     }
+    if written != count {
+        return Err(format!(
+            "writing {} failed: {written} mailboxes where {count} were counted",
+            path.display()
+        ));
+    }
+    writeln!(out, "end").map_err(failed)?;
+    let file = out
+        .into_inner()
+        .map_err(|e| failed(e.into_error()))?
+        .into_file();
+    file.sync_all().map_err(failed)
 }
 
 /// The `databases` section: `<guid> <digest>` lines (`<guid>` in version 1).
@@ -264,16 +300,56 @@ fn parse_databases(
     Ok(databases)
 }
 
+/// The `<name> <count>` line and the `count` guids after it, parsed as
+/// they are read: holding a million lines as text first cost five times
+/// the guids' memory, which a wasm instance never gives back.
 fn parse_section(
     next: &mut impl FnMut() -> Result<(usize, String), String>,
     name: &str,
 ) -> Result<Vec<u128>, String> {
-    section_lines(next, name)?
-        .into_iter()
-        .map(|(n, line)| {
-            parse_guid(&line).ok_or_else(|| format!("line {n}: `{line}` is not a guid"))
-        })
-        .collect()
+    let count = section_count(next, name)?;
+    // The count is the file's word: reserve no more than a million up front.
+    let mut guids = Vec::with_capacity(count.min(1 << 20));
+    for _ in 0..count {
+        let (n, line) = next()?;
+        guids.push(parse_guid(&line).ok_or_else(|| format!("line {n}: `{line}` is not a guid"))?);
+    }
+    Ok(guids)
+}
+
+fn section_count(
+    next: &mut impl FnMut() -> Result<(usize, String), String>,
+    name: &str,
+) -> Result<usize, String> {
+    let (n, line) = next()?;
+    count_of(&line, name).ok_or_else(|| format!("line {n}: expected `{name} <count>`"))
+}
+
+fn count_of(line: &str, name: &str) -> Option<usize> {
+    line.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|count| count.parse().ok())
+}
+
+/// The databases and mailboxes a cookie lists, read from its counts
+/// without holding its guids (the progress bar's estimate); `None` when
+/// there is no cookie or it is not one.
+pub fn count_objects(path: &Path) -> Option<u64> {
+    let mut lines = BufReader::new(File::open(path).ok()?).lines();
+    let header_lines = match lines.next()?.ok()?.as_str() {
+        MAGIC => 2,
+        MAGIC_V2 | MAGIC_V1 => 1,
+        _ => return None,
+    };
+    for _ in 0..header_lines {
+        lines.next()?.ok()?;
+    }
+    let databases = count_of(&lines.next()?.ok()?, "databases")?;
+    for _ in 0..databases {
+        lines.next()?.ok()?;
+    }
+    let mailboxes = count_of(&lines.next()?.ok()?, "mailboxes")?;
+    Some(databases as u64 + mailboxes as u64)
 }
 
 /// The `<name> <count>` line and the `count` lines after it.
@@ -281,13 +357,13 @@ fn section_lines(
     next: &mut impl FnMut() -> Result<(usize, String), String>,
     name: &str,
 ) -> Result<Vec<(usize, String)>, String> {
-    let (n, line) = next()?;
-    let count: usize = line
-        .strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .and_then(|count| count.parse().ok())
-        .ok_or_else(|| format!("line {n}: expected `{name} <count>`"))?;
-    (0..count).map(|_| next()).collect()
+    let count = section_count(next, name)?;
+    // The count is the file's word: reserve little up front.
+    let mut lines = Vec::with_capacity(count.min(1 << 10));
+    for _ in 0..count {
+        lines.push(next()?);
+    }
+    Ok(lines)
 }
 
 fn unusable(path: &Path, detail: &str) -> String {
@@ -351,6 +427,41 @@ mod tests {
         let cookie = Cookie::read(&path).unwrap().unwrap();
         assert_eq!(cookie.reconciled_at, cookie.started_at);
         assert!(cookie.mailboxes.contains(7));
+    }
+
+    #[test]
+    fn the_counts_are_read_without_the_guids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        assert_eq!(count_objects(&path), None);
+        let cookie = Cookie {
+            started_at: parse_date_time("2026-11-27T08:00:00Z").unwrap(),
+            reconciled_at: parse_date_time("2026-11-27T08:00:00Z").unwrap(),
+            databases: [(1, Some(2)), (3, Some(4))].into_iter().collect(),
+            mailboxes: GuidSet::from_unsorted(vec![5, 6, 7]),
+        };
+        cookie.write(&path).unwrap();
+        assert_eq!(count_objects(&path), Some(5));
+        let v1 = "idconn-exchange-cookie 1\nstarted-at 2026-11-27T08:00:00Z\n\
+                  databases 1\n00000000-0000-0000-0000-000000000001\n\
+                  mailboxes 2\n";
+        std::fs::write(&path, v1).unwrap();
+        assert_eq!(count_objects(&path), Some(3));
+        for bad in [
+            "",
+            "not a cookie\n",
+            "idconn-exchange-cookie 3\nstarted-at x\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert_eq!(count_objects(&path), None, "{bad:?}");
+        }
+        // A count the file does not hold ends at the end of the file.
+        std::fs::write(
+            &path,
+            "idconn-exchange-cookie 2\nstarted-at x\ndatabases 99999999999\n",
+        )
+        .unwrap();
+        assert_eq!(count_objects(&path), None);
     }
 
     #[test]

@@ -26,6 +26,9 @@ fn run<S: Shell, R: Reporter>(
         request,
         &ExportOptions {
             reconciliation_hours: 0,
+            // Two guids in memory: every export here goes through the
+            // sorted runs on disk (written.rs), merges included.
+            guids_in_memory: 2,
             ..ExportOptions::default()
         },
     )
@@ -189,6 +192,13 @@ impl Dirs {
     }
 
     fn cookie(&self) -> String {
+        // The runs of written guids (written.rs) and every temporary file
+        // are gone once an export ends.
+        let names: Vec<String> = std::fs::read_dir(&self.cookies)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["ExchangeExport_cookie.bin"]);
         std::fs::read_to_string(self.cookies.join("ExchangeExport_cookie.bin")).unwrap()
     }
 

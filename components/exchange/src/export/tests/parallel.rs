@@ -20,6 +20,8 @@ fn old(guid: &str, sam: &str) -> PsObject {
 fn parallel(n: u32) -> ExportOptions {
     ExportOptions {
         parallel: n,
+        // Runs on disk from the third guid (written.rs).
+        guids_in_memory: 2,
         ..ExportOptions::default()
     }
 }
