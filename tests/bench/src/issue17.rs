@@ -250,14 +250,37 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
             per_100k(cpu, size.mailboxes)
         );
     }
-    let kerberos_cpu = match cpus[..] {
-        [unsealed, sealed] => Some(ratio(sealed, unsealed)),
+    let paired = f
+        .sealed
+        .filter(|sealed| !sealed.paired_unsealed_cpu.is_empty());
+    let kerberos_cpu = match (paired, &cpus[..]) {
+        (Some(sealed), _) => Some(ratio(
+            median(&sealed.cpu),
+            median(&sealed.paired_unsealed_cpu),
+        )),
+        (None, [unsealed, sealed]) => Some(ratio(*sealed, *unsealed)),
         _ => None,
     };
+    if let Some(sealed) = paired {
+        let _ = writeln!(
+            s,
+            "| HttpBasic (unsealed), each run just before a sealed one | {} | | {} | {} | {} |",
+            sealed.mailboxes,
+            secs(median(&sealed.paired_unsealed_cpu)),
+            all_secs(&sealed.paired_unsealed_cpu),
+            per_100k(median(&sealed.paired_unsealed_cpu), sealed.mailboxes)
+        );
+    }
     if let Some(r) = kerberos_cpu {
         let _ = writeln!(s, "| **sealed / unsealed CPU** | | | {r:.2}x | | |");
     }
     let _ = writeln!(s);
+    if paired.is_some() {
+        let _ = writeln!(
+            s,
+            "The sealed / unsealed ratio compares each sealed run with an unsealed export of the same directory (a second simulator, `--auth basic`) run just before it, medians of those pairs: the first row's runs are minutes apart from the sealed ones.\n"
+        );
+    }
 
     let export_wall = f.unsealed.map(|x| median(&x.walls)).unwrap_or_default();
     let to_floor = ratio(export_wall, f.floor);

@@ -403,6 +403,13 @@ fn sealed_exports(
     let simulator = export::simulator(tools, mailboxes, databases, scratch, Some(&realm))?;
     let dir = scratch.join(format!("export-{mailboxes}-kerberos"));
     let settings = export::write_settings(&dir, &simulator.url, cache, true)?;
+    // The same directory unsealed, exported just before each sealed run:
+    // the CPU ratio then compares runs under the same machine load (other
+    // work on this machine moved a ratio of medians taken minutes apart by
+    // a tenth).
+    let plain = export::simulator(tools, mailboxes, databases, scratch, None)?;
+    let plain_dir = scratch.join(format!("export-{mailboxes}-paired"));
+    let plain_settings = export::write_settings(&plain_dir, &plain.url, cache, false)?;
     let mut figures = SizeFigures {
         mailboxes,
         ..SizeFigures::default()
@@ -412,6 +419,10 @@ fn sealed_exports(
             "{mailboxes} mailboxes, Kerberos sealed: idconn export, run {}/{runs}",
             run + 1
         ));
+        let plain_run = plain_dir.join(format!("run-{run}"));
+        let unsealed = export::idconn_export(tools, &plain_settings, &plain_run, mailboxes, &[])?;
+        figures.paired_unsealed_cpu.push(unsealed.measured.cpu);
+        std::fs::remove_dir_all(&plain_run)?;
         let run_dir = dir.join(format!("run-{run}"));
         let exported = export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
         figures.walls.push(exported.measured.wall);
