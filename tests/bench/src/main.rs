@@ -7,6 +7,7 @@ mod incremental;
 mod issue17;
 mod kerberos;
 mod native;
+mod pinned;
 mod procs;
 mod report;
 mod stats;
@@ -284,6 +285,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         issue17::parallel(&tools, &cache, scratch.path(), runs).map_err(|e| format!("{e:#}"))
     };
 
+    let pinned = if args.no_parallel || args.in_process_only {
+        Err("skipped (--no-parallel)".to_string())
+    } else {
+        pinned::measure(
+            &tools,
+            args.mailboxes,
+            args.databases,
+            &cache,
+            scratch.path(),
+            runs,
+        )
+        .map_err(|e| format!("{e:#}"))
+    };
+
     let incremental = if args.no_parallel || args.in_process_only {
         Err("skipped (--no-parallel)".to_string())
     } else {
@@ -357,6 +372,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         swap: swaps,
         clixml,
         parallel,
+        pinned,
         incremental,
         whole,
         million: std::fs::read_to_string(issue17::million_file(&repo)).ok(),

@@ -45,6 +45,34 @@ pub fn command(program: &Path) -> Command {
     command
 }
 
+/// Set on a command given to [`measure`] or [`Simulator::start`] (a CPU
+/// number): the process runs on that CPU alone. Not passed on.
+pub const PIN_CPU_ENV: &str = "IDCONN_BENCH_PIN_CPU";
+
+/// Makes `command`'s process (and what it starts) run on CPU `cpu` alone.
+fn pin(command: &mut Command, cpu: usize) {
+    // SAFETY: sched_setaffinity is async-signal-safe; the set is built on
+    // the child's stack.
+    unsafe {
+        command.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The CPU [`PIN_CPU_ENV`] names among `envs`, if any.
+fn pinned_cpu<'a>(
+    mut envs: impl Iterator<Item = (&'a std::ffi::OsStr, Option<&'a std::ffi::OsStr>)>,
+) -> Option<usize> {
+    envs.find(|(name, _)| *name == PIN_CPU_ENV)
+        .and_then(|(_, value)| value?.to_str()?.parse().ok())
+}
+
 /// The first argument that makes `idconn-bench` a launcher ([`launch`]).
 pub const LAUNCH: &str = "__launch";
 
@@ -62,7 +90,13 @@ pub fn measure(command: Command, log: &Path) -> anyhow::Result<Measured> {
         .arg(result.path())
         .arg(command.get_program())
         .args(command.get_args());
+    if let Some(cpu) = pinned_cpu(command.get_envs()) {
+        pin(&mut launcher, cpu);
+    }
     for (name, value) in command.get_envs() {
+        if name == PIN_CPU_ENV {
+            continue;
+        }
         match value {
             Some(value) => launcher.env(name, value),
             None => launcher.env_remove(name),
@@ -184,10 +218,21 @@ impl Simulator {
     ) -> anyhow::Result<Simulator> {
         let file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut child = command(binary)
+        let mut simulator = command(binary);
+        let envs = env
+            .iter()
+            .map(|(k, v)| (std::ffi::OsStr::new(k), Some(std::ffi::OsStr::new(v))));
+        if let Some(cpu) = pinned_cpu(envs) {
+            pin(&mut simulator, cpu);
+        }
+        let mut child = simulator
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(
+                env.iter()
+                    .filter(|(k, _)| k != PIN_CPU_ENV)
+                    .map(|(k, v)| (k, v)),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file)

@@ -78,6 +78,9 @@ pub struct Figures {
     pub clixml: Option<String>,
     /// Issue 17: 1 against several pipelines, or why it was not measured.
     pub parallel: Result<crate::issue17::ParallelFigures, String>,
+    /// Issue 17: the end to end figure with the simulator and the client on
+    /// CPUs of their own.
+    pub pinned: Result<crate::pinned::PinnedFigures, String>,
     /// Issue 17: server objects of an incremental against a complete export.
     pub incremental: Result<crate::incremental::IncrementalFigures, String>,
     /// Issue 17: the whole export, component against native runner (none
@@ -489,6 +492,7 @@ pub fn render(f: &Figures, m: &Machine) -> String {
             native,
             in_wasm,
             parallel: &f.parallel,
+            pinned: &f.pinned,
             incremental: &f.incremental,
             whole: f.whole.as_ref(),
             million: f.million.clone(),
