@@ -38,6 +38,18 @@ pub fn simulator(
     scratch: &Path,
     kerberos: Option<&Realm>,
 ) -> anyhow::Result<Simulator> {
+    simulator_on(tools, mailboxes, databases, scratch, kerberos, None)
+}
+
+/// [`simulator`], on CPU `cpu` alone when given.
+pub fn simulator_on(
+    tools: &Tools,
+    mailboxes: u64,
+    databases: u64,
+    scratch: &Path,
+    kerberos: Option<&Realm>,
+    cpu: Option<usize>,
+) -> anyhow::Result<Simulator> {
     let mut args: Vec<String> = [
         "--mailboxes",
         &mailboxes.to_string(),
@@ -49,7 +61,7 @@ pub fn simulator(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let env = match kerberos {
+    let mut env = match kerberos {
         None => {
             args.extend(["--auth".to_string(), "basic".to_string()]);
             Vec::new()
@@ -64,6 +76,9 @@ pub fn simulator(
             realm.env.clone()
         }
     };
+    if let Some(cpu) = cpu {
+        env.push((crate::procs::PIN_CPU_ENV.to_string(), cpu.to_string()));
+    }
     let auth = if kerberos.is_some() {
         "kerberos"
     } else {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::export::{self, Tools};
-use crate::procs::{self, Simulator, PIN_CPU_ENV};
+use crate::procs::{self, PIN_CPU_ENV};
 
 #[derive(Default)]
 pub struct PinnedFigures {
@@ -37,26 +37,8 @@ pub fn measure(
     }
     let dir = scratch.join("pinned");
     std::fs::create_dir_all(&dir)?;
-    let args: Vec<String> = [
-        "--mailboxes",
-        &mailboxes.to_string(),
-        "--databases",
-        &databases.to_string(),
-        "--seed",
-        "1",
-        "--auth",
-        "basic",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
     let on = |cpu: &str| vec![(PIN_CPU_ENV.to_string(), cpu.to_string())];
-    let simulator = Simulator::start(
-        &tools.simulator,
-        &args,
-        &on("0"),
-        &dir.join("exchange-sim.log"),
-    )?;
+    let simulator = export::simulator_on(tools, mailboxes, databases, &dir, None, Some(0))?;
     let settings = export::write_settings(&dir, &simulator.url, cache, false)?;
     let launcher = std::env::current_exe().context("cannot find this binary's path")?;
     let mut figures = PinnedFigures {

@@ -47,37 +47,35 @@ impl ExportOptions {
             ..ExportOptions::default()
         };
         for (name, json) in &request.options {
-            if name == "ReconciliationHours" {
-                options.reconciliation_hours = json
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|h| *h <= MAX_RECONCILIATION_HOURS)
-                    .map(|h| h as u32)
-                    .ok_or_else(|| {
-                        format!(
-                            "Options.ReconciliationHours must be a whole number of hours from 0 to {MAX_RECONCILIATION_HOURS}, found {}",
-                            json.chars().take(40).collect::<String>()
-                        )
-                    })?;
-            }
-            if name == "MailboxGuidsInMemory" {
-                options.guids_in_memory = json
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_GUIDS_IN_MEMORY).contains(n))
-                    .map(|n| n as usize)
-                    .ok_or_else(|| {
-                        format!(
-                            "Options.MailboxGuidsInMemory must be a whole number from 1 to {MAX_GUIDS_IN_MEMORY}, found {}",
-                            json.chars().take(40).collect::<String>()
-                        )
-                    })?;
+            match name.as_str() {
+                "ReconciliationHours" => {
+                    let hours = whole_number(name, json, 0, MAX_RECONCILIATION_HOURS, " of hours")?;
+                    options.reconciliation_hours = hours as u32;
+                }
+                "MailboxGuidsInMemory" => {
+                    let guids = whole_number(name, json, 1, MAX_GUIDS_IN_MEMORY, "")?;
+                    options.guids_in_memory = guids as usize;
+                }
+                _ => {}
             }
         }
         Ok(options)
     }
+}
+
+/// An option's JSON text as a whole number from `min` to `max`, or the
+/// error that names the option and quotes (the start of) what was given.
+fn whole_number(name: &str, json: &str, min: u64, max: u64, unit: &str) -> Result<u64, String> {
+    json.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "Options.{name} must be a whole number{unit} from {min} to {max}, found {}",
+                json.chars().take(40).collect::<String>()
+            )
+        })
 }
 
 #[cfg(test)]
