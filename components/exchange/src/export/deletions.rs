@@ -19,7 +19,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::guid_of;
 use super::schema::{self, GUID, RECIPIENT_TYPE_DETAILS};
-use super::state::GuidSet;
 use super::{filter_date, Run, FILTER_SLACK_HOURS};
 use idconn_sdk::batch::ValueRef;
 use idconn_sdk::{Reporter, Shell};
@@ -98,17 +97,4 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         gone.dedup();
         Ok(gone)
     }
-}
-
-/// `known` without `gone` (both sorted, `gone` a subset or not).
-pub fn without(known: GuidSet, gone: &[u128]) -> GuidSet {
-    if gone.is_empty() {
-        return known;
-    }
-    GuidSet::from_unsorted(
-        known
-            .iter()
-            .filter(|g| gone.binary_search(g).is_err())
-            .collect(),
-    )
 }

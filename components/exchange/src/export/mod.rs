@@ -119,9 +119,15 @@ impl ExportSummary {
 /// The mailboxes the next export will know: the guids written by a
 /// complete export, streamed from disk (written.rs), or an incremental
 /// export's set.
-enum Known {
-    Set(GuidSet),
+enum Known<'p> {
     Sorted(Sorted),
+    /// The previous known set and the guids this export wrote, without
+    /// those found gone (sorted).
+    Union {
+        previous: &'p GuidSet,
+        written: GuidSet,
+        gone: Vec<u128>,
+    },
 }
 
 /// What an incremental export compares against.
@@ -198,13 +204,22 @@ pub fn run_with<S: Shell, R: Reporter>(
     writer.finish()?;
 
     match mailboxes {
-        Known::Set(set) => Cookie {
-            started_at,
-            reconciled_at: run.reconciled_at,
-            databases,
-            mailboxes: set,
+        Known::Union {
+            previous,
+            written,
+            gone,
+        } => {
+            let known = previous.union_without(&written, &gone);
+            let mut guids = known.clone();
+            state::write_cookie(
+                &cookie_temp,
+                &started_at,
+                &run.reconciled_at,
+                &databases,
+                known.count(),
+                || Ok(guids.next()),
+            )?
         }
-        .write(&cookie_temp)?,
         Known::Sorted(mut sorted) => state::write_cookie(
             &cookie_temp,
             &started_at,
@@ -309,7 +324,7 @@ struct Run<'a, S, R> {
     summary: ExportSummary,
 }
 
-impl<S: Shell, R: Reporter> Run<'_, S, R> {
+impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
     /// Reports the objects pulled so far, against the cookie's count when
     /// there is one (said to be an estimate: mailboxes come and go).
     fn progress(&self, entity: &str) {
@@ -376,7 +391,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
     /// Writes the mailbox rows; returns the mailboxes reported so far (by
     /// this export or an earlier one) that exist now: the next export's
     /// known set.
-    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<Known, sdk::Failure> {
+    fn mailboxes(&mut self, writer: &mut RowWriter) -> Result<Known<'a>, sdk::Failure> {
         let previous = self.previous;
         if previous.is_none() && self.options.parallel > 1 && !self.database_order.is_empty() {
             let databases = std::mem::take(&mut self.database_order);
@@ -431,7 +446,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
         // An incremental export wrote the changed mailboxes only: few
         // enough to hold.
         let written = GuidSet::from_sorted_unique(written.into_vec()?);
-        let known = if !deletions::reconciliation_due(
+        let gone = if !deletions::reconciliation_due(
             &previous.reconciled_at,
             &self.started_at,
             self.options.reconciliation_hours,
@@ -445,9 +460,7 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             for &guid in &gone {
                 tally.delete(writer, guid)?;
             }
-            let mut known: Vec<u128> = previous.mailboxes.iter().collect();
-            known.extend(written.iter());
-            deletions::without(GuidSet::from_unsorted(known), &gone)
+            gone
         } else {
             self.reporter.log(
                 Level::Info,
@@ -461,28 +474,25 @@ impl<S: Shell, R: Reporter> Run<'_, S, R> {
             // is on the server but was never written, so it stays
             // unknown and the next export reports it as Insert.
             let now = self.current_mailboxes()?;
-            let mut known = Vec::with_capacity(now.len());
-            let reported = previous
+            // Reported (known before, or written now) and no longer there;
+            // sorted, as the union is.
+            let gone: Vec<u128> = previous
                 .mailboxes
-                .iter()
-                .chain(written.iter().filter(|g| !previous.mailboxes.contains(*g)));
-            let mut gone = Vec::new();
-            for guid in reported {
-                if now.contains(guid) {
-                    known.push(guid);
-                } else {
-                    gone.push(guid);
-                }
-            }
-            gone.sort_unstable();
-            for guid in gone {
+                .union_without(&written, &[])
+                .filter(|guid| !now.contains(*guid))
+                .collect();
+            for &guid in &gone {
                 tally.delete(writer, guid)?;
             }
-            GuidSet::from_unsorted(known)
+            gone
         };
         self.summary.mailboxes += tally.rows;
         self.add(&tally);
-        Ok(Known::Set(known))
+        Ok(Known::Union {
+            previous: &previous.mailboxes,
+            written,
+            gone,
+        })
     }
 
     /// The guids of every mailbox on the server.

@@ -82,9 +82,59 @@ impl GuidSet {
         self.0.iter().copied()
     }
 
+    /// `self` and `other` together, without `gone` (sorted), in order,
+    /// computed as it is read: an incremental export's next known set is
+    /// never held beside the previous one.
+    pub fn union_without<'s>(
+        &'s self,
+        other: &'s GuidSet,
+        gone: &'s [u128],
+    ) -> impl Iterator<Item = u128> + Clone + 's {
+        Union {
+            a: &self.0,
+            b: &other.0,
+        }
+        .filter(move |guid| gone.binary_search(guid).is_err())
+    }
+
     /// The guids of `self` that `now` lacks, in order.
     pub fn missing_from<'a>(&'a self, now: &'a GuidSet) -> impl Iterator<Item = u128> + 'a {
         self.iter().filter(move |guid| !now.contains(*guid))
+    }
+}
+
+/// The merge of two sorted lists without duplicates.
+#[derive(Clone)]
+struct Union<'s> {
+    a: &'s [u128],
+    b: &'s [u128],
+}
+
+impl Iterator for Union<'_> {
+    type Item = u128;
+
+    fn next(&mut self) -> Option<u128> {
+        let next = match (self.a.first(), self.b.first()) {
+            (Some(&x), Some(&y)) if x == y => {
+                self.a = &self.a[1..];
+                self.b = &self.b[1..];
+                x
+            }
+            (Some(&x), Some(&y)) if x < y => {
+                self.a = &self.a[1..];
+                x
+            }
+            (_, Some(&y)) => {
+                self.b = &self.b[1..];
+                y
+            }
+            (Some(&x), None) => {
+                self.a = &self.a[1..];
+                x
+            }
+            (None, None) => return None,
+        };
+        Some(next)
     }
 }
 
@@ -462,6 +512,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(count_objects(&path), None);
+    }
+
+    #[test]
+    fn a_union_without_some_guids_is_computed_in_order() {
+        let a = GuidSet::from_unsorted(vec![1, 3, 5, 7, u128::MAX]);
+        let b = GuidSet::from_unsorted(vec![0, 3, 4, 8]);
+        let union: Vec<u128> = a.union_without(&b, &[4, 5, 9]).collect();
+        assert_eq!(union, [0, 1, 3, 7, 8, u128::MAX]);
+        let empty = GuidSet::default();
+        assert_eq!(empty.union_without(&empty, &[]).count(), 0);
+        assert_eq!(
+            a.union_without(&empty, &[]).collect::<Vec<_>>(),
+            [1, 3, 5, 7, u128::MAX]
+        );
+        assert_eq!(empty.union_without(&b, &[0]).collect::<Vec<_>>(), [3, 4, 8]);
     }
 
     #[test]

@@ -102,7 +102,13 @@ fn a_removed_mailbox_is_deleted_by_the_first_export_once_the_period_passed() {
         ("Delete", GUID_C)
     );
     assert!(!shell.call_texts().iter().any(|c| c.starts_with("Get-User")));
-    assert!(dirs.cookie().contains(&format!("reconciled-at {later}")));
+    let cookie = dirs.cookie();
+    assert!(cookie.contains(&format!("reconciled-at {later}")));
+    // The next known set: everything reported before but carol.
+    assert!(
+        !cookie.contains(GUID_C) && cookie.contains(GUID_A) && cookie.contains(GUID_B),
+        "{cookie}"
+    );
 }
 
 #[test]
