@@ -473,7 +473,7 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
             // Listed after the changed mailboxes: one enabled in between
             // is on the server but was never written, so it stays
             // unknown and the next export reports it as Insert.
-            let now = self.current_mailboxes()?;
+            let now = self.current_mailboxes(previous.mailboxes.len() + written.len())?;
             // Reported (known before, or written now) and no longer there;
             // sorted, as the union is.
             let gone: Vec<u128> = previous
@@ -496,8 +496,11 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
     }
 
     /// The guids of every mailbox on the server.
-    fn current_mailboxes(&mut self) -> Result<GuidSet, sdk::Failure> {
-        let mut guids = Vec::new();
+    /// `expected`, the previous count, sizes the list once: grown by
+    /// doubling it would reach twice the guids' size, in memory a wasm
+    /// instance never gives back.
+    fn current_mailboxes(&mut self, expected: usize) -> Result<GuidSet, sdk::Failure> {
+        let mut guids = Vec::with_capacity(expected.saturating_add(expected / 16));
         self.pull(
             "Get-Mailbox",
             &schema::mailbox_guids_pipeline(),
