@@ -310,15 +310,7 @@ impl<'a> Decoder<'a> {
         while let Some(child) = self.next_child(c.tag)? {
             let (name, ref_id) = self.flat_attrs(&child)?;
             let cell = self.flat_value(&child, c.tag, ref_id, out)?;
-            let name = name.ok_or_else(|| {
-                Self::err(
-                    child.pos,
-                    Kind::MissingAttribute {
-                        element: child.tag.name(),
-                        attribute: "N",
-                    },
-                )
-            })?;
+            let name = Self::property_name(name, &child)?;
             self.spend(name.len(), child.pos)?;
             names.push(&name, &out.batch.shapes);
             out.batch.cells.push(cell);

@@ -202,6 +202,20 @@ impl<'a> Decoder<'a> {
         ClixmlError::new(pos, kind)
     }
 
+    /// A property's `N`, which every child of `<Props>` and `<MS>` must
+    /// have; both decoders refuse a child without one alike.
+    fn property_name<N>(name: Option<N>, child: &Child<'_>) -> Result<N> {
+        name.ok_or_else(|| {
+            Self::err(
+                child.pos,
+                Kind::MissingAttribute {
+                    element: child.tag.name(),
+                    attribute: "N",
+                },
+            )
+        })
+    }
+
     fn next(&mut self) -> Result<(Event<'a>, usize)> {
         let pos = self.pos();
         match self.reader.read_event() {
@@ -472,15 +486,7 @@ impl<'a> Decoder<'a> {
         while let Some(child) = self.next_child(c.tag)? {
             let attrs = self.attrs(&child, true)?;
             let value = self.value(&child, c.tag, attrs.ref_id)?;
-            let name = attrs.name.ok_or_else(|| {
-                Self::err(
-                    child.pos,
-                    Kind::MissingAttribute {
-                        element: child.tag.name(),
-                        attribute: "N",
-                    },
-                )
-            })?;
+            let name = Self::property_name(attrs.name, &child)?;
             self.spend(name.len(), child.pos)?;
             scratch.push((name, value));
         }
