@@ -425,7 +425,23 @@ fn a_partitioned_export_keeps_written_guids_on_disk_and_leaves_nothing_behind() 
     connection["Options"] = json!({ "MailboxGuidsInMemory": 16 });
     let agent = Agent::new(connection).unwrap();
     let out = agent.export().unwrap();
-    assert!(describe(&out).contains("retry"), "{}", describe(&out));
+    let text = describe(&out);
+    assert!(text.contains("retry"), "{text}");
+    // The guids really went to disk: all but the last few are in runs.
+    let line = text
+        .lines()
+        .find(|l| l.contains("mailbox guids written"))
+        .unwrap_or_else(|| panic!("no account of the written guids: {text}"));
+    // After the log line's time stamp and level.
+    let message = &line[line.find("INFO ").unwrap_or(0)..];
+    let numbers: Vec<u64> = message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        matches!(numbers[..], [1_500, on_disk, runs, 16, ..] if on_disk >= 1_500 - 16 && runs >= 1),
+        "{line}"
+    );
 
     let rows = agent.mailboxes().unwrap();
     let guids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["Guid"].as_str()).collect();

@@ -398,7 +398,7 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
             let started_at = self.started_at;
             let written =
                 self.partitioned_mailboxes(writer, &databases, self.options.parallel, &started_at)?;
-            return Ok(Known::Sorted(written.into_sorted()?));
+            return self.known_from(written);
         }
         // Guids written by this export: the retry skip list, and with the
         // previous known set, what the next export may call known.
@@ -441,7 +441,7 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
         let Some(previous) = previous else {
             self.summary.mailboxes += tally.rows;
             self.add(&tally);
-            return Ok(Known::Sorted(written.into_sorted()?));
+            return self.known_from(written);
         };
         // An incremental export wrote the changed mailboxes only: few
         // enough to hold.
@@ -493,6 +493,12 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
             written,
             gone,
         })
+    }
+
+    /// A complete export's next known set: every guid it wrote.
+    fn known_from(&self, written: Written) -> Result<Known<'a>, sdk::Failure> {
+        self.reporter.log(Level::Info, &written.describe());
+        Ok(Known::Sorted(written.into_sorted()?))
     }
 
     /// The guids of every mailbox on the server.

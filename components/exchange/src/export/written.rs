@@ -248,6 +248,18 @@ impl Written {
         Ok(true)
     }
 
+    /// What is where, for the export's log: how many guids, and how many
+    /// of them went to runs on disk.
+    pub fn describe(&self) -> String {
+        let on_disk: usize = self.runs.iter().map(|r| r.len).sum();
+        format!(
+            "{} mailbox guids written, {on_disk} of them in {} sorted runs beside the cookie (Options.MailboxGuidsInMemory {})",
+            self.len(),
+            self.runs.len(),
+            self.run_len
+        )
+    }
+
     /// Every guid, sorted, streamed from the runs (for the cookie).
     pub fn into_sorted(mut self) -> Result<Sorted, String> {
         let len = self.len();

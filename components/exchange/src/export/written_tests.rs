@@ -70,6 +70,10 @@ fn runs_live_beside_the_cookie_and_go_when_dropped() {
             .all(|n| n.starts_with("Conn_cookie.bin.tmp.run") && n.ends_with(".tmp")),
         "{names:?}"
     );
+    assert_eq!(
+        written.describe(),
+        "10 mailbox guids written, 8 of them in 1 sorted runs beside the cookie (Options.MailboxGuidsInMemory 4)"
+    );
     let sorted = written.into_sorted().unwrap();
     assert_eq!(sorted.len(), 10);
     assert!(!files(&dir).is_empty(), "the runs are read while sorting");
