@@ -115,6 +115,20 @@ impl FlatBuilder {
         self.span(start, text.len())
     }
 
+    /// One more property of the object being decoded (`adapted` when it
+    /// came from `<Props>`).
+    pub(super) fn push_property(
+        &mut self,
+        names: &mut Names,
+        name: &str,
+        cell: FlatCell,
+        adapted: bool,
+    ) {
+        names.push(name, &self.batch.shapes);
+        self.batch.cells.push(cell);
+        self.adapted.push(adapted);
+    }
+
     fn push_value(&mut self, value: crate::clixml::Value) -> u32 {
         self.batch.values.push(value);
         self.index(self.batch.values.len() - 1)
@@ -123,14 +137,14 @@ impl FlatBuilder {
 
 /// The property names of the object being decoded, compared against the
 /// last shape's while they match and copied only once they differ.
-struct Names {
+pub(super) struct Names {
     candidate: Option<usize>,
     count: usize,
     owned: Option<Vec<String>>,
 }
 
 impl Names {
-    fn push(&mut self, name: &str, shapes: &[FlatShape]) {
+    pub(super) fn push(&mut self, name: &str, shapes: &[FlatShape]) {
         if let Some(owned) = &mut self.owned {
             owned.push(name.to_owned());
         } else {
@@ -307,14 +321,18 @@ impl<'a> Decoder<'a> {
         if c.empty {
             return Ok(());
         }
-        while let Some(child) = self.next_child(c.tag)? {
+        loop {
+            if self.flat_plain_property(c.tag, out, names)? {
+                continue;
+            }
+            let Some(child) = self.next_child(c.tag)? else {
+                break;
+            };
             let (name, ref_id) = self.flat_attrs(&child)?;
             let cell = self.flat_value(&child, c.tag, ref_id, out)?;
             let name = Self::property_name(name, &child)?;
             self.spend(name.len(), child.pos)?;
-            names.push(&name, &out.batch.shapes);
-            out.batch.cells.push(cell);
-            out.adapted.push(c.tag == Tag::Props);
+            out.push_property(names, &name, cell, c.tag == Tag::Props);
         }
         Ok(())
     }
@@ -360,37 +378,58 @@ impl<'a> Decoder<'a> {
             let value = self.value(c, parent, ref_id)?;
             return Ok(FlatCell::Value(out.push_value(value)));
         }
-        // What `value` spends and checks for a leaf.
-        if self.depth + 1 > MAX_DEPTH {
-            return Err(Self::err(c.pos, Kind::TooDeep(MAX_DEPTH)));
+        self.leaf_allowed(c.pos)?;
+        if c.tag == Tag::Nil {
+            self.expect_no_content(c)?;
+            return Ok(FlatCell::Null);
         }
-        self.spend(VALUE_COST, c.pos)?;
-        Ok(match c.tag {
-            Tag::S | Tag::DT => {
-                let text = escape::decode(self.leaf_text(c)?);
-                self.spend(text.len(), c.pos)?;
-                let span = out.push_text(&text);
-                if c.tag == Tag::S {
-                    FlatCell::Text(span)
-                } else {
-                    FlatCell::DateTime(span)
-                }
-            }
+        let text = self.leaf_text(c)?;
+        self.flat_leaf(c.tag, c.pos, text, out)
+    }
+
+    /// What `value` spends and checks for a leaf.
+    pub(super) fn leaf_allowed(&mut self, pos: usize) -> Result<()> {
+        if self.depth + 1 > MAX_DEPTH {
+            return Err(Self::err(pos, Kind::TooDeep(MAX_DEPTH)));
+        }
+        self.spend(VALUE_COST, pos)
+    }
+
+    /// A leaf property (`S`, `DT`, `G`, `B`, `I32` or `I64`, at `pos`) of
+    /// text `text` into the batch.
+    pub(super) fn flat_leaf(
+        &mut self,
+        tag: Tag,
+        pos: usize,
+        text: Cow<'a, str>,
+        out: &mut FlatBuilder,
+    ) -> Result<FlatCell> {
+        Ok(match tag {
             Tag::G => {
-                let text = self.leaf_text(c)?;
                 let guid = uuid::Uuid::try_parse(text.trim())
-                    .map_err(|_| Self::invalid(c, &text, "GUID"))?;
+                    .map_err(|_| Self::invalid_at(tag, pos, &text, "GUID"))?;
                 let mut buffer = uuid::Uuid::encode_buffer();
                 let hyphenated = guid.hyphenated().encode_lower(&mut buffer);
-                self.spend(hyphenated.len(), c.pos)?;
+                self.spend(hyphenated.len(), pos)?;
                 FlatCell::Guid(out.push_text(hyphenated))
             }
-            Tag::B => FlatCell::Boolean(self.boolean(c)?),
-            Tag::I32 => FlatCell::Integer(i64::from(self.number::<i32>(c, "32-bit integer")?)),
-            Tag::I64 => FlatCell::Integer(self.number(c, "64-bit integer")?),
+            Tag::B => FlatCell::Boolean(Self::boolean_of(tag, pos, &text)?),
+            Tag::I32 => FlatCell::Integer(i64::from(Self::number_of::<i32>(
+                tag,
+                pos,
+                &text,
+                "32-bit integer",
+            )?)),
+            Tag::I64 => FlatCell::Integer(Self::number_of(tag, pos, &text, "64-bit integer")?),
             _ => {
-                self.expect_no_content(c)?;
-                FlatCell::Null
+                let text = escape::decode(text);
+                self.spend(text.len(), pos)?;
+                let span = out.push_text(&text);
+                if tag == Tag::DT {
+                    FlatCell::DateTime(span)
+                } else {
+                    FlatCell::Text(span)
+                }
             }
         })
     }

@@ -9,6 +9,7 @@ use quick_xml::events::Event;
 use super::{is_blank, shorten, Child, Decoder, Result};
 use crate::clixml::error::{ClixmlError, ClixmlErrorKind as Kind};
 use crate::clixml::escape;
+use crate::clixml::tag::Tag;
 
 impl<'a> Decoder<'a> {
     pub(super) fn expect_no_content(&mut self, c: &Child<'a>) -> Result<()> {
@@ -81,10 +82,19 @@ impl<'a> Decoder<'a> {
     }
 
     pub(super) fn invalid(c: &Child<'a>, text: &str, expected: &'static str) -> ClixmlError {
+        Self::invalid_at(c.tag, c.pos, text, expected)
+    }
+
+    pub(super) fn invalid_at(
+        tag: Tag,
+        pos: usize,
+        text: &str,
+        expected: &'static str,
+    ) -> ClixmlError {
         Self::err(
-            c.pos,
+            pos,
             Kind::InvalidValue {
-                element: c.tag.name(),
+                element: tag.name(),
                 text: shorten(text),
                 expected,
             },
@@ -97,17 +107,31 @@ impl<'a> Decoder<'a> {
         expected: &'static str,
     ) -> Result<T> {
         let text = self.leaf_text(c)?;
+        Self::number_of(c.tag, c.pos, &text, expected)
+    }
+
+    /// A leaf's text as a number (the element `tag` at `pos`, for the error).
+    pub(super) fn number_of<T: FromStr>(
+        tag: Tag,
+        pos: usize,
+        text: &str,
+        expected: &'static str,
+    ) -> Result<T> {
         text.trim()
             .parse()
-            .map_err(|_| Self::invalid(c, &text, expected))
+            .map_err(|_| Self::invalid_at(tag, pos, text, expected))
     }
 
     pub(super) fn boolean(&mut self, c: &Child<'a>) -> Result<bool> {
         let text = self.leaf_text(c)?;
+        Self::boolean_of(c.tag, c.pos, &text)
+    }
+
+    pub(super) fn boolean_of(tag: Tag, pos: usize, text: &str) -> Result<bool> {
         match text.trim() {
             "true" | "1" => Ok(true),
             "false" | "0" => Ok(false),
-            _ => Err(Self::invalid(c, &text, "boolean (true or false)")),
+            _ => Err(Self::invalid_at(tag, pos, text, "boolean (true or false)")),
         }
     }
 

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
 
+mod collections;
 mod flat;
 mod leaf;
+mod plain;
 mod refs;
 
 pub use flat::FlatBuilder;
@@ -17,7 +19,7 @@ pub use flat::FlatBuilder;
 use super::error::{ClixmlError, ClixmlErrorKind as Kind};
 use super::escape;
 use super::tag::Tag;
-use super::value::{Collection, CollectionKind, PsObject, Value};
+use super::value::{PsObject, Value};
 
 /// How deeply values may nest (an object in a list in an object counts
 /// three). PowerShell remoting serializes at depth 1 or 2; the bound keeps
@@ -493,75 +495,6 @@ impl<'a> Decoder<'a> {
         into.append(&mut scratch);
         self.property_buffers.push(scratch);
         Ok(())
-    }
-
-    fn collection(&mut self, c: &Child<'a>) -> Result<Collection> {
-        let kind = match c.tag {
-            Tag::LST => CollectionKind::List,
-            Tag::IE => CollectionKind::Enumerable,
-            Tag::STK => CollectionKind::Stack,
-            Tag::QUE => CollectionKind::Queue,
-            _ => return self.dictionary(c).map(Collection::Dictionary),
-        };
-        let mut items = Vec::new();
-        if !c.empty {
-            while let Some(child) = self.next_child(c.tag)? {
-                items.push(self.value_with_attrs(&child, c.tag)?);
-            }
-        }
-        Ok(Collection::List(kind, items))
-    }
-
-    fn dictionary(&mut self, c: &Child<'a>) -> Result<Vec<(Value, Value)>> {
-        let mut entries = Vec::new();
-        if c.empty {
-            return Ok(entries);
-        }
-        while let Some(entry) = self.next_child(Tag::DCT)? {
-            if entry.tag != Tag::En {
-                return Err(Self::err(
-                    entry.pos,
-                    Kind::UnknownElement {
-                        element: shorten(&String::from_utf8_lossy(entry.start.name().as_ref())),
-                        parent: "DCT",
-                    },
-                ));
-            }
-            let (mut key, mut value) = (None, None);
-            if !entry.empty {
-                while let Some(part) = self.next_child(Tag::En)? {
-                    let attrs = self.attrs(&part, true)?;
-                    let decoded = self.value(&part, Tag::En, attrs.ref_id)?;
-                    let slot = match attrs.name.as_deref() {
-                        Some("Key") => &mut key,
-                        Some("Value") => &mut value,
-                        _ => {
-                            return Err(Self::err(
-                                part.pos,
-                                Kind::MissingAttribute {
-                                    element: part.tag.name(),
-                                    attribute: "N=\"Key\" or N=\"Value\"",
-                                },
-                            ))
-                        }
-                    };
-                    if slot.replace(decoded).is_some() {
-                        return Err(Self::err(
-                            part.pos,
-                            Kind::Duplicate {
-                                element: part.tag.name(),
-                                parent: "En",
-                            },
-                        ));
-                    }
-                }
-            }
-            let key = key.ok_or_else(|| Self::err(entry.pos, Kind::MissingEntryPart("Key")))?;
-            let value =
-                value.ok_or_else(|| Self::err(entry.pos, Kind::MissingEntryPart("Value")))?;
-            entries.push((key, value));
-        }
-        Ok(entries)
     }
 }
 
