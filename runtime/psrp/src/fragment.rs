@@ -1,6 +1,7 @@
 //! PSRP fragments (MS-PSRP 2.2.4): how messages are cut to fit WS-Management
 //! envelopes and put back together.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -341,15 +342,48 @@ impl Defragmenter {
     /// and what they decode to are bounded together.
     pub fn push_charged(&mut self, data: &[u8]) -> Result<Vec<(Vec<u8>, Charge)>, FragmentError> {
         let mut complete = Vec::new();
+        self.push_each(data, |message, charge| {
+            complete.push((message.into_owned(), charge));
+            Ok::<(), FragmentError>(())
+        })?;
+        Ok(complete)
+    }
+
+    /// [`Self::push_charged`], handing each message to `each` as it
+    /// completes: a message whole in one fragment (nearly every one: an
+    /// object is a few KiB) is lent from `data` rather than copied out.
+    pub fn push_each<E: From<FragmentError>>(
+        &mut self,
+        data: &[u8],
+        mut each: impl FnMut(Cow<'_, [u8]>, Charge) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut rest = data;
         while !rest.is_empty() {
             let (fragment, tail) = Fragment::decode(rest)?;
             rest = tail;
-            if let Some(message) = self.accept_charged(&fragment)? {
-                complete.push(message);
+            if fragment.start && fragment.end && fragment.fragment_id == 0 {
+                if fragment.blob.len() > self.limits.max_message_len {
+                    return Err(FragmentError::MessageTooLarge {
+                        object_id: fragment.object_id,
+                        limit: self.limits.max_message_len,
+                    }
+                    .into());
+                }
+                // As `accept_charged`: a whole message replaces (and
+                // releases) an earlier part of the same object.
+                if !self.partial.is_empty() {
+                    self.partial.remove(&fragment.object_id);
+                }
+                let charge = self
+                    .budget
+                    .charge(fragment.blob.len())
+                    .map_err(FragmentError::from)?;
+                each(Cow::Borrowed(fragment.blob), charge)?;
+            } else if let Some((message, charge)) = self.accept_charged(&fragment)? {
+                each(Cow::Owned(message), charge)?;
             }
         }
-        Ok(complete)
+        Ok(())
     }
 
     /// Accepts one fragment; returns the message it completes, if any.
@@ -569,6 +603,72 @@ mod tests {
         assert_eq!(budget.used(), charge.amount());
         drop(charge);
         assert_eq!(budget.used(), 0);
+    }
+
+    /// A message whole in one fragment is lent from the chunk, charged while
+    /// its caller holds it, and replaces a part of the same object; split
+    /// messages are still put together.
+    #[test]
+    fn whole_messages_are_lent_and_split_ones_assembled() {
+        let budget = Budget::new(100);
+        let limits = DefragmentLimits {
+            max_message_len: 10,
+            ..DefragmentLimits::default()
+        };
+        let mut d = Defragmenter::with_budget(limits, budget.clone());
+        let fragment = |id, fragment_id, start, end, blob: &'static [u8]| {
+            Fragment {
+                object_id: id,
+                fragment_id,
+                start,
+                end,
+                blob,
+            }
+            .encode()
+        };
+        d.accept(&Fragment {
+            object_id: 7,
+            fragment_id: 0,
+            start: true,
+            end: false,
+            blob: b"old",
+        })
+        .unwrap();
+        assert_eq!(budget.used(), 3);
+        let mut chunk = fragment(7, 0, true, true, b"whole");
+        chunk.extend(fragment(8, 0, true, false, b"sp"));
+        chunk.extend(fragment(8, 1, false, true, b"lit"));
+        let mut seen = Vec::new();
+        d.push_each(&chunk, |message, charge| {
+            seen.push((matches!(message, Cow::Borrowed(_)), message.to_vec()));
+            // The part of object 7 is released; only this message is held.
+            assert_eq!(budget.used(), charge.amount());
+            Ok::<(), FragmentError>(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [(true, b"whole".to_vec()), (false, b"split".to_vec())]
+        );
+        assert!(d.is_idle());
+        assert_eq!(budget.used(), 0);
+
+        let too_long = fragment(9, 0, true, true, b"0123456789A");
+        assert!(matches!(
+            d.push_each(&too_long, |_, _| Ok::<(), FragmentError>(())),
+            Err(FragmentError::MessageTooLarge { object_id: 9, .. })
+        ));
+        let small = Budget::new(4);
+        let mut d = Defragmenter::with_budget(DefragmentLimits::default(), small);
+        assert!(matches!(
+            d.push_each(&fragment(1, 0, true, true, b"whole"), |_, _| Ok::<
+                (),
+                FragmentError,
+            >(
+                ()
+            )),
+            Err(FragmentError::OverBudget(_))
+        ));
     }
 
     #[test]

@@ -543,3 +543,42 @@ fn our_server_parses_pypsrp_requests() {
         ]
     );
 }
+
+/// Every recorded Receive response (real Windows servers: their prefixes,
+/// whitespace and CommandState forms) is read in place exactly as the tree
+/// reads it; faults are left to the tree.
+#[test]
+fn recorded_receive_responses_read_in_place_as_the_tree_reads_them() {
+    use idconn_psrp::wsman::receive::receive_response_direct;
+    let (mut direct, mut faults) = (0, 0);
+    for (name, recording) in recordings() {
+        for response in recording
+            .messages
+            .iter()
+            .filter_map(|m| m.response.as_deref())
+        {
+            if !response.contains("ReceiveResponse") && !response.contains("Fault") {
+                continue;
+            }
+            let tree =
+                ws::parse_response(response.as_bytes()).and_then(|r| ws::receive_response(&r));
+            match receive_response_direct(response.as_bytes(), Vec::new) {
+                Some(read) => {
+                    assert_eq!(Ok(read), tree, "{name}");
+                    direct += 1;
+                }
+                None => {
+                    assert!(
+                        tree.is_err(),
+                        "{name}: the plain response was left to the tree"
+                    );
+                    faults += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        direct >= 30 && faults >= 1,
+        "{direct} read, {faults} faults"
+    );
+}

@@ -220,21 +220,27 @@ fn decode_envelope(
         {
             continue;
         }
-        for (bytes, raw) in defragmenter.push_charged(&stream.data)? {
+        defragmenter.push_each(&stream.data, |bytes, raw| {
             // `raw` stays charged until the message is decoded.
-            let message = Message::decode_from_server(bytes)?;
-            if format == OutputFormat::Flat && message.message_type == MessageType::PipelineOutput {
-                flat.push(&session.budget, &message.data, &mut events)?;
-            } else if let Some(event) = decode_event(session, message)? {
+            let (message_type, data) = Message::peek_from_server(&bytes)?;
+            if format == OutputFormat::Flat && message_type == MessageType::PipelineOutput {
+                flat.push(&session.budget, data, &mut events)?;
+            } else if let Some(event) =
+                decode_event(session, Message::decode_from_server(bytes.into_owned())?)?
+            {
                 // Objects stay in order with what follows them.
                 flat.flush(&mut events);
                 events.push(event);
             }
             drop(raw);
-        }
+            Ok::<(), Error>(())
+        })?;
     }
     flat.flush(&mut events);
     let done = response.command_state.as_ref().is_some_and(|s| s.is_done());
+    for stream in response.streams {
+        session.recycle(stream.data);
+    }
     // The final state (or Done) with a message still in pieces: its end will
     // never come. Taking the rest as complete would lose an object without a
     // word.

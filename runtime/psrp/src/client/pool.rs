@@ -37,12 +37,46 @@ pub(crate) struct Session {
     /// What the server sent that the session holds at once: partial
     /// messages and decoded output of every pipeline.
     pub(crate) budget: Arc<Budget>,
+    /// Response bodies and stream buffers handed back once read, for the
+    /// next Receive (see [`Transport::post_into`]).
+    spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Buffers kept for reuse: a Receive in flight per pipeline (four at most
+/// run at once by default) needs a body and a few stream buffers.
+const SPARE_BUFFERS: usize = 16;
+/// A buffer larger than this (an unusually large response) is not kept.
+const SPARE_CAPACITY: usize = 4 << 20;
 
 impl Session {
     async fn call(&self, body: &str) -> Result<crate::wsman::xml::Element, Error> {
-        let response = self.transport.lock().await.post(body).await?;
-        Ok(ws::parse_response(&response)?)
+        let response = self.post(body).await?;
+        let parsed = ws::parse_response(&response);
+        self.recycle(response);
+        Ok(parsed?)
+    }
+
+    async fn post(&self, body: &str) -> Result<Vec<u8>, Error> {
+        let buffer = self.spare_buffer();
+        self.transport.lock().await.post_into(body, buffer).await
+    }
+
+    /// An empty buffer, reused when one was handed back.
+    pub(crate) fn spare_buffer(&self) -> Vec<u8> {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        spare.pop().unwrap_or_default()
+    }
+
+    /// Hands a buffer back for a later response.
+    pub(crate) fn recycle(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buffer);
+        }
     }
 
     /// One Receive; `None` when the server answered `w:TimedOut`.
@@ -51,7 +85,17 @@ impl Session {
         command_id: Option<&str>,
     ) -> Result<Option<ReceiveResponse>, Error> {
         let request = ws::receive(&self.ctx, &self.shell_id, command_id);
-        match self.call(&request.body).await {
+        let response = self.post(&request.body).await?;
+        // The plain shape of a Receive response is read in place; anything
+        // else (a fault among it) goes through the tree.
+        let direct = wsman::receive::receive_response_direct(&response, || self.spare_buffer());
+        if let Some(direct) = direct {
+            self.recycle(response);
+            return Ok(Some(direct));
+        }
+        let parsed = ws::parse_response(&response);
+        self.recycle(response);
+        match parsed.map_err(Error::from) {
             Ok(root) => Ok(Some(ws::receive_response(&root)?)),
             Err(Error::Fault { code, subcode, .. })
                 if code == Some(2150858793) || subcode == "TimedOut" =>
@@ -197,6 +241,7 @@ async fn open_session(
             .shared_budget
             .clone()
             .unwrap_or_else(|| Budget::new(config.max_server_data)),
+        spare: Mutex::new(Vec::new()),
     };
     let mut creation = Vec::new();
     for m in [

@@ -163,35 +163,13 @@ impl Message {
     /// Decodes a reassembled message, taking ownership to avoid copying the
     /// (possibly large) body.
     pub fn decode(mut bytes: Vec<u8>) -> Result<Message, MessageError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(MessageError::TooShort(bytes.len()));
-        }
-        let u32_at =
-            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        let destination = match u32_at(0) {
-            1 => Destination::Client,
-            2 => Destination::Server,
-            other => return Err(MessageError::BadDestination(other)),
-        };
-        let message_type = MessageType::from_u32(u32_at(4));
-        let guid_at = |i: usize| {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&bytes[i..i + 16]);
-            Uuid::from_bytes_le(b)
-        };
-        let rpid = guid_at(8);
-        let pid = guid_at(24);
-        let skip = if bytes[HEADER_LEN..].starts_with(BOM) {
-            HEADER_LEN + BOM.len()
-        } else {
-            HEADER_LEN
-        };
-        bytes.drain(..skip);
+        let header = Header::read(&bytes)?;
+        bytes.drain(..header.data_at);
         Ok(Message {
-            destination,
-            message_type,
-            rpid,
-            pid,
+            destination: header.destination,
+            message_type: header.message_type,
+            rpid: header.rpid,
+            pid: header.pid,
             data: bytes,
         })
     }
@@ -207,8 +185,64 @@ impl Message {
         Ok(message)
     }
 
+    /// A server's message read in place, with the checks of
+    /// [`Message::decode_from_server`]: its type and its data (past the
+    /// header and any BOM). Output objects are decoded from here without
+    /// moving their bytes into a message of their own.
+    pub fn peek_from_server(bytes: &[u8]) -> Result<(MessageType, &[u8]), MessageError> {
+        let header = Header::read(bytes)?;
+        if header.destination != Destination::Client {
+            return Err(MessageError::WrongDestination(header.message_type));
+        }
+        Ok((
+            header.message_type,
+            bytes.get(header.data_at..).unwrap_or_default(),
+        ))
+    }
+
     pub fn data_str(&self) -> Result<&str, MessageError> {
         std::str::from_utf8(&self.data).map_err(|e| MessageError::NotUtf8(e.to_string()))
+    }
+}
+
+/// A message's 40-byte header, and where its data starts (past any BOM).
+struct Header {
+    destination: Destination,
+    message_type: MessageType,
+    rpid: Uuid,
+    pid: Uuid,
+    data_at: usize,
+}
+
+impl Header {
+    fn read(bytes: &[u8]) -> Result<Header, MessageError> {
+        let Some(header) = bytes.first_chunk::<HEADER_LEN>() else {
+            return Err(MessageError::TooShort(bytes.len()));
+        };
+        let u32_at =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let destination = match u32_at(0) {
+            1 => Destination::Client,
+            2 => Destination::Server,
+            other => return Err(MessageError::BadDestination(other)),
+        };
+        let guid_at = |i: usize| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&header[i..i + 16]);
+            Uuid::from_bytes_le(b)
+        };
+        let data_at = if bytes[HEADER_LEN..].starts_with(BOM) {
+            HEADER_LEN + BOM.len()
+        } else {
+            HEADER_LEN
+        };
+        Ok(Header {
+            destination,
+            message_type: MessageType::from_u32(u32_at(4)),
+            rpid: guid_at(8),
+            pid: guid_at(24),
+            data_at,
+        })
     }
 }
 

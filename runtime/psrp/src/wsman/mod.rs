@@ -5,6 +5,7 @@
 pub mod client;
 mod duration;
 mod fault;
+pub mod receive;
 pub mod server;
 pub mod xml;
 
