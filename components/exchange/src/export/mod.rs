@@ -434,7 +434,8 @@ impl<'a, S: Shell, R: Reporter> Run<'a, S, R> {
                 }
             };
             if let Some(guid) = facts.guid {
-                written.insert(guid)?;
+                // Not there: `contains` said so above.
+                written.insert_new(guid)?;
             }
             tally.write(writer, command)
         })?;

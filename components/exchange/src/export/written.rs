@@ -241,11 +241,19 @@ impl Written {
         if self.contains(guid)? {
             return Ok(false);
         }
+        self.insert_new(guid)?;
+        Ok(true)
+    }
+
+    /// Adds `guid`, which [`Self::contains`] has just said is not there:
+    /// the export asks first (a repeat writes no row), so asking again here
+    /// would hash and search every mailbox's guid twice.
+    pub fn insert_new(&mut self, guid: u128) -> Result<(), String> {
         self.recent.insert(guid);
         if self.recent.len() >= self.run_len {
             self.spill_recent()?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// What is where, for the export's log: how many guids, and how many
