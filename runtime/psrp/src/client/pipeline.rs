@@ -203,15 +203,17 @@ impl FlatRun {
     }
 }
 
+/// Decodes one Receive's messages; `flat` (empty between envelopes) is
+/// kept by the caller so each batch starts with the room the last one took.
 fn decode_envelope(
     session: &Session,
     defragmenter: &mut Defragmenter,
+    flat: &mut FlatRun,
     command_id: &str,
     response: ReceiveResponse,
     format: OutputFormat,
 ) -> Result<Envelope, Error> {
     let mut events = Vec::new();
-    let mut flat = FlatRun::default();
     for stream in &response.streams {
         if stream
             .command_id
@@ -272,6 +274,7 @@ async fn receive_loop(
         ..DefragmentLimits::default()
     };
     let mut defragmenter = Defragmenter::with_budget(limits, session.budget.clone());
+    let mut flat = FlatRun::default();
     let mut ahead = Some(spawn_receive(&session, &command_id));
     while let Some(mut receive) = ahead.take() {
         let received = match (&mut receive.0).await {
@@ -295,7 +298,14 @@ async fn receive_loop(
         if !response.command_state.as_ref().is_some_and(|s| s.is_done()) {
             ahead = Some(spawn_receive(&session, &command_id));
         }
-        let envelope = decode_envelope(&session, &mut defragmenter, &command_id, response, format);
+        let envelope = decode_envelope(
+            &session,
+            &mut defragmenter,
+            &mut flat,
+            &command_id,
+            response,
+            format,
+        );
         let failed = envelope.is_err();
         // The caller dropped the pipeline: stop receiving.
         if feed.send(envelope).await.is_err() || failed {

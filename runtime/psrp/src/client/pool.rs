@@ -42,11 +42,14 @@ pub(crate) struct Session {
     spare: Mutex<Vec<Vec<u8>>>,
 }
 
-/// Buffers kept for reuse: a Receive in flight per pipeline (four at most
-/// run at once by default) needs a body and a few stream buffers.
-const SPARE_BUFFERS: usize = 16;
-/// A buffer larger than this (an unusually large response) is not kept.
-const SPARE_CAPACITY: usize = 4 << 20;
+/// Buffers kept for reuse: a Receive in flight and one being decoded need
+/// a body and a stream buffer or two each.
+const SPARE_BUFFERS: usize = 8;
+/// A buffer over twice the negotiated envelope size (or 1 MiB), from an
+/// unusually large response, is not kept: what the spares hold beyond the
+/// `MaxServerDataMiB` budget stays under 8 MiB for the usual 512 KB
+/// envelopes.
+const SPARE_CAPACITY_MIN: usize = 1 << 20;
 
 impl Session {
     async fn call(&self, body: &str) -> Result<crate::wsman::xml::Element, Error> {
@@ -69,7 +72,11 @@ impl Session {
 
     /// Hands a buffer back for a later response.
     pub(crate) fn recycle(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
+        let most = usize::try_from(self.ctx.max_envelope_size)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+            .max(SPARE_CAPACITY_MIN);
+        if buffer.capacity() == 0 || buffer.capacity() > most {
             return;
         }
         buffer.clear();

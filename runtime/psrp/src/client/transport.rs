@@ -27,6 +27,12 @@ const MAX_AUTH_ROUNDS: usize = 4;
 /// below it).
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// hyper's read buffer, fixed: its adaptive buffer grew in steps toward
+/// the half-megabyte responses, each step a fresh allocation the kernel had
+/// to clear (1.5% of an export's CPU); a fixed one is reused as soon as the
+/// body's chunks are copied out.
+const READ_BUFFER: usize = 64 * 1024;
+
 pub(crate) struct Transport {
     /// Path and query exactly as configured (origin-form request target).
     target: Uri,
@@ -323,7 +329,9 @@ async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, Error>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(READ_BUFFER))
+        .handshake(io)
         .await
         .map_err(|e| Error::Transport(format!("HTTP handshake failed: {e}")))?;
     tokio::spawn(async move {

@@ -4,7 +4,10 @@
 //! the base64 decoder reads it (5% of an export's CPU). Here the decoder
 //! reads the body's bytes in place, into buffers the caller recycles.
 //!
-//! This reader knows only the plain shape of a Receive response. Anything
+//! This reader knows only the plain shape of a Receive response (MS-WSMV
+//! 2.2.4.27: `rsp:ReceiveResponse` holding `rsp:Stream` elements of base64
+//! and an optional `rsp:CommandState` with its `rsp:ExitCode`), as every
+//! Windows server in the pypsrp recordings writes it. Anything
 //! else (a fault, an element it does not expect, text it would have to
 //! unescape, malformed XML) makes it answer `None`, and the caller parses
 //! the tree ([`super::client::receive_response`]), which gives the answer or

@@ -24,6 +24,12 @@ pub struct FlatBuilder {
     too_large: bool,
 }
 
+/// The most room a new batch is given ahead (so what a batch held,
+/// possibly a hostile server's huge object, is not kept reserved).
+const PRESIZE_TEXT: usize = 1 << 20;
+const PRESIZE_CELLS: usize = 1 << 16;
+const PRESIZE_OBJECTS: usize = 1 << 10;
+
 /// Where the batch stood before a message, to undo a message that failed.
 struct Mark {
     shapes: usize,
@@ -47,10 +53,20 @@ impl FlatBuilder {
         self.batch.objects.is_empty()
     }
 
-    /// The batch, and the builder emptied for the next one.
+    /// The batch, and the builder emptied for the next one. The next batch
+    /// starts with the room this one took (up to [`PRESIZE_TEXT`] of text):
+    /// a pipeline's batches are alike, and growing by doubling copied each
+    /// buffer about once more and mapped fresh memory at every step.
     pub fn take(&mut self) -> FlatBatch {
         self.last_shape = None;
-        std::mem::take(&mut self.batch)
+        let next = FlatBatch {
+            shapes: Vec::new(),
+            objects: Vec::with_capacity(self.batch.objects.len().min(PRESIZE_OBJECTS)),
+            cells: Vec::with_capacity(self.batch.cells.len().min(PRESIZE_CELLS)),
+            text: Vec::with_capacity(self.batch.text.len().min(PRESIZE_TEXT)),
+            values: Vec::new(),
+        };
+        std::mem::replace(&mut self.batch, next)
     }
 
     /// Decodes one CLIXML element (a PSRP message's body) as one more

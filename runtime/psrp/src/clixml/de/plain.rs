@@ -1,7 +1,9 @@
 //! Plain leaf properties read straight from the input, past the XML reader:
-//! Exchange writes nearly every property as `<S N="name">text</S>`, and the
-//! reader's three events per property (start tag, text, end tag) were a
-//! third of an export's CPU. Anything not written that plain way is left
+//! Exchange writes nearly every property as `<S N="name">text</S>` (the
+//! captured Exchange 2016 mailbox, shared/vectors/exchange, has 117 `S`, 51
+//! `<Nil N=".." />`, 50 `B`), and the reader's three events per property
+//! (start tag, text, end tag) were a third of an export's CPU. Only speed
+//! rests on that shape. Anything not written that plain way is left
 //! to the reader, and the result is the same either way
 //! (tests/clixml_proptest.rs holds the flat decoder to the value decoder).
 
