@@ -20,6 +20,7 @@
 //! is written once. The host reconnects, waits as Exchange asks and bounds
 //! the retries (setting `MaxRetries`).
 
+mod csv_out;
 pub mod deletions;
 mod options;
 pub mod output_file;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::csv_out::CsvOut;
 use super::output_file::OutputFile;
 use super::schema::{
     selected, ACCOUNT_DISABLED_IS_DIR_SYNCED, COMMAND, EMAIL_ADDRESSES, GUID, WHEN_CHANGED_UTC,
@@ -29,7 +30,7 @@ pub struct RowFacts {
 }
 
 pub struct RowWriter {
-    csv: csv::Writer<OutputFile>,
+    csv: CsvOut<OutputFile>,
     path: PathBuf,
     columns: &'static [&'static str],
     /// For the n-th selected property, its column: properties usually arrive
@@ -79,9 +80,7 @@ impl RowWriter {
     pub fn create(path: &Path, columns: &'static [&'static str]) -> Result<Self, String> {
         let file =
             File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        let mut csv = csv::WriterBuilder::new()
-            .buffer_capacity(WRITE_BUFFER)
-            .from_writer(OutputFile::new(file));
+        let mut csv = CsvOut::new(OutputFile::new(file), WRITE_BUFFER);
         csv.write_record(columns)
             .map_err(|e| write_failed(path, &e))?;
         let expected = selected(columns)
@@ -204,7 +203,7 @@ impl RowWriter {
         let file = self
             .csv
             .into_inner()
-            .map_err(|e| format!("writing {} failed: {}", path.display(), e.error()))?
+            .map_err(|e| write_failed(&path, &e))?
             .into_file();
         file.sync_all()
             .map_err(|e| format!("writing {} failed: {e}", path.display()))
@@ -230,6 +229,6 @@ pub fn guid_of(scalar: ScalarRef<'_>) -> Option<u128> {
     }
 }
 
-fn write_failed(path: &Path, error: &csv::Error) -> String {
+fn write_failed(path: &Path, error: &std::io::Error) -> String {
     format!("writing {} failed: {error}", path.display())
 }
