@@ -1,6 +1,6 @@
 //! Collections: `<LST>`, `<IE>`, `<STK>`, `<QUE>` and `<DCT>`.
 
-use super::{shorten, Child, Decoder, Result};
+use super::{Child, Decoder, Result};
 use crate::clixml::error::ClixmlErrorKind as Kind;
 use crate::clixml::tag::Tag;
 use crate::clixml::value::{Collection, CollectionKind, Value};
@@ -37,13 +37,7 @@ impl<'a> Decoder<'a> {
         }
         while let Some(entry) = self.next_child(Tag::DCT)? {
             if entry.tag != Tag::En {
-                return Err(Self::err(
-                    entry.pos,
-                    Kind::UnknownElement {
-                        element: shorten(&String::from_utf8_lossy(entry.start.name().as_ref())),
-                        parent: "DCT",
-                    },
-                ));
+                return Err(Self::unknown_element(&entry, "DCT"));
             }
             let (mut key, mut value) = (None, None);
             if !entry.empty {

@@ -204,6 +204,17 @@ impl<'a> Decoder<'a> {
         ClixmlError::new(pos, kind)
     }
 
+    /// `c` is no element `parent` may hold.
+    fn unknown_element(c: &Child<'_>, parent: &'static str) -> ClixmlError {
+        Self::err(
+            c.pos,
+            Kind::UnknownElement {
+                element: shorten(&String::from_utf8_lossy(c.start.name().as_ref())),
+                parent,
+            },
+        )
+    }
+
     /// A property's `N`, which every child of `<Props>` and `<MS>` must
     /// have; both decoders refuse a child without one alike.
     fn property_name<N>(name: Option<N>, child: &Child<'_>) -> Result<N> {
@@ -391,15 +402,7 @@ impl<'a> Decoder<'a> {
             // Never read the content: it is a secret.
             Tag::SS => return Err(Self::err(c.pos, Kind::SecureString)),
             Tag::Objs => return Err(Self::err(c.pos, Kind::DocumentWrapper)),
-            _ => {
-                return Err(Self::err(
-                    c.pos,
-                    Kind::UnknownElement {
-                        element: shorten(&String::from_utf8_lossy(c.start.name().as_ref())),
-                        parent: parent.name(),
-                    },
-                ))
-            }
+            _ => return Err(Self::unknown_element(c, parent.name())),
         })
     }
 

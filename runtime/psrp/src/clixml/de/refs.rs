@@ -8,7 +8,7 @@ use std::sync::Arc;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{is_blank, shorten, Child, Decoder, RefKey, Result};
+use super::{is_blank, Child, Decoder, RefKey, Result};
 use crate::clixml::error::ClixmlErrorKind as Kind;
 use crate::clixml::tag::Tag;
 use crate::clixml::value::Value;
@@ -109,13 +109,7 @@ impl<'a> Decoder<'a> {
                 other => return Err(Self::unexpected(&other, Tag::TN, pos)),
             };
             if child.tag != Tag::T {
-                return Err(Self::err(
-                    child.pos,
-                    Kind::UnknownElement {
-                        element: shorten(&String::from_utf8_lossy(child.start.name().as_ref())),
-                        parent: "TN",
-                    },
-                ));
+                return Err(Self::unknown_element(&child, "TN"));
             }
             names.push(self.string(&child)?);
         }
