@@ -308,6 +308,9 @@ struct PartialMessage {
     charge: Charge,
 }
 
+/// A message a fragment completed, with its charge on the budget.
+type Completed<'a> = (Cow<'a, [u8]>, Charge);
+
 impl Defragmenter {
     pub fn new(limits: DefragmentLimits) -> Self {
         Defragmenter::with_budget(limits, Budget::unlimited())
@@ -361,26 +364,8 @@ impl Defragmenter {
         while !rest.is_empty() {
             let (fragment, tail) = Fragment::decode(rest)?;
             rest = tail;
-            if fragment.start && fragment.end && fragment.fragment_id == 0 {
-                if fragment.blob.len() > self.limits.max_message_len {
-                    return Err(FragmentError::MessageTooLarge {
-                        object_id: fragment.object_id,
-                        limit: self.limits.max_message_len,
-                    }
-                    .into());
-                }
-                // As `accept_charged`: a whole message replaces (and
-                // releases) an earlier part of the same object.
-                if !self.partial.is_empty() {
-                    self.partial.remove(&fragment.object_id);
-                }
-                let charge = self
-                    .budget
-                    .charge(fragment.blob.len())
-                    .map_err(FragmentError::from)?;
-                each(Cow::Borrowed(fragment.blob), charge)?;
-            } else if let Some((message, charge)) = self.accept_charged(&fragment)? {
-                each(Cow::Owned(message), charge)?;
+            if let Some((message, charge)) = self.accept_lent(&fragment)? {
+                each(message, charge)?;
             }
         }
         Ok(())
@@ -396,6 +381,17 @@ impl Defragmenter {
         &mut self,
         fragment: &Fragment<'_>,
     ) -> Result<Option<(Vec<u8>, Charge)>, FragmentError> {
+        Ok(self
+            .accept_lent(fragment)?
+            .map(|(message, charge)| (message.into_owned(), charge)))
+    }
+
+    /// [`Self::accept_charged`], a message whole in its one fragment lent
+    /// from the fragment rather than copied.
+    fn accept_lent<'a>(
+        &mut self,
+        fragment: &Fragment<'a>,
+    ) -> Result<Option<Completed<'a>>, FragmentError> {
         let object_id = fragment.object_id;
         if fragment.blob.len() > self.limits.max_message_len {
             return Err(FragmentError::MessageTooLarge {
@@ -412,9 +408,13 @@ impl Defragmenter {
                 });
             }
             if fragment.end {
-                self.partial.remove(&object_id);
+                // A whole message replaces (and releases) an earlier part
+                // of the same object.
+                if !self.partial.is_empty() {
+                    self.partial.remove(&object_id);
+                }
                 let charge = self.budget.charge(fragment.blob.len())?;
-                return Ok(Some((fragment.blob.to_vec(), charge)));
+                return Ok(Some((Cow::Borrowed(fragment.blob), charge)));
             }
             if !self.partial.contains_key(&object_id)
                 && self.partial.len() >= self.limits.max_partial_messages
@@ -477,7 +477,10 @@ impl Defragmenter {
         partial.bytes.extend_from_slice(fragment.blob);
         partial.next_fragment_id += 1;
         if fragment.end {
-            Ok(self.partial.remove(&object_id).map(|p| (p.bytes, p.charge)))
+            Ok(self
+                .partial
+                .remove(&object_id)
+                .map(|p| (Cow::Owned(p.bytes), p.charge)))
         } else {
             Ok(None)
         }
