@@ -39,10 +39,10 @@ enum Level {
 
 /// What the element being read collects.
 #[derive(Default)]
-struct Open {
+struct Open<'b> {
     stream: Option<ReceivedStream>,
-    /// The stream's one text run, not yet decoded.
-    text: Option<(usize, usize)>,
+    /// The stream's one text run, in the body, not yet decoded.
+    text: Option<&'b [u8]>,
 }
 
 /// The Receive response in `body`, stream data decoded into buffers from
@@ -119,7 +119,7 @@ pub fn receive_response_direct(
                     _ => return None,
                 };
                 if empty {
-                    close(level, &mut open, &mut out, body)?;
+                    close(level, &mut open, &mut out)?;
                     if stack.is_empty() {
                         return finish(out, exit_code, seen_response);
                     }
@@ -129,7 +129,7 @@ pub fn receive_response_direct(
             }
             Event::End(_) => {
                 let level = stack.pop()?;
-                close(level, &mut open, &mut out, body)?;
+                close(level, &mut open, &mut out)?;
                 if stack.is_empty() {
                     return finish(out, exit_code, seen_response);
                 }
@@ -138,9 +138,8 @@ pub fn receive_response_direct(
                 let bytes: &[u8] = &text;
                 match stack.last() {
                     Some(Level::Stream) if open.text.is_none() => {
-                        // The run's place in `body`, to decode in place.
-                        let start = (bytes.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
-                        open.text = Some((start, start.checked_add(bytes.len())?));
+                        // Decoded in place from `body` when the stream ends.
+                        open.text = Some(slice_of(body, bytes)?);
                     }
                     Some(Level::ExitCode) if exit_code == Some(b"") => {
                         std::str::from_utf8(bytes).ok()?;
@@ -179,11 +178,11 @@ fn finish(
 }
 
 /// Closes an element: a stream's text is decoded into its buffer.
-fn close(level: Level, open: &mut Open, out: &mut ReceiveResponse, body: &[u8]) -> Option<()> {
+fn close(level: Level, open: &mut Open<'_>, out: &mut ReceiveResponse) -> Option<()> {
     if level == Level::Stream {
         let mut stream = open.stream.take()?;
-        if let Some((start, end)) = open.text.take() {
-            let text = body.get(start..end)?.trim_ascii();
+        if let Some(text) = open.text.take() {
+            let text = text.trim_ascii();
             base64_simd::STANDARD
                 .decode_append(text, &mut stream.data)
                 .ok()?;

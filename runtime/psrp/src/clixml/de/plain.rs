@@ -10,8 +10,7 @@
 use std::borrow::Cow;
 
 use super::flat::Names;
-use super::{Decoder, Result, MAX_DEPTH, VALUE_COST};
-use crate::clixml::error::ClixmlErrorKind as Kind;
+use super::{Decoder, Result};
 use crate::clixml::escape;
 use crate::clixml::flat::FlatCell;
 use crate::clixml::tag::Tag;
@@ -68,11 +67,7 @@ impl<'a> Decoder<'a> {
             return Ok(None);
         };
         let pos = self.pos();
-        // What `value` checks and spends for a string.
-        if self.depth + 1 > MAX_DEPTH {
-            return Err(Self::err(pos, Kind::TooDeep(MAX_DEPTH)));
-        }
-        self.spend(VALUE_COST, pos)?;
+        self.leaf_allowed(pos)?;
         let text = escape::decode(Cow::Borrowed(text)).into_owned();
         self.spend(text.len(), pos)?;
         self.skip_input(rest, len);
