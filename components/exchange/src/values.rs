@@ -136,7 +136,7 @@ fn encode_item(out: &mut String, item: &str) {
     // Copies runs between the two escaped bytes whole: most addresses have
     // neither, and a char-by-char push was a hot spot of the export.
     let mut rest = item;
-    while let Some(at) = rest.bytes().position(|b| b == b'%' || b == b' ') {
+    while let Some(at) = memchr::memchr2(b'%', b' ', rest.as_bytes()) {
         out.push_str(&rest[..at]);
         out.push_str(if rest.as_bytes()[at] == b'%' {
             "%25"

@@ -25,6 +25,17 @@ impl<W: Write> CsvOut<W> {
     }
 
     pub fn write_record<F: AsRef<[u8]>>(&mut self, fields: &[F]) -> io::Result<()> {
+        self.write_fields(fields, |_| false)
+    }
+
+    /// Like [`Self::write_record`], told which fields the caller wrote itself
+    /// from bytes that never need quotes (`True`, a number, a date in its
+    /// fixed form): those are copied without being scanned.
+    pub fn write_fields<F: AsRef<[u8]>>(
+        &mut self,
+        fields: &[F],
+        plain: impl Fn(usize) -> bool,
+    ) -> io::Result<()> {
         let empty = match fields {
             [] => true,
             [only] => only.as_ref().is_empty(),
@@ -40,7 +51,7 @@ impl<W: Write> CsvOut<W> {
                 self.buffer.push(b',');
             }
             let field = field.as_ref();
-            if needs_quotes(field) {
+            if !plain(i) && needs_quotes(field) {
                 self.buffer.push(b'"');
                 for (j, part) in field.split(|b| *b == b'"').enumerate() {
                     if j > 0 {
@@ -74,28 +85,25 @@ impl<W: Write> CsvOut<W> {
 }
 
 /// Whether `field` holds a byte that must be quoted: `,`, `"`, `\r` or
-/// `\n`, looked for eight bytes at a time.
+/// `\n`. Most fields are short (`True`, a date, a name) and take one table
+/// lookup per byte; longer ones take memchr's scans, 16 bytes a step with
+/// wasm SIMD (components/.cargo/config.toml).
 fn needs_quotes(field: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Exact for "is any byte zero" (the classic bit trick).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let has = |word: u64, byte: u8| has_zero(word ^ (ONES * u64::from(byte)));
-    let mut chunks = field.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Some(bytes) = chunk.first_chunk::<8>() else {
-            break;
-        };
-        let word = u64::from_le_bytes(*bytes);
-        if has(word, b',') || has(word, b'"') || has(word, b'\n') || has(word, b'\r') {
-            return true;
-        }
+    if field.len() < 16 {
+        return field.iter().any(|b| QUOTED[usize::from(*b)]);
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    memchr::memchr3(b',', b'"', b'\n', field).is_some() || memchr::memchr(b'\r', field).is_some()
 }
+
+/// The bytes that make a field quoted.
+static QUOTED: [bool; 256] = {
+    let mut quoted = [false; 256];
+    quoted[b',' as usize] = true;
+    quoted[b'"' as usize] = true;
+    quoted[b'\n' as usize] = true;
+    quoted[b'\r' as usize] = true;
+    quoted
+};
 
 #[cfg(test)]
 mod tests {

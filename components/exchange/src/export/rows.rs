@@ -41,6 +41,10 @@ pub struct RowWriter {
     /// comparing names for every property of every row.
     kinds: Vec<Kind>,
     fields: Vec<String>,
+    /// Columns of the row last filled that hold only bytes this writer
+    /// wrote itself and that never need quotes (a boolean, a number, a date
+    /// it formatted): the CSV writer copies them without scanning them.
+    plain: Vec<bool>,
     /// The column of each property, for the shapes of the batch being
     /// written: names are compared once per shape and batch instead of once
     /// per property of every row, which was the export's largest cost.
@@ -96,6 +100,7 @@ impl RowWriter {
             guid_column,
             kinds: columns.iter().map(|c| kind_of(c)).collect(),
             fields: vec![String::new(); columns.len()],
+            plain: vec![false; columns.len()],
             layouts: Vec::new(),
             layouts_of: None,
         })
@@ -104,9 +109,7 @@ impl RowWriter {
     /// Fills the row's columns from an object's properties (the object is
     /// one of batch `batch`); `write` sends it.
     pub fn fill(&mut self, batch: BatchNo, object: &ObjectRef<'_>) -> RowFacts {
-        for field in &mut self.fields {
-            field.clear();
-        }
+        self.clear();
         let layout = self.layout(batch, object);
         let mut facts = RowFacts::default();
         for (&column, value) in self.layouts[layout].1.iter().zip(object.values()) {
@@ -116,6 +119,15 @@ impl RowWriter {
             let kind = self.kinds[column];
             let field = &mut self.fields[column];
             field.clear();
+            self.plain[column] = matches!(
+                value,
+                ValueRef::Scalar(
+                    ScalarRef::Null
+                        | ScalarRef::Boolean(_)
+                        | ScalarRef::Integer(_)
+                        | ScalarRef::Number(_)
+                )
+            );
             match (kind, value) {
                 (Kind::Skipped, _) => continue,
                 (Kind::EmailAddresses, _) => write_email_addresses(field, value),
@@ -123,7 +135,10 @@ impl RowWriter {
                     // Parsed once: for the row's text and for the facts.
                     let at = scalar_date_time(scalar);
                     match (at, scalar) {
-                        (Some(at), ScalarRef::DateTime(_)) => write_date_time(field, &at),
+                        (Some(at), ScalarRef::DateTime(_)) => {
+                            write_date_time(field, &at);
+                            self.plain[column] = true;
+                        }
                         _ => write_value(field, value),
                     }
                     if kind == Kind::Changed {
@@ -183,18 +198,24 @@ impl RowWriter {
     pub fn write(&mut self, command: &str) -> Result<(), String> {
         self.fields[0].clear();
         self.fields[0].push_str(command);
+        let plain = &self.plain;
         self.csv
-            .write_record(&self.fields)
+            .write_fields(&self.fields, |i| plain.get(i).copied().unwrap_or(false))
             .map_err(|e| write_failed(&self.path, &e))
     }
 
     /// A `Delete` row: the guid and nothing else.
     pub fn write_delete(&mut self, guid: u128) -> Result<(), String> {
+        self.clear();
+        self.fields[self.guid_column] = format_guid(guid);
+        self.write("Delete")
+    }
+
+    fn clear(&mut self) {
         for field in &mut self.fields {
             field.clear();
         }
-        self.fields[self.guid_column] = format_guid(guid);
-        self.write("Delete")
+        self.plain.fill(false);
     }
 
     /// Flushes and syncs the file.
@@ -231,4 +252,86 @@ pub fn guid_of(scalar: ScalarRef<'_>) -> Option<u128> {
 
 fn write_failed(path: &Path, error: &std::io::Error) -> String {
     format!("writing {} failed: {error}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use idconn_sdk::batch::{batch_of, BatchRef, Property, PsObject};
+    use idconn_sdk::{Scalar, Value};
+
+    const COLUMNS: [&str; 8] = [
+        COMMAND,
+        "Text",
+        "Flag",
+        "Count",
+        "Ratio",
+        "Missing",
+        GUID,
+        WHEN_CHANGED_UTC,
+    ];
+
+    fn object(text: &str, changed: Scalar) -> PsObject {
+        let property = |name: &str, value: Scalar| Property {
+            name: name.into(),
+            value: Value::Scalar(value),
+        };
+        PsObject {
+            type_names: Vec::new(),
+            to_string: None,
+            properties: vec![
+                property("Text", Scalar::Text(text.into())),
+                property("Flag", Scalar::Boolean(true)),
+                property("Count", Scalar::Integer(-12)),
+                property("Ratio", Scalar::Number(0.5)),
+                property("Missing", Scalar::Null),
+                property(
+                    "Guid",
+                    Scalar::Guid("2cd62d98-d99b-44ee-b7c9-fd57dcc2b900".into()),
+                ),
+                property(WHEN_CHANGED_UTC, changed),
+            ],
+        }
+    }
+
+    /// Rows whose typed fields are copied unscanned still read back as
+    /// written, next to text that must be quoted, and to a date that is
+    /// not in Exchange's form (kept as sent, so scanned).
+    #[test]
+    fn typed_fields_copied_unscanned_read_back_field_for_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        let objects = [
+            object(
+                "CN=García\\, José,OU=Staff",
+                Scalar::DateTime("2021-08-05T13:53:30Z".into()),
+            ),
+            object("say \"hi\"\r\nbye", Scalar::DateTime("soon, maybe".into())),
+            object("plain", Scalar::Text("2021-08-05T13:53:30Z".into())),
+        ];
+        let batch = batch_of(&objects);
+        let mut writer = RowWriter::create(&path, &COLUMNS).unwrap();
+        let mut expected = Vec::new();
+        for object in BatchRef::new(&batch).objects() {
+            writer.fill(BatchNo(1), &object);
+            writer.write("Insert").unwrap();
+            expected.push(writer.fields.clone());
+        }
+        writer.finish().unwrap();
+
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(&path)
+            .unwrap();
+        let read: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        assert_eq!(read, expected);
+        assert_eq!(read[0][1], "CN=García\\, José,OU=Staff");
+        assert_eq!(&read[0][2..6], ["True", "-12", "0.5", ""]);
+        assert_eq!(read[0][7], "2021-08-05T13:53:30Z");
+        assert_eq!(read[1][7], "soon, maybe");
+    }
 }
