@@ -77,6 +77,11 @@ fn strip_bom(xml: &str) -> &str {
 
 fn utf8(bytes: &[u8]) -> Result<&str, ClixmlError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // simdutf8 accepts exactly what std accepts; std then says where text
+    // that is not UTF-8 goes wrong.
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return Ok(text);
+    }
     std::str::from_utf8(bytes)
         .map_err(|e| ClixmlError::new(e.valid_up_to(), ClixmlErrorKind::NotUtf8))
 }

@@ -169,6 +169,14 @@ fn bom_declaration_and_whitespace_are_tolerated() {
         from_bytes(b"<S>\xFF</S>").unwrap_err().kind(),
         &ClixmlErrorKind::NotUtf8
     );
+    // Long enough for the SIMD check's whole blocks: the error still says
+    // where the text stops being UTF-8.
+    let mut long = b"<S>".to_vec();
+    long.extend("é".repeat(100).as_bytes());
+    long.extend(b"\xC3(</S>");
+    let error = from_bytes(&long).unwrap_err();
+    assert_eq!(error.kind(), &ClixmlErrorKind::NotUtf8);
+    assert_eq!(error.position(), 203);
 }
 
 #[test]
