@@ -36,8 +36,11 @@ pub fn format_date_time(utc: &DateTime<Utc>) -> String {
 
 /// Appends [`format_date_time`]'s text.
 pub fn write_date_time(out: &mut String, utc: &DateTime<Utc>) {
-    let year = utc.year();
-    let nanos = utc.nanosecond();
+    // Read from the naive value: each accessor of a DateTime first adds
+    // its zone's offset (seven times per date, library calls in wasm).
+    let naive = utc.naive_utc();
+    let year = naive.year();
+    let nanos = naive.nanosecond();
     // Years of five digits and leap seconds are chrono's to write.
     let Ok(year) = u32::try_from(year) else {
         out.push_str(&utc.to_rfc3339_opts(SecondsFormat::AutoSi, true));
@@ -49,15 +52,15 @@ pub fn write_date_time(out: &mut String, utc: &DateTime<Utc>) {
     }
     push_digits(out, year, 4);
     out.push('-');
-    push_digits(out, utc.month(), 2);
+    push_digits(out, naive.month(), 2);
     out.push('-');
-    push_digits(out, utc.day(), 2);
+    push_digits(out, naive.day(), 2);
     out.push('T');
-    push_digits(out, utc.hour(), 2);
+    push_digits(out, naive.hour(), 2);
     out.push(':');
-    push_digits(out, utc.minute(), 2);
+    push_digits(out, naive.minute(), 2);
     out.push(':');
-    push_digits(out, utc.second(), 2);
+    push_digits(out, naive.second(), 2);
     if nanos != 0 {
         out.push('.');
         if nanos.is_multiple_of(1_000_000) {

@@ -174,13 +174,18 @@ pub fn format_guid(guid: u128) -> String {
 fn guid_text(guid: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut text = [b'-'; 36];
-    let mut nibbles = (0..32).rev();
+    // Nibbles from the bytes: a u128 shifted by a variable amount is a
+    // library call in wasm, 32 per guid.
+    let mut nibbles = guid
+        .to_be_bytes()
+        .into_iter()
+        .flat_map(|byte| [byte >> 4, byte & 0xf]);
     for (at, byte) in text.iter_mut().enumerate() {
         if matches!(at, 8 | 13 | 18 | 23) {
             continue;
         }
         if let Some(nibble) = nibbles.next() {
-            *byte = HEX[((guid >> (nibble * 4)) & 0xf) as usize];
+            *byte = HEX[usize::from(nibble)];
         }
     }
     text

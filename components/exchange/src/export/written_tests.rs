@@ -146,3 +146,38 @@ fn a_run_that_cannot_be_written_is_an_error_naming_the_directory() {
     assert!(error.contains("list of exported mailboxes"), "{error}");
     assert!(error.contains("missing"), "{error}");
 }
+
+/// The directory finds exactly the fingerprints a binary search of them all
+/// finds: at the bucket edges, in a crowded bucket, and past the last one.
+#[test]
+fn the_directory_agrees_with_a_binary_search() {
+    let mut fingerprints: Vec<u32> = vec![0, 1, 0xFFFF, 0x1_0000, 0x1_0001, u32::MAX - 1, u32::MAX];
+    // A crowded bucket, as guids chosen to collide would make.
+    fingerprints.extend((0..500u32).map(|i| 0x7777_0000 | (i * 131)));
+    let mut seed = 0x9E37_79B9_u32;
+    fingerprints.extend((0..5_000).map(|_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    }));
+    fingerprints.sort_unstable();
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Written::with_run_len(spill(&dir), 4);
+    written.fingerprints = fingerprints.clone();
+    index_buckets(&written.fingerprints, &mut written.directory);
+    let probes = fingerprints
+        .iter()
+        .flat_map(|&f| [f, f.wrapping_add(1), f.wrapping_sub(1)])
+        .chain([2, 0xFFFE, 0x7777_FFFF, 0x8000_0000]);
+    for probe in probes {
+        assert_eq!(
+            written.may_be_on_disk(probe),
+            fingerprints.binary_search(&probe).is_ok(),
+            "{probe:#x}"
+        );
+    }
+    // Before the first run there is no directory, and nothing on disk.
+    let empty = Written::with_run_len(spill(&dir), 4);
+    assert!(!empty.may_be_on_disk(0));
+}
