@@ -413,8 +413,6 @@ impl Spill {
     }
 }
 
-/// Merges the sorted `fresh` into the sorted `all`, in place from the end
-/// (no second copy of `all`).
 /// The top bits of a fingerprint that pick its bucket of the directory.
 const DIRECTORY_BITS: u32 = 16;
 
@@ -437,6 +435,8 @@ fn index_buckets(fingerprints: &[u32], directory: &mut Vec<usize>) {
     directory.push(fingerprints.len());
 }
 
+/// Merges the sorted `fresh` into the sorted `all`, in place from the end
+/// (no second copy of `all`).
 fn merge_into(all: &mut Vec<u32>, fresh: &[u32]) {
     let old = all.len();
     all.resize(old + fresh.len(), 0);
