@@ -201,9 +201,6 @@ impl Message {
     }
 
     pub fn data_str(&self) -> Result<&str, MessageError> {
-        if let Ok(text) = simdutf8::basic::from_utf8(&self.data) {
-            return Ok(text);
-        }
         std::str::from_utf8(&self.data).map_err(|e| MessageError::NotUtf8(e.to_string()))
     }
 }
