@@ -13,7 +13,7 @@
 //!   next), so there are O(log n) runs and each guid is rewritten O(log n)
 //!   times;
 //! - memory keeps one 32-bit fingerprint per guid on disk (sorted, with a
-//!   directory of 65,536 buckets over them, 256 KiB in wasm), and every
+//!   directory of up to 65,536 buckets over them, 256 KiB in wasm), and every
 //!   [`INDEX_STEP`]th guid of each run. A guid whose fingerprint is
 //!   absent is new (the common case, no disk access); one whose fingerprint
 //!   is present is looked up in the runs (a true repeat, or about n / 2^32
@@ -189,11 +189,12 @@ pub struct Written {
     run_len: usize,
     /// The fingerprints of every guid in `runs`, sorted.
     fingerprints: Vec<u32>,
-    /// Where the fingerprints of each value of their top [`DIRECTORY_BITS`]
-    /// bits start in `fingerprints` (one more entry for the end): a lookup
-    /// searches one bucket, about n / 65,536 fingerprints, instead of
-    /// binary-searching all of them (17 dependent reads at 100,000 guids,
-    /// each a likely cache miss). Empty until the first run.
+    /// Where each bucket's fingerprints start in `fingerprints` (one more
+    /// entry for the end); a fingerprint's bucket is its top bits, as many
+    /// as the bucket count takes (see [`bucket_of`]). A lookup searches one
+    /// bucket, about one fingerprint, instead of binary-searching all of
+    /// them (17 dependent reads at 100,000 guids, each a likely cache miss).
+    /// Empty until the first run.
     directory: Vec<usize>,
     /// Largest (oldest) first; disjoint, and disjoint from `recent`.
     runs: Vec<Run>,
@@ -246,7 +247,7 @@ impl Written {
 
     /// Whether some guid in the runs has this fingerprint.
     fn may_be_on_disk(&self, fingerprint: u32) -> bool {
-        let bucket = (fingerprint >> (32 - DIRECTORY_BITS)) as usize;
+        let bucket = bucket_of(fingerprint, self.directory.len().saturating_sub(1));
         let (Some(&start), Some(&end)) =
             (self.directory.get(bucket), self.directory.get(bucket + 1))
         else {
@@ -413,26 +414,34 @@ impl Spill {
     }
 }
 
-/// The top bits of a fingerprint that pick its bucket of the directory.
-const DIRECTORY_BITS: u32 = 16;
+/// The most buckets of the directory: 256 KiB of it in wasm from 65,536
+/// guids on disk on.
+const MAX_BUCKETS: usize = 1 << 16;
 
-/// Rebuilds `directory` over sorted `fingerprints`: entry b is the index of
-/// the first fingerprint whose top bits are b or more.
+/// Rebuilds `directory` over sorted `fingerprints`: about one bucket per
+/// fingerprint (a power of two, at most [`MAX_BUCKETS`]), so rebuilding
+/// after each run costs no more than merging the run's fingerprints in,
+/// even when `Options.MailboxGuidsInMemory` makes runs of one guid.
 fn index_buckets(fingerprints: &[u32], directory: &mut Vec<usize>) {
-    let buckets = 1usize << DIRECTORY_BITS;
+    let buckets = fingerprints.len().next_power_of_two().clamp(1, MAX_BUCKETS);
     directory.clear();
     directory.reserve(buckets + 1);
     let mut at = 0usize;
     for bucket in 0..buckets {
         while fingerprints
             .get(at)
-            .is_some_and(|&f| ((f >> (32 - DIRECTORY_BITS)) as usize) < bucket)
+            .is_some_and(|&f| bucket_of(f, buckets) < bucket)
         {
             at += 1;
         }
         directory.push(at);
     }
     directory.push(fingerprints.len());
+}
+
+/// A fingerprint's bucket among `buckets` (a power of two): its top bits.
+fn bucket_of(fingerprint: u32, buckets: usize) -> usize {
+    ((u64::from(fingerprint) * buckets as u64) >> 32) as usize
 }
 
 /// Merges the sorted `fresh` into the sorted `all`, in place from the end

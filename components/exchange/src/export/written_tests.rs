@@ -148,34 +148,51 @@ fn a_run_that_cannot_be_written_is_an_error_naming_the_directory() {
 }
 
 /// The directory finds exactly the fingerprints a binary search of them all
-/// finds: at the bucket edges, in a crowded bucket, and past the last one.
+/// finds: at the bucket edges, in a crowded bucket, past the last one, with
+/// one fingerprint, a few, and more than it has buckets.
 #[test]
 fn the_directory_agrees_with_a_binary_search() {
-    let mut fingerprints: Vec<u32> = vec![0, 1, 0xFFFF, 0x1_0000, 0x1_0001, u32::MAX - 1, u32::MAX];
-    // A crowded bucket, as guids chosen to collide would make.
-    fingerprints.extend((0..500u32).map(|i| 0x7777_0000 | (i * 131)));
+    let edges = vec![0, 1, 0xFFFF, 0x1_0000, 0x1_0001, u32::MAX - 1, u32::MAX];
     let mut seed = 0x9E37_79B9_u32;
-    fingerprints.extend((0..5_000).map(|_| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        seed
-    }));
-    fingerprints.sort_unstable();
+    let mut random = |n: usize| -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed
+            })
+            .collect()
+    };
+    let mut typical = edges.clone();
+    // A crowded bucket, as guids chosen to collide would make.
+    typical.extend((0..500u32).map(|i| 0x7777_0000 | (i * 131)));
+    typical.extend(random(5_000));
+    let mut large = edges.clone();
+    large.extend(random(70_000));
+    let sets = [vec![0x8000_0000], vec![u32::MAX], edges, typical, large];
     let dir = tempfile::tempdir().unwrap();
-    let mut written = Written::with_run_len(spill(&dir), 4);
-    written.fingerprints = fingerprints.clone();
-    index_buckets(&written.fingerprints, &mut written.directory);
-    let probes = fingerprints
-        .iter()
-        .flat_map(|&f| [f, f.wrapping_add(1), f.wrapping_sub(1)])
-        .chain([2, 0xFFFE, 0x7777_FFFF, 0x8000_0000]);
-    for probe in probes {
-        assert_eq!(
-            written.may_be_on_disk(probe),
-            fingerprints.binary_search(&probe).is_ok(),
-            "{probe:#x}"
-        );
+    for mut fingerprints in sets {
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        let mut written = Written::with_run_len(spill(&dir), 4);
+        written.fingerprints = fingerprints.clone();
+        index_buckets(&written.fingerprints, &mut written.directory);
+        let buckets = written.directory.len() - 1;
+        assert!(buckets.is_power_of_two() && buckets <= MAX_BUCKETS);
+        assert!(buckets < 2 * fingerprints.len().max(1), "{buckets} buckets");
+        let probes = fingerprints
+            .iter()
+            .flat_map(|&f| [f, f.wrapping_add(1), f.wrapping_sub(1)])
+            .chain([2, 0xFFFE, 0x7777_FFFF, 0x8000_0000]);
+        for probe in probes {
+            assert_eq!(
+                written.may_be_on_disk(probe),
+                fingerprints.binary_search(&probe).is_ok(),
+                "{probe:#x} among {}",
+                fingerprints.len()
+            );
+        }
     }
     // Before the first run there is no directory, and nothing on disk.
     let empty = Written::with_run_len(spill(&dir), 4);
