@@ -3,6 +3,9 @@
 //! connector logic borrowed scalars and values, so a 43-property mailbox
 //! costs no allocation to read.
 //!
+//! Values arrive packed (a kind byte and a 64-bit payload each, see
+//! [`cells`](crate::cells)); the views unpack each one where it is read.
+//!
 //! The batch's `text` is bytes (`list<u8>`): [`BatchRef::new`] checks it is
 //! UTF-8 once per batch, and every span is then sliced with `str::get`, so
 //! a span out of range or off a character boundary reads as empty text
@@ -13,13 +16,16 @@
 //! [`BatchBuilder`](crate::builder::BatchBuilder) serve the cold paths.
 
 pub use crate::builder::{batch_of, BatchBuilder, Property, PsObject};
-use crate::{Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value};
+use crate::cells::{Cell, CellsRef};
+use crate::{Batch, BatchObject, Element, NestedObject, Scalar, Shape, Span, Value};
 
 /// A batch with its text checked as UTF-8: what every view borrows.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchRef<'a> {
     batch: &'a Batch,
     text: &'a str,
+    values: CellsRef<'a>,
+    items: CellsRef<'a>,
 }
 
 impl<'a> BatchRef<'a> {
@@ -30,7 +36,7 @@ impl<'a> BatchRef<'a> {
         // simdutf8's answer is std's (its tests hold it to that); only its
         // error lacks the valid prefix, which std then finds.
         if let Ok(text) = simdutf8::basic::from_utf8(&batch.text) {
-            return BatchRef { batch, text };
+            return BatchRef::with_text(batch, text);
         }
         let text = match std::str::from_utf8(&batch.text) {
             Ok(text) => text,
@@ -40,7 +46,16 @@ impl<'a> BatchRef<'a> {
                 .and_then(|valid| std::str::from_utf8(valid).ok())
                 .unwrap_or(""),
         };
-        BatchRef { batch, text }
+        BatchRef::with_text(batch, text)
+    }
+
+    fn with_text(batch: &'a Batch, text: &'a str) -> Self {
+        BatchRef {
+            batch,
+            text,
+            values: CellsRef::of(&batch.values),
+            items: CellsRef::of(&batch.items),
+        }
     }
 
     pub fn batch(&self) -> &'a Batch {
@@ -90,14 +105,15 @@ pub enum ValueRef<'a> {
 /// The items of a list value.
 #[derive(Debug, Clone, Copy)]
 pub enum Items<'a> {
-    Cells(BatchRef<'a>, &'a [Cell]),
+    Cells(BatchRef<'a>, CellsRef<'a>),
     Owned(&'a [Scalar]),
 }
 
 /// The entries of a hashtable value.
 #[derive(Debug, Clone, Copy)]
 pub enum Entries<'a> {
-    Cells(BatchRef<'a>, &'a [Entry]),
+    /// The keys (spans of the batch's text) and their values.
+    Cells(BatchRef<'a>, &'a [Span], CellsRef<'a>),
     Owned(&'a [(String, Element)]),
 }
 
@@ -122,9 +138,10 @@ impl<'a> Items<'a> {
 
     pub fn iter(&self) -> impl Iterator<Item = ScalarRef<'a>> + 'a {
         // One of the two halves is empty: a chain keeps a single iterator type.
-        let (batch, cells, owned): (Option<BatchRef<'a>>, &'a [Cell], &'a [Scalar]) = match *self {
+        let (batch, cells, owned): (Option<BatchRef<'a>>, CellsRef<'a>, &'a [Scalar]) = match *self
+        {
             Items::Cells(batch, cells) => (Some(batch), cells, &[]),
-            Items::Owned(scalars) => (None, &[], scalars),
+            Items::Owned(scalars) => (None, CellsRef::EMPTY, scalars),
         };
         cells
             .iter()
@@ -136,14 +153,18 @@ impl<'a> Items<'a> {
 impl<'a> Entries<'a> {
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&'a str, ElementRef<'a>)> + 'a> {
         match *self {
-            Entries::Cells(batch, entries) => Box::new(entries.iter().map(move |entry| {
-                let key = batch.text(entry.key);
-                let element = match &entry.value {
-                    Cell::List(span) => ElementRef::List(Items::Cells(batch, items(batch, *span))),
-                    other => ElementRef::Scalar(scalar_of(batch, other)),
-                };
-                (key, element)
-            })),
+            Entries::Cells(batch, keys, values) => {
+                Box::new(keys.iter().zip(values.iter()).map(move |(key, value)| {
+                    let key = batch.text(*key);
+                    let element = match value {
+                        Cell::List(span) => {
+                            ElementRef::List(Items::Cells(batch, items(batch, span)))
+                        }
+                        other => ElementRef::Scalar(scalar_of(batch, other)),
+                    };
+                    (key, element)
+                }))
+            }
             Entries::Owned(entries) => Box::new(entries.iter().map(|(key, element)| {
                 let element = match element {
                     Element::Scalar(scalar) => ElementRef::Scalar(scalar.into()),
@@ -270,7 +291,9 @@ impl<'a> ObjectRef<'a> {
     /// The properties' values, in the order of [`Self::property_names`].
     pub fn values(&self) -> impl Iterator<Item = ValueRef<'a>> + 'a {
         let batch = self.batch;
-        span_of(&batch.batch.values, self.object.values)
+        batch
+            .values
+            .span(self.object.values)
             .iter()
             .take(self.property_names().len())
             .map(move |cell| value_of(batch, cell))
@@ -278,7 +301,9 @@ impl<'a> ObjectRef<'a> {
 
     /// The `i`-th property's value, in the order of [`Self::property_names`].
     pub fn value(&self, i: usize) -> Option<ValueRef<'a>> {
-        span_of(&self.batch.batch.values, self.object.values)
+        self.batch
+            .values
+            .span(self.object.values)
             .get(i)
             .map(|cell| value_of(self.batch, cell))
     }
@@ -315,36 +340,45 @@ fn span_of<T>(list: &[T], span: Span) -> &[T] {
     list.get(start..end).unwrap_or(&[])
 }
 
-fn items(batch: BatchRef<'_>, span: Span) -> &[Cell] {
-    span_of(&batch.batch.items, span)
+fn items(batch: BatchRef<'_>, span: Span) -> CellsRef<'_> {
+    batch.items.span(span)
+}
+
+/// A dictionary's entries: its keys, and as many values.
+fn entries(batch: BatchRef<'_>, span: Span) -> Entries<'_> {
+    let keys = span_of(&batch.batch.entry_keys, span);
+    let values = CellsRef::of(&batch.batch.entry_values).span(span);
+    if keys.len() == values.len() {
+        Entries::Cells(batch, keys, values)
+    } else {
+        Entries::Cells(batch, &[], CellsRef::EMPTY)
+    }
 }
 
 // Inlined into the caller's loop over a row's values: as calls, these two
 // were an eighth of the export's time in wasmtime, mostly moving their
 // results through memory.
 #[inline]
-fn value_of<'a>(batch: BatchRef<'a>, cell: &'a Cell) -> ValueRef<'a> {
+fn value_of(batch: BatchRef<'_>, cell: Cell) -> ValueRef<'_> {
     match cell {
-        Cell::List(span) => ValueRef::List(Items::Cells(batch, items(batch, *span))),
-        Cell::Dictionary(span) => {
-            ValueRef::Dictionary(Entries::Cells(batch, span_of(&batch.batch.entries, *span)))
-        }
+        Cell::List(span) => ValueRef::List(Items::Cells(batch, items(batch, span))),
+        Cell::Dictionary(span) => ValueRef::Dictionary(entries(batch, span)),
         other => ValueRef::Scalar(scalar_of(batch, other)),
     }
 }
 
 #[inline]
-fn scalar_of<'a>(batch: BatchRef<'a>, cell: &'a Cell) -> ScalarRef<'a> {
+fn scalar_of(batch: BatchRef<'_>, cell: Cell) -> ScalarRef<'_> {
     match cell {
         Cell::Null | Cell::List(_) | Cell::Dictionary(_) => ScalarRef::Null,
-        Cell::Text(span) => ScalarRef::Text(batch.text(*span)),
-        Cell::Boolean(b) => ScalarRef::Boolean(*b),
-        Cell::Integer(n) => ScalarRef::Integer(*n),
-        Cell::Number(n) => ScalarRef::Number(*n),
-        Cell::DateTime(span) => ScalarRef::DateTime(batch.text(*span)),
-        Cell::Guid(span) => ScalarRef::Guid(batch.text(*span)),
-        Cell::Bytes(span) => ScalarRef::Bytes(span_of(&batch.batch.binary, *span)),
-        Cell::Object(i) => match batch.batch.nested.get(*i as usize) {
+        Cell::Text(span) => ScalarRef::Text(batch.text(span)),
+        Cell::Boolean(b) => ScalarRef::Boolean(b),
+        Cell::Integer(n) => ScalarRef::Integer(n),
+        Cell::Number(n) => ScalarRef::Number(n),
+        Cell::DateTime(span) => ScalarRef::DateTime(batch.text(span)),
+        Cell::Guid(span) => ScalarRef::Guid(batch.text(span)),
+        Cell::Bytes(span) => ScalarRef::Bytes(span_of(&batch.batch.binary, span)),
+        Cell::Object(i) => match batch.batch.nested.get(i as usize) {
             Some(object) => ScalarRef::Object(object),
             None => ScalarRef::Null,
         },
@@ -434,7 +468,7 @@ mod tests {
             start: u32::MAX,
             len: 2,
         });
-        batch.items.clear();
+        batch.items = Default::default();
         batch.text = "é".as_bytes().to_vec();
         let object = objects(&batch).next().unwrap();
         assert_eq!(object.properties().count(), 0);
@@ -442,7 +476,8 @@ mod tests {
         assert!(object.type_names().is_empty());
         let mut batch = batch_of(&[sample()]);
         batch.text = "é".as_bytes().to_vec();
-        batch.items.clear();
+        batch.items = Default::default();
+        batch.entry_values.kinds.pop();
         batch.nested.clear();
         let object = objects(&batch).next().unwrap();
         for (_, value) in object.properties() {

@@ -2,7 +2,7 @@
 //! objects per order), tests and native benchmark harnesses, which build
 //! batches as the host does.
 
-use crate::{Batch, BatchObject, Cell, Element, Entry, Scalar, Shape, Span, Value};
+use crate::{Batch, BatchObject, Cell, Cells, Element, Scalar, Shape, Span, Value};
 
 /// An output object, owned.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,9 +29,10 @@ fn empty_batch() -> Batch {
     Batch {
         shapes: Vec::new(),
         objects: Vec::new(),
-        values: Vec::new(),
-        items: Vec::new(),
-        entries: Vec::new(),
+        values: Cells::new(),
+        items: Cells::new(),
+        entry_keys: Vec::new(),
+        entry_values: Cells::new(),
         nested: Vec::new(),
         text: Vec::new(),
         binary: Vec::new(),
@@ -120,19 +121,23 @@ fn push_value(batch: &mut Batch, value: &Value) -> Cell {
         Value::Scalar(scalar) => push_scalar(batch, scalar),
         Value::List(scalars) => Cell::List(push_items(batch, scalars)),
         Value::Dictionary(entries) => {
-            let list: Vec<Entry> = entries
+            let list: Vec<(Span, Cell)> = entries
                 .iter()
-                .map(|(key, element)| Entry {
-                    key: push_text(batch, key),
-                    value: match element {
+                .map(|(key, element)| {
+                    let key = push_text(batch, key);
+                    let value = match element {
                         Element::Scalar(scalar) => push_scalar(batch, scalar),
                         Element::List(scalars) => Cell::List(push_items(batch, scalars)),
-                    },
+                    };
+                    (key, value)
                 })
                 .collect();
-            let first = batch.entries.len();
+            let first = batch.entry_keys.len();
             let len = list.len();
-            batch.entries.extend(list);
+            for (key, value) in list {
+                batch.entry_keys.push(key);
+                batch.entry_values.push(value);
+            }
             Cell::Dictionary(span(first, len))
         }
     }
@@ -183,6 +188,9 @@ mod tests {
         let batch = batch_of(&[object("ä"), object("b")]);
         assert_eq!(batch.shapes.len(), 1);
         assert_eq!(batch.text, "äb".as_bytes());
-        assert_eq!(batch.values[1], Cell::Text(Span { start: 2, len: 1 }));
+        assert_eq!(
+            batch.values.get(1),
+            Some(Cell::Text(Span { start: 2, len: 1 }))
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The connector SDK for idconn's 0.3.0 contract (`wit/since_v0.3.0`).
+//! The connector SDK for idconn's 0.4.0 contract (`wit/since_v0.4.0`).
 //!
 //! A connector implements [`Connector`] generically over a [`Shell`] and a
 //! [`Reporter`], exports it with [`export_connector!`] and declares its
@@ -19,7 +19,7 @@ extern crate self as idconn_sdk;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "connector",
-        path: "../../wit/since_v0.3.0",
+        path: "../../wit/since_v0.4.0",
         // The powershell package is a dependency of the world: bind it too.
         generate_all,
         // Commands are compared with the script in native tests.
@@ -40,6 +40,7 @@ pub mod __private {
 
 pub mod batch;
 pub mod builder;
+pub mod cells;
 pub mod command;
 pub mod manifest;
 pub mod row;
@@ -55,8 +56,9 @@ pub use bindings::idconn::powershell::shell::{
     Argument, Command, Error, ErrorRecord, Parameter, Retry,
 };
 pub use bindings::idconn::powershell::values::{
-    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+    Batch, BatchObject, Cells, Element, NestedObject, Scalar, Shape, Span, Value,
 };
+pub use cells::{Cell, CellsRef};
 pub use command::{command, pipeline_text, CommandBuilder};
 pub use shell::{
     describe_error, describe_record, HostReporter, HostShell, PipelineOutput, Reporter, Shell,
@@ -64,7 +66,7 @@ pub use shell::{
 
 /// The contract version this SDK builds components for; the `manifest!`
 /// macro writes it as the manifest's `contract`.
-pub const CONTRACT: &str = "0.3.0";
+pub const CONTRACT: &str = "0.4.0";
 
 /// A connector's operations, generic over the shell and the reporter so
 /// that tests run them natively with [`testing::FakeShell`].
@@ -142,7 +144,7 @@ impl From<&str> for Failure {
 macro_rules! export_connector {
     ($connector:ty) => {
         // Only the wasm build exports: a native cdylib (tests, clippy) would
-        // export symbols named like `idconn:connector/operations@0.3.0#check`,
+        // export symbols named like `idconn:connector/operations@0.4.0#check`,
         // which native linkers refuse.
         #[cfg(target_arch = "wasm32")]
         const _: () = {

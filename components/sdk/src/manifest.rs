@@ -2,7 +2,7 @@
 //! which the host reads without running the component.
 //!
 //! ```json
-//! {"contract":"0.3.0","name":"exchange","version":"0.3.0",
+//! {"contract":"0.4.0","name":"exchange","version":"0.3.0",
 //!  "entities":[{"name":"mailbox"},{"name":"database"}],
 //!  "capabilities":{"powershell":{
 //!    "configuration-name":"Microsoft.Exchange",
@@ -124,7 +124,7 @@ pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
 ///         fulfill: ["Set-Mailbox"],
 ///     },
 /// }
-/// assert!(MANIFEST.starts_with(r#"{"contract":"0.3.0","name":"exchange""#));
+/// assert!(MANIFEST.starts_with(r#"{"contract":"0.4.0","name":"exchange""#));
 /// ```
 ///
 /// A string JSON would need escaped, or a cmdlet that is not `Verb-Noun`,
@@ -176,7 +176,7 @@ macro_rules! manifest {
         /// The component's manifest (JSON), as in its `idconn-manifest` section.
         pub const MANIFEST: &str = concat!(
             // Must equal idconn_sdk::CONTRACT (the SDK's tests check it).
-            "{\"contract\":\"0.3.0\",\"name\":\"", $name,
+            "{\"contract\":\"0.4.0\",\"name\":\"", $name,
             "\",\"version\":\"", $version,
             "\",\"entities\":[",
             $crate::__manifest_list!(@entities $($entity),*),
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(
             MANIFEST,
             concat!(
-                r#"{"contract":"0.3.0","name":"sample","version":""#,
+                r#"{"contract":"0.4.0","name":"sample","version":""#,
                 env!("CARGO_PKG_VERSION"),
                 r#"","entities":[{"name":"mailbox"},{"name":"database"}],"#,
                 r#""capabilities":{"powershell":{"configuration-name":"Microsoft.Exchange","#,
@@ -257,7 +257,7 @@ mod tests {
     fn the_manifest_names_the_contract_of_the_bound_world() {
         // The macro writes the contract as a literal (concat! takes no
         // constants): it must be the version of the WIT the bindings use.
-        let wit = include_str!("../../../wit/since_v0.3.0/connector.wit");
+        let wit = include_str!("../../../wit/since_v0.4.0/connector.wit");
         assert!(wit.contains(&format!("package idconn:connector@{};", crate::CONTRACT)));
         assert!(MANIFEST.starts_with(&format!("{{\"contract\":\"{}\",", crate::CONTRACT)));
     }
@@ -279,7 +279,7 @@ mod tests {
         fn the_key_is_left_out() {
             assert_eq!(
                 MANIFEST,
-                r#"{"contract":"0.3.0","name":"minimal","version":"1.0.0","entities":[],"#
+                r#"{"contract":"0.4.0","name":"minimal","version":"1.0.0","entities":[],"#
                     .to_owned()
                     + r#""capabilities":{"powershell":{"retryable-errors":[],"export":[],"#
                     + r#""check":[],"fulfill":[]}}}"#

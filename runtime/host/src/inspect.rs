@@ -88,6 +88,7 @@ pub fn inspect(path: &Path) -> anyhow::Result<Inspection> {
                     "idconn:connector/fulfiller@0.2.0",
                 ],
                 ContractVersion::V0_3_0 => &["idconn:connector/operations@0.3.0"],
+                ContractVersion::V0_4_0 => &["idconn:connector/operations@0.4.0"],
             };
             needed.iter().all(|n| exports.iter().any(|e| e == n))
                 && imports.iter().all(|i| ours(i) || i.starts_with("wasi:"))

@@ -378,7 +378,7 @@ mod tests {
             (
                 r#""contract":"0.3.0""#,
                 r#""contract":"0.1.0""#,
-                "this idconn supports 0.2.0 and 0.3.0",
+                "this idconn supports 0.2.0, 0.3.0 and 0.4.0",
             ),
             (
                 r#""contract":"0.3.0""#,

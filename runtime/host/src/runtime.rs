@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{since_v0_2_0, since_v0_3_0, ContractVersion};
+use crate::bindings::{since_v0_2_0, since_v0_3_0, since_v0_4_0, ContractVersion};
 use crate::sandbox::JobState;
 
 /// How often the epoch advances: the granularity of guest CPU accounting.
@@ -171,6 +171,9 @@ impl Runtime {
                     ContractVersion::V0_3_0 => {
                         ConnectorPre::V0_3_0(since_v0_3_0::ConnectorPre::new(p)?)
                     }
+                    ContractVersion::V0_4_0 => {
+                        ConnectorPre::V0_4_0(since_v0_4_0::ConnectorPre::new(p)?)
+                    }
                 })
             })
             .with_context(|| {
@@ -275,6 +278,7 @@ fn tmp_name(path: &Path) -> PathBuf {
 pub enum ConnectorPre {
     V0_2_0(since_v0_2_0::ConnectorPre<JobState>),
     V0_3_0(since_v0_3_0::ConnectorPre<JobState>),
+    V0_4_0(since_v0_4_0::ConnectorPre<JobState>),
 }
 
 /// A component compiled, linked and checked against the connector world.

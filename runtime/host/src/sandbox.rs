@@ -10,7 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::{PipelineOutput, PowerShell};
-use crate::bindings::{since_v0_2_0, since_v0_3_0, Failure};
+use crate::bindings::{since_v0_2_0, since_v0_3_0, since_v0_4_0, Failure};
 use crate::caplog::CappedLog;
 use crate::grants::Grants;
 use crate::limits::{JobLimiter, Limits};
@@ -213,6 +213,8 @@ pub fn add_to_linker(linker: &mut Linker<JobState>) -> anyhow::Result<()> {
         .map_err(anyhow::Error::from)?;
     since_v0_3_0::Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
         .map_err(anyhow::Error::from)?;
+    since_v0_4_0::Connector::add_to_linker::<JobState, HasSelf<JobState>>(linker, |s| s)
+        .map_err(anyhow::Error::from)?;
     Ok(())
 }
 
@@ -380,6 +382,9 @@ impl Job {
             }
             crate::runtime::ConnectorPre::V0_3_0(pre) => {
                 pre.instantiate(&mut store).map(Instance::V0_3_0)
+            }
+            crate::runtime::ConnectorPre::V0_4_0(pre) => {
+                pre.instantiate(&mut store).map(Instance::V0_4_0)
             }
         }
         .map_err(anyhow::Error::from)

@@ -1,12 +1,12 @@
 //! A job's calls of the component's exports, whatever its contract
-//! version: the latest contract's requests and results, converted for a
-//! 0.2.0 component by its bindings.
+//! version: the latest contract's requests and results, converted for an
+//! older component by its contract's bindings.
 
 use super::Job;
 use crate::bindings::fulfiller::OrderResult;
 use crate::bindings::{
-    since_v0_2_0, since_v0_3_0, CheckReport, CheckRequest, ExportRequest, ExportSummary,
-    FulfillRequest,
+    since_v0_2_0, since_v0_3_0, since_v0_4_0, CheckReport, CheckRequest, ExportRequest,
+    ExportSummary, FulfillRequest,
 };
 use crate::sandbox::JobError;
 
@@ -14,6 +14,7 @@ use crate::sandbox::JobError;
 pub(crate) enum Instance {
     V0_2_0(since_v0_2_0::Connector),
     V0_3_0(since_v0_3_0::Connector),
+    V0_4_0(since_v0_4_0::Connector),
 }
 
 /// What a job reports when the component's contract has no `check`.
@@ -36,6 +37,13 @@ impl Job {
                 }),
             Instance::V0_3_0(i) => i
                 .idconn_connector_operations()
+                .call_export(&mut self.store, &since_v0_3_0::export_request(request))
+                .map(|r| {
+                    r.map(since_v0_3_0::export_summary)
+                        .map_err(since_v0_3_0::failure)
+                }),
+            Instance::V0_4_0(i) => i
+                .idconn_connector_operations()
                 .call_export(&mut self.store, request),
         };
         self.finish(result)
@@ -57,6 +65,18 @@ impl Job {
                 }),
             Instance::V0_3_0(i) => i
                 .idconn_connector_operations()
+                .call_fulfill(&mut self.store, &since_v0_3_0::fulfill_request(request))
+                .map(|r| {
+                    r.map(|results| {
+                        results
+                            .into_iter()
+                            .map(since_v0_3_0::order_result)
+                            .collect()
+                    })
+                    .map_err(since_v0_3_0::failure)
+                }),
+            Instance::V0_4_0(i) => i
+                .idconn_connector_operations()
                 .call_fulfill(&mut self.store, request),
         };
         self.finish(result)
@@ -71,6 +91,13 @@ impl Job {
                 ))
             }
             Instance::V0_3_0(i) => i
+                .idconn_connector_operations()
+                .call_check(&mut self.store, &since_v0_3_0::check_request(request))
+                .map(|r| {
+                    r.map(since_v0_3_0::check_report)
+                        .map_err(since_v0_3_0::failure)
+                }),
+            Instance::V0_4_0(i) => i
                 .idconn_connector_operations()
                 .call_check(&mut self.store, request),
         };

@@ -273,16 +273,12 @@ pub fn batch_to_guest(b: h::Batch) -> g::Batch {
                 values: span(o.values),
             })
             .collect(),
-        values: b.values.into_iter().map(cell).collect(),
-        items: b.items.into_iter().map(cell).collect(),
-        entries: b
-            .entries
-            .into_iter()
-            .map(|e| g::Entry {
-                key: span(e.key),
-                value: cell(e.value),
-            })
-            .collect(),
+        // The packed values move as they are: the same two lists the
+        // component receives.
+        values: cells(b.values),
+        items: cells(b.items),
+        entry_keys: b.entry_keys.into_iter().map(span).collect(),
+        entry_values: cells(b.entry_values),
         nested: b
             .nested
             .into_iter()
@@ -303,19 +299,10 @@ fn span(s: h::Span) -> g::Span {
     }
 }
 
-fn cell(c: h::Cell) -> g::Cell {
-    match c {
-        h::Cell::Null => g::Cell::Null,
-        h::Cell::Text(s) => g::Cell::Text(span(s)),
-        h::Cell::Boolean(b) => g::Cell::Boolean(b),
-        h::Cell::Integer(i) => g::Cell::Integer(i),
-        h::Cell::Number(n) => g::Cell::Number(n),
-        h::Cell::DateTime(s) => g::Cell::DateTime(span(s)),
-        h::Cell::Guid(s) => g::Cell::Guid(span(s)),
-        h::Cell::Bytes(s) => g::Cell::Bytes(span(s)),
-        h::Cell::Object(i) => g::Cell::Object(i),
-        h::Cell::List(s) => g::Cell::List(span(s)),
-        h::Cell::Dictionary(s) => g::Cell::Dictionary(span(s)),
+fn cells(c: h::Cells) -> g::Cells {
+    g::Cells {
+        kinds: c.kinds,
+        payloads: c.payloads,
     }
 }
 

@@ -9,7 +9,7 @@ use idconn_psrp::clixml::{self, Collection};
 
 use super::mapping::{scalar_from_clixml, scalar_text};
 use crate::bindings::{
-    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+    Batch, BatchObject, Cell, Cells, Element, NestedObject, Scalar, Shape, Span, Value,
 };
 
 /// An output object, owned: what replay fixtures and in-memory backends
@@ -48,9 +48,10 @@ impl BatchBuilder {
             batch: Batch {
                 shapes: Vec::new(),
                 objects: Vec::new(),
-                values: Vec::new(),
-                items: Vec::new(),
-                entries: Vec::new(),
+                values: Cells::new(),
+                items: Cells::new(),
+                entry_keys: Vec::new(),
+                entry_values: Cells::new(),
                 nested: Vec::new(),
                 text: Vec::new(),
                 binary: Vec::new(),
@@ -287,7 +288,7 @@ impl BatchBuilder {
                     return Cell::List(self.items(cells));
                 }
                 Some(Collection::Dictionary(entries)) => {
-                    let list: Vec<Entry> = entries
+                    let list: Vec<(Span, Cell)> = entries
                         .iter()
                         .map(|(k, v)| {
                             let key = scalar_text(k).unwrap_or_default();
@@ -302,18 +303,27 @@ impl BatchBuilder {
                                 // like any nested object.
                                 other => self.scalar_cell(other),
                             };
-                            Entry { key, value }
+                            (key, value)
                         })
                         .collect();
-                    let first = self.batch.entries.len();
-                    let len = list.len();
-                    self.batch.entries.extend(list);
-                    return Cell::Dictionary(self.span(first, len));
+                    return self.entries(list);
                 }
                 None => {}
             }
         }
         self.scalar_cell(value)
+    }
+
+    /// Hashtable entries, appended after the batch's others: the
+    /// dictionary cell that spans them.
+    fn entries(&mut self, list: Vec<(Span, Cell)>) -> Cell {
+        let first = self.batch.entry_keys.len();
+        let len = list.len();
+        for (key, value) in list {
+            self.batch.entry_keys.push(key);
+            self.batch.entry_values.push(value);
+        }
+        Cell::Dictionary(self.span(first, len))
     }
 
     fn items(&mut self, cells: Vec<Cell>) -> Span {
@@ -355,7 +365,7 @@ impl BatchBuilder {
                 Cell::List(self.items(cells))
             }
             Value::Dictionary(entries) => {
-                let list: Vec<Entry> = entries
+                let list: Vec<(Span, Cell)> = entries
                     .iter()
                     .map(|(key, element)| {
                         let key = self.text(key);
@@ -367,13 +377,10 @@ impl BatchBuilder {
                                 Cell::List(self.items(cells))
                             }
                         };
-                        Entry { key, value }
+                        (key, value)
                     })
                     .collect();
-                let first = self.batch.entries.len();
-                let len = list.len();
-                self.batch.entries.extend(list);
-                Cell::Dictionary(self.span(first, len))
+                self.entries(list)
             }
         }
     }
@@ -423,7 +430,9 @@ pub fn property_texts<'a>(
             .property_names
             .iter()
             .position(|n| n.eq_ignore_ascii_case(name))?;
-        let cell = batch.values.get(object.values.start as usize..)?.get(i)?;
+        let cell = batch
+            .values
+            .get((object.values.start as usize).checked_add(i)?)?;
         let text = |span: &Span| {
             let start = span.start as usize;
             batch
@@ -433,8 +442,8 @@ pub fn property_texts<'a>(
                 .map(str::to_owned)
         };
         match cell {
-            Cell::Text(span) => text(span),
-            Cell::Object(n) => batch.nested.get(*n as usize).map(|o| o.to_string.clone()),
+            Cell::Text(span) => text(&span),
+            Cell::Object(n) => batch.nested.get(n as usize).map(|o| o.to_string.clone()),
             _ => None,
         }
     })

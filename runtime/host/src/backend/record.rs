@@ -241,19 +241,19 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
         let start = span.start as usize;
         start..start.saturating_add(span.len as usize)
     };
-    let scalar = |cell: &Cell| -> Scalar {
+    let scalar = |cell: Cell| -> Scalar {
         match cell {
             Cell::Null | Cell::List(_) | Cell::Dictionary(_) => Scalar::Null,
-            Cell::Text(s) => Scalar::Text(text(s)),
-            Cell::Boolean(b) => Scalar::Boolean(*b),
-            Cell::Integer(n) => Scalar::Integer(*n),
-            Cell::Number(f) => Scalar::Number(*f),
-            Cell::DateTime(s) => Scalar::DateTime(text(s)),
-            Cell::Guid(s) => Scalar::Guid(text(s)),
+            Cell::Text(s) => Scalar::Text(text(&s)),
+            Cell::Boolean(b) => Scalar::Boolean(b),
+            Cell::Integer(n) => Scalar::Integer(n),
+            Cell::Number(f) => Scalar::Number(f),
+            Cell::DateTime(s) => Scalar::DateTime(text(&s)),
+            Cell::Guid(s) => Scalar::Guid(text(&s)),
             Cell::Bytes(s) => {
-                Scalar::Bytes(batch.binary.get(range(s)).unwrap_or_default().to_vec())
+                Scalar::Bytes(batch.binary.get(range(&s)).unwrap_or_default().to_vec())
             }
-            Cell::Object(i) => Scalar::Object(batch.nested.get(*i as usize).cloned().unwrap_or(
+            Cell::Object(i) => Scalar::Object(batch.nested.get(i as usize).cloned().unwrap_or(
                 NestedObject {
                     type_names: Vec::new(),
                     to_string: String::new(),
@@ -261,30 +261,23 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
             )),
         }
     };
-    let list = |span: &Span| -> Vec<Scalar> {
-        batch
-            .items
-            .get(range(span))
-            .unwrap_or_default()
-            .iter()
-            .map(scalar)
-            .collect()
-    };
-    let value = |cell: &Cell| -> Value {
+    let list = |span: Span| -> Vec<Scalar> { batch.items.range(span).map(scalar).collect() };
+    let value = |cell: Cell| -> Value {
         match cell {
             Cell::List(span) => Value::List(list(span)),
             Cell::Dictionary(span) => Value::Dictionary(
                 batch
-                    .entries
-                    .get(range(span))
+                    .entry_keys
+                    .get(range(&span))
                     .unwrap_or_default()
                     .iter()
-                    .map(|entry| {
-                        let element = match &entry.value {
+                    .zip(batch.entry_values.range(span))
+                    .map(|(key, value)| {
+                        let element = match value {
                             Cell::List(span) => Element::List(list(span)),
                             other => Element::Scalar(scalar(other)),
                         };
-                        (text(&entry.key), element)
+                        (text(key), element)
                     })
                     .collect(),
             ),
@@ -299,7 +292,7 @@ pub fn objects_from_batch(batch: &Batch) -> Vec<OutputObject> {
             let names = shape
                 .map(|s| s.property_names.as_slice())
                 .unwrap_or_default();
-            let cells = batch.values.get(range(&object.values)).unwrap_or_default();
+            let cells = batch.values.range(object.values);
             OutputObject {
                 type_names: shape.map(|s| s.type_names.clone()).unwrap_or_default(),
                 to_string: object.to_string.as_ref().map(text),

@@ -1,12 +1,14 @@
 //! Host-side bindings of every connector contract this host supports, side
 //! by side: one module per contract version (`since_v0_2_0`,
-//! `since_v0_3_0`), each generated from its own frozen WIT directory and
-//! converting its types into the latest contract's, which the rest of the
-//! host uses. A component is linked against the world it was built for, so
+//! `since_v0_3_0`, `since_v0_4_0`), each generated from its own frozen WIT
+//! directory and converting its types into the latest contract's, which the
+//! rest of the host uses. A component is linked against the world it was built for, so
 //! a component built years ago keeps running unchanged.
 
+pub mod cells;
 pub mod since_v0_2_0;
 pub mod since_v0_3_0;
+pub mod since_v0_4_0;
 
 use std::fmt;
 
@@ -15,16 +17,22 @@ use std::fmt;
 pub enum ContractVersion {
     V0_2_0,
     V0_3_0,
+    V0_4_0,
 }
 
 impl ContractVersion {
     /// Oldest first.
-    pub const SUPPORTED: [ContractVersion; 2] = [ContractVersion::V0_2_0, ContractVersion::V0_3_0];
+    pub const SUPPORTED: [ContractVersion; 3] = [
+        ContractVersion::V0_2_0,
+        ContractVersion::V0_3_0,
+        ContractVersion::V0_4_0,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_2_0 => "0.2.0",
             ContractVersion::V0_3_0 => "0.3.0",
+            ContractVersion::V0_4_0 => "0.4.0",
         }
     }
 
@@ -32,7 +40,7 @@ impl ContractVersion {
         Self::SUPPORTED.into_iter().find(|v| v.as_str() == text)
     }
 
-    /// "0.2.0 and 0.3.0", for messages refusing another version.
+    /// "0.2.0, 0.3.0 and 0.4.0", for messages refusing another version.
     pub fn supported_list() -> String {
         let names: Vec<&str> = Self::SUPPORTED.iter().map(|v| v.as_str()).collect();
         match names.split_last() {
@@ -47,7 +55,7 @@ impl ContractVersion {
     pub fn implied_retryable_errors(self) -> &'static [&'static str] {
         match self {
             ContractVersion::V0_2_0 => since_v0_2_0::RETRYABLE_ERRORS,
-            ContractVersion::V0_3_0 => &[],
+            ContractVersion::V0_3_0 | ContractVersion::V0_4_0 => &[],
         }
     }
 
@@ -56,7 +64,7 @@ impl ContractVersion {
     pub fn implied_entities(self) -> &'static [&'static str] {
         match self {
             ContractVersion::V0_2_0 => since_v0_2_0::ENTITY_KINDS,
-            ContractVersion::V0_3_0 => &[],
+            ContractVersion::V0_3_0 | ContractVersion::V0_4_0 => &[],
         }
     }
 }
@@ -71,6 +79,12 @@ impl fmt::Display for ContractVersion {
 /// supported one, else an error naming the version it targets and the ones
 /// this host supports.
 pub fn contract_of(export_names: &[String]) -> Result<ContractVersion, String> {
+    if export_names
+        .iter()
+        .any(|e| e == since_v0_4_0::OPERATIONS_EXPORT)
+    {
+        return Ok(ContractVersion::V0_4_0);
+    }
     if export_names
         .iter()
         .any(|e| e == since_v0_3_0::OPERATIONS_EXPORT)
@@ -104,21 +118,22 @@ pub fn contract_of(export_names: &[String]) -> Result<ContractVersion, String> {
 
 // The latest contract's types: what the backends, the sandbox and the jobs
 // use whatever the version of the component they run.
-pub use since_v0_3_0::exports::idconn::connector::operations::{
+pub use cells::Cell;
+pub use since_v0_4_0::exports::idconn::connector::operations::{
     self as latest_operations, CheckReport, CheckRequest, ExportRequest, ExportSummary, Failure,
     FulfillRequest,
 };
-pub use since_v0_3_0::idconn::connector::report::{Level, ProgressUpdate};
-pub use since_v0_3_0::idconn::powershell::shell::{
+pub use since_v0_4_0::idconn::connector::report::{Level, ProgressUpdate};
+pub use since_v0_4_0::idconn::powershell::shell::{
     Argument, Command, Error as CallError, ErrorRecord, Parameter, Retry,
 };
-pub use since_v0_3_0::idconn::powershell::values::{
-    Batch, BatchObject, Cell, Element, Entry, NestedObject, Scalar, Shape, Span, Value,
+pub use since_v0_4_0::idconn::powershell::values::{
+    Batch, BatchObject, Cells, Element, NestedObject, Scalar, Shape, Span, Value,
 };
 
 /// The fulfill types, under the name the host always used for them.
 pub mod fulfiller {
-    pub use super::since_v0_3_0::exports::idconn::connector::operations::{
+    pub use super::since_v0_4_0::exports::idconn::connector::operations::{
         ChangeType, Field, FulfillRequest, Order, OrderResult, ProvisioningState,
     };
 }
@@ -191,6 +206,10 @@ mod tests {
     fn the_contract_is_read_from_the_export_names() {
         let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
+            contract_of(&names(&["idconn:connector/operations@0.4.0"])),
+            Ok(ContractVersion::V0_4_0)
+        );
+        assert_eq!(
             contract_of(&names(&["idconn:connector/operations@0.3.0"])),
             Ok(ContractVersion::V0_3_0)
         );
@@ -203,11 +222,14 @@ mod tests {
         );
         assert_eq!(
             contract_of(&names(&["idconn:connector/exporter@0.1.0"])),
-            Err("this component targets idconn:connector@0.1.0; this idconn supports 0.2.0 and 0.3.0".into())
+            Err("this component targets idconn:connector@0.1.0; this idconn supports 0.2.0, 0.3.0 and 0.4.0".into())
         );
         let e = contract_of(&names(&["run"])).unwrap_err();
         assert!(e.contains("exports no idconn:connector world"), "{e}");
-        assert!(e.ends_with("this idconn supports 0.2.0 and 0.3.0"), "{e}");
+        assert!(
+            e.ends_with("this idconn supports 0.2.0, 0.3.0 and 0.4.0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@
 
 use wasmtime::component::Resource;
 
-use super::since_v0_3_0::exports::idconn::connector::operations as latest;
-use super::since_v0_3_0::idconn::connector::report as latest_report;
-use super::since_v0_3_0::idconn::powershell::{shell as latest_shell, values as latest_values};
+use super::cells::Cell as LatestCell;
+use super::since_v0_4_0::exports::idconn::connector::operations as latest;
+use super::since_v0_4_0::idconn::connector::report as latest_report;
+use super::since_v0_4_0::idconn::powershell::{shell as latest_shell, values as latest_values};
 use crate::sandbox::{JobState, OutputHandle};
 
 wasmtime::component::bindgen!({
@@ -201,8 +202,8 @@ fn span(s: latest_values::Span) -> types::Span {
     }
 }
 
-fn cell(c: latest_values::Cell) -> types::Cell {
-    use latest_values::Cell as L;
+fn cell(c: LatestCell) -> types::Cell {
+    use LatestCell as L;
     match c {
         L::Null => types::Cell::Null,
         L::Text(s) => types::Cell::Text(span(s)),
@@ -243,14 +244,15 @@ fn batch(b: latest_values::Batch) -> Result<types::Batch, powershell::Error> {
                 values: span(o.values),
             })
             .collect(),
-        values: b.values.into_iter().map(cell).collect(),
-        items: b.items.into_iter().map(cell).collect(),
+        values: b.values.iter().map(cell).collect(),
+        items: b.items.iter().map(cell).collect(),
         entries: b
-            .entries
-            .into_iter()
-            .map(|e| types::Entry {
-                key: span(e.key),
-                value: cell(e.value),
+            .entry_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| types::Entry {
+                key: span(*key),
+                value: cell(b.entry_values.get(i).unwrap_or(LatestCell::Null)),
             })
             .collect(),
         nested: b

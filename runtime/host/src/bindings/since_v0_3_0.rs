@@ -1,8 +1,16 @@
-//! idconn:connector@0.3.0 (`wit/since_v0.3.0`): the latest contract. Its
-//! types are the host's own, so its imports call the host directly.
+//! idconn:connector@0.3.0 (`wit/since_v0.3.0`, frozen): components built
+//! against it run unchanged. 0.3.0 differs from 0.4.0 in one type only:
+//! its batch carries values as a list of `cell` variants where 0.4.0 packs
+//! them (`record cells`). Everything else is the same shape under another
+//! package version, so the conversions below copy field for field; the
+//! batch is unpacked.
 
 use wasmtime::component::Resource;
 
+use super::cells::Cell as LatestCell;
+use super::since_v0_4_0::exports::idconn::connector::operations as latest;
+use super::since_v0_4_0::idconn::connector::report as latest_report;
+use super::since_v0_4_0::idconn::powershell::{shell as latest_shell, values as latest_values};
 use crate::sandbox::{JobState, OutputHandle};
 
 wasmtime::component::bindgen!({
@@ -18,6 +26,7 @@ wasmtime::component::bindgen!({
 /// The export name that says a component targets this contract.
 pub const OPERATIONS_EXPORT: &str = "idconn:connector/operations@0.3.0";
 
+use exports::idconn::connector::operations;
 use idconn::connector::report;
 use idconn::powershell::{shell, values};
 
@@ -28,7 +37,8 @@ impl shell::Host for JobState {
         &mut self,
         pipeline: Vec<shell::Command>,
     ) -> wasmtime::Result<Result<Resource<OutputHandle>, shell::Error>> {
-        self.invoke_pipeline(pipeline)
+        let pipeline = pipeline.into_iter().map(command).collect();
+        Ok(self.invoke_pipeline(pipeline)?.map_err(error))
     }
 }
 
@@ -38,14 +48,18 @@ impl shell::HostOutput for JobState {
         output: Resource<OutputHandle>,
         max: u32,
     ) -> wasmtime::Result<Result<Option<values::Batch>, shell::Error>> {
-        self.next_batch(&output, max)
+        Ok(match self.next_batch(&output, max)? {
+            Ok(b) => Ok(b.map(batch)),
+            Err(e) => Err(error(e)),
+        })
     }
 
     fn errors(
         &mut self,
         output: Resource<OutputHandle>,
     ) -> wasmtime::Result<Vec<shell::ErrorRecord>> {
-        Ok(self.table().get(&output)?.inner.errors())
+        let records = self.table().get(&output)?.inner.errors();
+        Ok(records.into_iter().map(error_record).collect())
     }
 
     fn warnings(&mut self, output: Resource<OutputHandle>) -> wasmtime::Result<Vec<String>> {
@@ -60,14 +74,336 @@ impl shell::HostOutput for JobState {
 
 impl report::Host for JobState {
     fn log(&mut self, level: report::Level, message: String) -> wasmtime::Result<()> {
-        // One escaped record per call, cut at 4 KiB, within the job's
-        // MaxLogKiB: a component cannot forge lines nor flood the log.
-        self.log_line(level, &message);
+        self.log_line(level_of(level), &message);
         Ok(())
     }
 
     fn progress(&mut self, update: report::ProgressUpdate) -> wasmtime::Result<()> {
-        self.report_progress(update);
+        self.report_progress(latest_report::ProgressUpdate {
+            entity: update.entity,
+            done: update.done,
+            total: update.total,
+            total_is_estimate: update.total_is_estimate,
+        });
         Ok(())
+    }
+}
+
+fn level_of(level: report::Level) -> latest_report::Level {
+    use latest_report::Level as L;
+    match level {
+        report::Level::Trace => L::Trace,
+        report::Level::Debug => L::Debug,
+        report::Level::Info => L::Info,
+        report::Level::Warn => L::Warn,
+        report::Level::Error => L::Error,
+    }
+}
+
+fn command(c: shell::Command) -> latest_shell::Command {
+    latest_shell::Command {
+        name: c.name,
+        parameters: c
+            .parameters
+            .into_iter()
+            .map(|p| latest_shell::Parameter {
+                name: p.name,
+                argument: match p.argument {
+                    shell::Argument::Switch => latest_shell::Argument::Switch,
+                    shell::Argument::Value(v) => latest_shell::Argument::Value(value(v)),
+                },
+            })
+            .collect(),
+    }
+}
+
+fn value(v: values::Value) -> latest_values::Value {
+    use latest_values::Value as L;
+    match v {
+        values::Value::Scalar(s) => L::Scalar(scalar(s)),
+        values::Value::List(l) => L::List(l.into_iter().map(scalar).collect()),
+        values::Value::Dictionary(d) => L::Dictionary(
+            d.into_iter()
+                .map(|(k, e)| {
+                    let e = match e {
+                        values::Element::Scalar(s) => latest_values::Element::Scalar(scalar(s)),
+                        values::Element::List(l) => {
+                            latest_values::Element::List(l.into_iter().map(scalar).collect())
+                        }
+                    };
+                    (k, e)
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn scalar(s: values::Scalar) -> latest_values::Scalar {
+    use latest_values::Scalar as L;
+    match s {
+        values::Scalar::Null => L::Null,
+        values::Scalar::Text(t) => L::Text(t),
+        values::Scalar::Boolean(b) => L::Boolean(b),
+        values::Scalar::Integer(i) => L::Integer(i),
+        values::Scalar::Number(n) => L::Number(n),
+        values::Scalar::DateTime(t) => L::DateTime(t),
+        values::Scalar::Guid(g) => L::Guid(g),
+        values::Scalar::Bytes(b) => L::Bytes(b),
+        values::Scalar::Object(o) => L::Object(latest_values::NestedObject {
+            type_names: o.type_names,
+            to_string: o.to_string,
+        }),
+    }
+}
+
+fn error_record(e: latest_shell::ErrorRecord) -> shell::ErrorRecord {
+    shell::ErrorRecord {
+        message: e.message,
+        fully_qualified_error_id: e.fully_qualified_error_id,
+        category: e.category,
+        target: e.target,
+    }
+}
+
+fn error(e: latest_shell::Error) -> shell::Error {
+    use shell::Error as E;
+    match e {
+        latest_shell::Error::Denied(m) => E::Denied(m),
+        latest_shell::Error::Transport(m) => E::Transport(m),
+        latest_shell::Error::Remote(r) => E::Remote(error_record(r)),
+        latest_shell::Error::Retryable(r) => E::Retryable(shell::Retry {
+            reason: r.reason,
+            retry_after_ms: r.retry_after_ms,
+        }),
+        latest_shell::Error::Limit(m) => E::Limit(m),
+        latest_shell::Error::Timeout => E::Timeout,
+    }
+}
+
+fn span(s: latest_values::Span) -> values::Span {
+    values::Span {
+        start: s.start,
+        len: s.len,
+    }
+}
+
+fn cell(c: LatestCell) -> values::Cell {
+    use values::Cell as C;
+    match c {
+        LatestCell::Null => C::Null,
+        LatestCell::Text(s) => C::Text(span(s)),
+        LatestCell::Boolean(b) => C::Boolean(b),
+        LatestCell::Integer(i) => C::Integer(i),
+        LatestCell::Number(n) => C::Number(n),
+        LatestCell::DateTime(s) => C::DateTime(span(s)),
+        LatestCell::Guid(s) => C::Guid(span(s)),
+        LatestCell::Bytes(s) => C::Bytes(span(s)),
+        LatestCell::Object(i) => C::Object(i),
+        LatestCell::List(s) => C::List(span(s)),
+        LatestCell::Dictionary(s) => C::Dictionary(span(s)),
+    }
+}
+
+/// The batch with its values unpacked into 0.3.0's cells: the cost 0.4.0
+/// saves, paid here for the components built before it.
+pub fn batch(b: latest_values::Batch) -> values::Batch {
+    values::Batch {
+        shapes: b
+            .shapes
+            .into_iter()
+            .map(|s| values::Shape {
+                type_names: s.type_names,
+                property_names: s.property_names,
+            })
+            .collect(),
+        objects: b
+            .objects
+            .into_iter()
+            .map(|o| values::BatchObject {
+                shape: o.shape,
+                to_string: o.to_string.map(span),
+                values: span(o.values),
+            })
+            .collect(),
+        values: b.values.iter().map(cell).collect(),
+        items: b.items.iter().map(cell).collect(),
+        // Keys and values pair up; a value missing (never in a batch the
+        // host built) reads as null rather than shifting the others.
+        entries: b
+            .entry_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| values::Entry {
+                key: span(*key),
+                value: cell(b.entry_values.get(i).unwrap_or(LatestCell::Null)),
+            })
+            .collect(),
+        nested: b
+            .nested
+            .into_iter()
+            .map(|n| values::NestedObject {
+                type_names: n.type_names,
+                to_string: n.to_string,
+            })
+            .collect(),
+        text: b.text,
+        binary: b.binary,
+    }
+}
+
+pub fn export_request(r: &latest::ExportRequest) -> operations::ExportRequest {
+    operations::ExportRequest {
+        connection: r.connection.clone(),
+        output_dir: r.output_dir.clone(),
+        cookie_dir: r.cookie_dir.clone(),
+        ignore_cookies: r.ignore_cookies,
+        started_at: r.started_at.clone(),
+        max_parallel_pipelines: r.max_parallel_pipelines,
+        options: r.options.clone(),
+    }
+}
+
+pub fn export_summary(s: operations::ExportSummary) -> latest::ExportSummary {
+    latest::ExportSummary {
+        complete: s.complete,
+        counts: s.counts,
+        inserts: s.inserts,
+        updates: s.updates,
+        deletes: s.deletes,
+    }
+}
+
+pub fn failure(f: operations::Failure) -> latest::Failure {
+    latest::Failure {
+        message: f.message,
+        retryable: f.retryable,
+    }
+}
+
+fn field(f: &latest::Field) -> operations::Field {
+    use latest::Field as L;
+    match f {
+        L::Null => operations::Field::Null,
+        L::Text(t) => operations::Field::Text(t.clone()),
+        L::Boolean(b) => operations::Field::Boolean(*b),
+        L::Number(n) => operations::Field::Number(*n),
+        L::List(l) => operations::Field::List(l.clone()),
+        L::Reference(r) => operations::Field::Reference(r.clone()),
+    }
+}
+
+fn fields(list: &[(String, latest::Field)]) -> Vec<(String, operations::Field)> {
+    list.iter().map(|(k, f)| (k.clone(), field(f))).collect()
+}
+
+pub fn fulfill_request(r: &latest::FulfillRequest) -> operations::FulfillRequest {
+    operations::FulfillRequest {
+        connection: r.connection.clone(),
+        orders: r
+            .orders
+            .iter()
+            .map(|o| operations::Order {
+                assignment_id: o.assignment_id.clone(),
+                change_type: match &o.change_type {
+                    latest::ChangeType::Added => operations::ChangeType::Added,
+                    latest::ChangeType::Modified => operations::ChangeType::Modified,
+                    latest::ChangeType::Deleted => operations::ChangeType::Deleted,
+                    latest::ChangeType::Other(t) => operations::ChangeType::Other(t.clone()),
+                },
+                target_entity_type: o.target_entity_type.clone(),
+                resource_type: o.resource_type.clone(),
+                owner_id: o.owner_id.clone(),
+                owner_type: o.owner_type.clone(),
+                changes: fields(&o.changes),
+                resource: fields(&o.resource),
+            })
+            .collect(),
+        entity_types: r.entity_types.clone(),
+        options: r.options.clone(),
+    }
+}
+
+pub fn order_result(r: operations::OrderResult) -> latest::OrderResult {
+    latest::OrderResult {
+        assignment_id: r.assignment_id,
+        state: match r.state {
+            operations::ProvisioningState::Executed => latest::ProvisioningState::Executed,
+            operations::ProvisioningState::Errored => latest::ProvisioningState::Errored,
+        },
+        message: r.message,
+    }
+}
+
+pub fn check_request(r: &latest::CheckRequest) -> operations::CheckRequest {
+    operations::CheckRequest {
+        connection: r.connection.clone(),
+        options: r.options.clone(),
+    }
+}
+
+pub fn check_report(r: operations::CheckReport) -> latest::CheckReport {
+    latest::CheckReport {
+        summary: r.summary,
+        details: r.details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::batch::{BatchBuilder, OutputObject};
+    use latest_values::{Element, Scalar, Value};
+
+    #[test]
+    fn a_batch_unpacks_into_the_same_cells_in_the_same_places() {
+        let mut builder = BatchBuilder::new();
+        builder.push_object(&OutputObject {
+            type_names: vec!["T".into()],
+            to_string: Some("shown".into()),
+            properties: vec![
+                ("Name".into(), Value::Scalar(Scalar::Text("Ada".into()))),
+                ("Count".into(), Value::Scalar(Scalar::Integer(-3))),
+                (
+                    "Addresses".into(),
+                    Value::List(vec![Scalar::Text("a".into()), Scalar::Null]),
+                ),
+                (
+                    "Table".into(),
+                    Value::Dictionary(vec![
+                        ("k".into(), Element::Scalar(Scalar::Boolean(true))),
+                        ("l".into(), Element::List(vec![Scalar::Number(0.5)])),
+                    ]),
+                ),
+            ],
+        });
+        let latest = builder.finish().unwrap();
+        let old = batch(latest.clone());
+        let text = |s: values::Span| {
+            std::str::from_utf8(&old.text[s.start as usize..(s.start + s.len) as usize]).unwrap()
+        };
+        let values::Cell::Text(name) = old.values[0] else {
+            panic!("{:?}", old.values)
+        };
+        assert_eq!(text(name), "Ada");
+        assert_eq!(old.values[1], values::Cell::Integer(-3));
+        let values::Cell::List(items) = old.values[2] else {
+            panic!("{:?}", old.values)
+        };
+        assert_eq!((items.start, items.len), (0, 2));
+        assert_eq!(old.items[1], values::Cell::Null);
+        let values::Cell::Dictionary(entries) = old.values[3] else {
+            panic!("{:?}", old.values)
+        };
+        assert_eq!(entries.len, 2);
+        assert_eq!(text(old.entries[0].key), "k");
+        assert_eq!(old.entries[0].value, values::Cell::Boolean(true));
+        let values::Cell::List(inner) = old.entries[1].value else {
+            panic!("{:?}", old.entries)
+        };
+        assert_eq!(old.items[inner.start as usize], values::Cell::Number(0.5));
+        assert_eq!(old.values.len(), latest.values.len());
+        assert_eq!(old.items.len(), latest.items.len());
+        assert_eq!(old.entries.len(), latest.entry_keys.len());
+        assert_eq!(text(old.objects[0].to_string.unwrap()), "shown");
     }
 }

@@ -152,7 +152,7 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["kind"], "export");
     assert_eq!(job["component"]["name"], "exchange");
-    assert_eq!(job["component"]["version"], "0.3.0");
+    assert_eq!(job["component"]["version"], "0.4.0");
     assert!(
         job["summary"]["counts"]["mailbox"].as_u64().unwrap() > 0,
         "{job:#}"
@@ -188,7 +188,7 @@ async fn an_export_job_runs_and_reports_through_the_api() {
     .await
     .json();
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    // The fixture (contract 0.3.0) runs its own check; a 0.2.0
+    // The fixture (contract 0.4.0) runs its own check; a 0.2.0
     // component's lack of one is tested in tests/e2e/tests/contract_versions.rs.
     assert!(
         job["summary"]["summary"]
@@ -269,7 +269,7 @@ async fn versions_are_listed_activated_and_swapped_when_the_file_changes() {
             .1
             .as_ref()
             .unwrap_err()
-            .contains("this idconn supports 0.2.0 and 0.3.0"),
+            .contains("this idconn supports 0.2.0, 0.3.0 and 0.4.0"),
         "{changes:?}"
     );
     let active = |listed: &serde_json::Value| {

@@ -1,7 +1,7 @@
-//! Contract versions side by side: one runtime (one agent) loads 0.2.0 and
-//! 0.3.0 components, runs both, swaps a connection from one to the other
-//! and back, and refuses a component of another contract naming the
-//! versions it supports.
+//! Contract versions side by side: one runtime (one agent) loads 0.2.0,
+//! 0.3.0 and 0.4.0 components, runs them together, swaps a connection from
+//! one to another and back, and refuses a component of another contract
+//! naming the versions it supports.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,9 +22,15 @@ fn frozen() -> PathBuf {
 }
 
 /// The hot-swap fixture version 1.0.0 as built for contract 0.2.0 (the
-/// fixtures are built for 0.3.0 since they use the SDK).
+/// fixtures are built for today's contract since they use the SDK).
 fn frozen_versioned() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/versioned-0.2.0.wasm")
+}
+
+/// The minimal fixture (version 3.0.0) as built for contract 0.3.0, whose
+/// batches carry a list of cell variants.
+fn frozen_minimal() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v3-minimal-0.3.0.wasm")
 }
 
 struct Setup {
@@ -34,8 +40,8 @@ struct Setup {
 }
 
 impl Setup {
-    /// Connections `Old` (0.2.0) and `New` (0.3.0), and `Swap`, whose
-    /// component file the test replaces.
+    /// Connections `Old` (0.2.0), `Mid` (0.3.0) and `New` (0.4.0), and
+    /// `Swap`, whose component file the test replaces.
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("fixture.json"), DATABASES).unwrap();
@@ -43,10 +49,12 @@ impl Setup {
         let text = format!(
             r#"{{ "Connections": {{
                 "Old": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": {} }},
+                "Mid": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": {} }},
                 "New": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": {} }},
                 "Swap": {{ "AuthType": "Replay", "Server": "fixture.json", "ComponentPath": "swap.wasm" }}
             }} }}"#,
             path(frozen_versioned()),
+            path(frozen_minimal()),
             path(component("v3_minimal"))
         );
         let file = dir.path().join("appsettings.agent.json");
@@ -97,30 +105,36 @@ impl Setup {
 }
 
 #[test]
-fn one_agent_runs_0_2_0_and_0_3_0_components_side_by_side() {
+fn one_agent_runs_0_2_0_0_3_0_and_0_4_0_components_side_by_side() {
     let s = Setup::new();
     let old = s.load("Old");
+    let mid = s.load("Mid");
     let new = s.load("New");
     assert_eq!(old.contract, ContractVersion::V0_2_0);
-    assert_eq!(new.contract, ContractVersion::V0_3_0);
+    assert_eq!(mid.contract, ContractVersion::V0_3_0);
+    assert_eq!(new.contract, ContractVersion::V0_4_0);
     // Concurrently, in one runtime.
-    let (a, b) = std::thread::scope(|scope| {
+    let (a, b, c) = std::thread::scope(|scope| {
         let a = scope.spawn(|| s.export("Old", &old));
-        let b = scope.spawn(|| s.export("New", &new));
-        (a.join().unwrap(), b.join().unwrap())
+        let b = scope.spawn(|| s.export("Mid", &mid));
+        let c = scope.spawn(|| s.export("New", &new));
+        (a.join().unwrap(), b.join().unwrap(), c.join().unwrap())
     });
     assert_eq!(a, ("1.0.0".to_string(), 2));
     assert_eq!(b, ("3.0.0".to_string(), 2));
+    assert_eq!(c, ("3.0.0".to_string(), 2));
 }
 
 #[test]
-fn a_connection_swaps_from_0_2_0_to_0_3_0_and_back() {
+fn a_connection_swaps_between_contracts_and_back() {
     let s = Setup::new();
     let swap_path = s.dir.path().join("swap.wasm");
     let conn = s.settings.connection("Swap").unwrap();
     for (fixture, version, contract) in [
         (frozen_versioned(), "1.0.0", ContractVersion::V0_2_0),
-        (component("v3_minimal"), "3.0.0", ContractVersion::V0_3_0),
+        (component("v3_minimal"), "3.0.0", ContractVersion::V0_4_0),
+        (frozen_minimal(), "3.0.0", ContractVersion::V0_3_0),
+        (component("v3_minimal"), "3.0.0", ContractVersion::V0_4_0),
         (frozen_versioned(), "1.0.0", ContractVersion::V0_2_0),
     ] {
         std::fs::copy(fixture, &swap_path).unwrap();
@@ -141,15 +155,18 @@ fn the_frozen_0_2_0_exchange_component_loads_as_contract_0_2_0() {
     assert_eq!(loaded.entities(), ["mailbox", "database"]);
     let text = idconn_host::inspect::inspect(&frozen()).unwrap().render();
     assert!(text.contains("contract:  0.2.0"), "{text}");
-    let text = idconn_host::inspect::inspect(&component("v3_minimal"))
-        .unwrap()
-        .render();
-    assert!(text.contains("contract:  0.3.0"), "{text}");
-    assert!(
-        text.contains("world:     idconn:connector/connector@0.3.0"),
-        "{text}"
-    );
-    assert!(text.contains("entities:  database"), "{text}");
+    for (path, contract) in [
+        (frozen_minimal(), "0.3.0"),
+        (component("v3_minimal"), "0.4.0"),
+    ] {
+        let text = idconn_host::inspect::inspect(&path).unwrap().render();
+        assert!(text.contains(&format!("contract:  {contract}")), "{text}");
+        assert!(
+            text.contains(&format!("world:     idconn:connector/connector@{contract}")),
+            "{text}"
+        );
+        assert!(text.contains("entities:  database"), "{text}");
+    }
 }
 
 #[test]
@@ -160,7 +177,10 @@ fn a_component_of_no_supported_contract_is_refused_naming_the_supported_ones() {
         Ok(_) => panic!("a foreign world loaded"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(e.contains("this idconn supports 0.2.0 and 0.3.0"), "{e}");
+    assert!(
+        e.contains("this idconn supports 0.2.0, 0.3.0 and 0.4.0"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -184,20 +204,26 @@ fn entity_types_must_name_a_kind_the_component_declares() {
 }
 
 #[test]
-fn a_0_3_0_component_runs_its_own_check_with_the_options() {
+fn components_of_0_3_0_and_0_4_0_run_their_own_check_with_the_options() {
     let s = Setup::new();
-    let new = s.load("New");
-    let mut conn = s.settings.connection("New").unwrap().clone();
-    conn.options = vec![("Sample".into(), "true".into())];
-    let result = jobs::check(
-        s.registry.runtime(),
-        &s.settings,
-        &conn,
-        &new,
-        jobs::open_backend(&conn, &new).unwrap(),
-        Arc::new(RecordingReporter::default()),
-    )
-    .unwrap();
-    assert_eq!(result.summary(), "reached 2 databases");
-    assert_eq!(result.detail_lines(), ["version: 3.0.0", "options: 1"]);
+    for name in ["Mid", "New"] {
+        let component = s.load(name);
+        let mut conn = s.settings.connection(name).unwrap().clone();
+        conn.options = vec![("Sample".into(), "true".into())];
+        let result = jobs::check(
+            s.registry.runtime(),
+            &s.settings,
+            &conn,
+            &component,
+            jobs::open_backend(&conn, &component).unwrap(),
+            Arc::new(RecordingReporter::default()),
+        )
+        .unwrap();
+        assert_eq!(result.summary(), "reached 2 databases", "{name}");
+        assert_eq!(
+            result.detail_lines(),
+            ["version: 3.0.0", "options: 1"],
+            "{name}"
+        );
+    }
 }

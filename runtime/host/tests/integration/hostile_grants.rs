@@ -10,13 +10,13 @@ fn inspect_shows_the_declared_grants_name_and_version() {
     let inspection = idconn_host::inspect::inspect(&component("exchange")).unwrap();
     let text = inspection.render();
     assert!(text.contains("name:      exchange"), "{text}");
-    assert!(text.contains("version:   0.3.0"), "{text}");
+    assert!(text.contains("version:   0.4.0"), "{text}");
     assert!(
         text.contains("export: Get-MailboxDatabase, Get-Mailbox, Get-User, Select-Object"),
         "{text}"
     );
     assert!(text.contains("Remove-MailboxDatabase"), "{text}");
-    assert!(text.contains("contract:  0.3.0"), "{text}");
+    assert!(text.contains("contract:  0.4.0"), "{text}");
     assert!(text.contains("entities:  mailbox, database"), "{text}");
     assert!(text.contains("check: Get-MailboxDatabase"), "{text}");
     let manifest = inspection.manifest.unwrap().unwrap();

@@ -188,7 +188,7 @@ fn swap_under_load(setup: &Setup, expected_databases: u64) {
                         .err()
                         .expect("the wrong world was refused");
                     assert!(
-                        format!("{e:#}").contains("this idconn supports 0.2.0 and 0.3.0"),
+                        format!("{e:#}").contains("this idconn supports 0.2.0, 0.3.0 and 0.4.0"),
                         "{e:#}"
                     );
                     assert_eq!(setup.registry.active(ID).unwrap().sha256, before);
