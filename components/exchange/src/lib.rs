@@ -1,4 +1,4 @@
-//! The Microsoft Exchange connector component (contract 0.3.0).
+//! The Microsoft Exchange connector component (contract 0.4.0).
 //!
 //! This file only holds the glue to the SDK: the manifest and the three
 //! operations. The logic lives in [`export`], [`fulfill`] and [`check`],
