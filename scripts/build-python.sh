@@ -15,7 +15,7 @@ stamped=$out/quota-report.wasm
 [[ -x $idconn ]] || { echo "build-python: $idconn is missing: run \`just build\`" >&2; exit 1; }
 mkdir -p "$out"
 
-inputs=("$src"/*.py "$src"/manifest.json wit/since_v0.3.0 scripts/build-python.sh)
+inputs=("$src"/*.py "$src"/manifest.json wit/since_v0.4.0 scripts/build-python.sh)
 if [[ -f $stamped ]] && [[ -z $(find "${inputs[@]}" -newer "$stamped" -print -quit) ]]; then
   echo "build-python: $stamped is up to date" >&2
   exit 0
@@ -27,7 +27,7 @@ componentize_py() {
   python3 -c 'import sys; from componentize_py import script; sys.argv[0] = "componentize-py"; sys.exit(script())' "$@"
 }
 
-componentize_py -d wit/since_v0.3.0 -w connector componentize -p "$src" app \
+componentize_py -d wit/since_v0.4.0 -w connector componentize -p "$src" app \
   -o "$out/quota-report.unstamped.wasm"
 "$idconn" manifest set "$out/quota-report.unstamped.wasm" "$src/manifest.json" -o "$stamped"
 rm -f "$out/quota-report.unstamped.wasm"

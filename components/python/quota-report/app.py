@@ -1,5 +1,5 @@
 """quota-report: a mailbox-quota report, an idconn connector written in
-Python (componentize-py) against idconn:connector@0.3.0.
+Python (componentize-py) against idconn:connector@0.4.0.
 
 - export: `<connection>_quotas.csv`, one row per mailbox, from
   `Get-Mailbox -ResultSize Unlimited | Select-Object -Property ...`.

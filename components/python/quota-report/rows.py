@@ -1,44 +1,70 @@
-"""Decodes idconn batches (idconn:powershell/values@0.3.0) into Python values.
+"""Decodes idconn batches (idconn:powershell/values@0.4.0) into Python values.
 
 A batch carries every text of its objects in one UTF-8 byte list, `text`,
 and every text value is a span (start, len) counted in BYTES of it. Slicing
 the bytes first and decoding the slice is the only correct order: decoding
 the whole list to a `str` and slicing that counts characters and cuts
 non-ASCII text (an "é" is two bytes, one character) at the wrong place.
+
+Values come packed (`record cells`): value i is `kinds[i]` (a byte) with
+`payloads[i]` (a u64), as the table in
+wit/since_v0.4.0/deps/powershell/powershell.wit says. A span is packed as
+`start + (len << 32)`.
 """
 
-from wit_world.imports import values as v
+import struct
+
+NULL, TEXT, BOOLEAN, INTEGER, NUMBER, DATE_TIME, GUID, BYTES, OBJECT, LIST, DICTIONARY = range(11)
+_MASK = (1 << 32) - 1
 
 
-def _text(batch, span):
-    return batch.text[span.start:span.start + span.len].decode("utf-8")
+def _span(payload):
+    return payload & _MASK, payload >> 32
 
 
-def cell(batch, c):
-    """One cell as a Python value: None, str, bool, int, float, bytes, a
-    nested object's ToString text, a list, or a dict."""
-    if isinstance(c, v.Cell_Null):
-        return None
-    if isinstance(c, (v.Cell_Text, v.Cell_DateTime, v.Cell_Guid)):
-        return _text(batch, c.value)
-    if isinstance(c, (v.Cell_Boolean, v.Cell_Integer, v.Cell_Number)):
-        return c.value
-    if isinstance(c, v.Cell_Bytes):
-        return batch.binary[c.value.start:c.value.start + c.value.len]
-    if isinstance(c, v.Cell_Object):
+def _text(batch, payload):
+    start, length = _span(payload)
+    return batch.text[start:start + length].decode("utf-8")
+
+
+def _signed(payload):
+    return payload - (1 << 64) if payload >= 1 << 63 else payload
+
+
+def _cells(cells, start, length):
+    return zip(cells.kinds[start:start + length], cells.payloads[start:start + length])
+
+
+def cell(batch, kind, payload):
+    """One value as a Python value: None, str, bool, int, float, bytes, a
+    nested object's ToString text, a list, or a dict. A kind this helper
+    does not know reads as None, as the contract asks."""
+    if kind in (TEXT, DATE_TIME, GUID):
+        return _text(batch, payload)
+    if kind == BOOLEAN:
+        return payload != 0
+    if kind == INTEGER:
+        return _signed(payload)
+    if kind == NUMBER:
+        return struct.unpack("<d", struct.pack("<Q", payload))[0]
+    if kind == BYTES:
+        start, length = _span(payload)
+        return batch.binary[start:start + length]
+    if kind == OBJECT:
         # Objects below the top level arrive as their type names and
         # ToString form; the ToString is what PowerShell prints.
-        return batch.nested[c.value].to_string
-    if isinstance(c, v.Cell_List):
-        s = c.value
-        return [cell(batch, item) for item in batch.items[s.start:s.start + s.len]]
-    if isinstance(c, v.Cell_Dictionary):
-        s = c.value
+        return batch.nested[payload].to_string
+    if kind == LIST:
+        start, length = _span(payload)
+        return [cell(batch, k, p) for k, p in _cells(batch.items, start, length)]
+    if kind == DICTIONARY:
+        start, length = _span(payload)
+        keys = batch.entry_keys[start:start + length]
         return {
-            _text(batch, e.key): cell(batch, e.value)
-            for e in batch.entries[s.start:s.start + s.len]
+            batch.text[key.start:key.start + key.len].decode("utf-8"): cell(batch, k, p)
+            for key, (k, p) in zip(keys, _cells(batch.entry_values, start, length))
         }
-    raise ValueError("unknown cell kind: %s" % type(c).__name__)
+    return None
 
 
 def rows(batch):
@@ -47,8 +73,8 @@ def rows(batch):
     for obj in batch.objects:
         names = batch.shapes[obj.shape].property_names
         s = obj.values
-        cells = batch.values[s.start:s.start + s.len]
-        out.append({name: cell(batch, c) for name, c in zip(names, cells)})
+        values = _cells(batch.values, s.start, s.len)
+        out.append({name: cell(batch, k, p) for name, (k, p) in zip(names, values)})
     return out
 
 

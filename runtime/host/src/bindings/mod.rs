@@ -6,6 +6,7 @@
 //! a component built years ago keeps running unchanged.
 
 pub mod cells;
+mod convert;
 pub mod since_v0_2_0;
 pub mod since_v0_3_0;
 pub mod since_v0_4_0;

@@ -41,6 +41,8 @@ pub const RETRYABLE_ERRORS: &[&str] = &["*OverBudget", "*Throttl"];
 use exports::idconn::connector::{exporter, fulfiller};
 use idconn::connector::{powershell, report, types};
 
+super::convert::same_shape_conversions!(values: types, shell: powershell, report: report);
+
 impl types::Host for JobState {}
 
 impl powershell::Host for JobState {
@@ -102,82 +104,6 @@ impl report::Host for JobState {
     }
 }
 
-fn level_of(level: report::Level) -> latest_report::Level {
-    use latest_report::Level as L;
-    match level {
-        report::Level::Trace => L::Trace,
-        report::Level::Debug => L::Debug,
-        report::Level::Info => L::Info,
-        report::Level::Warn => L::Warn,
-        report::Level::Error => L::Error,
-    }
-}
-
-fn command(c: powershell::Command) -> latest_shell::Command {
-    latest_shell::Command {
-        name: c.name,
-        parameters: c
-            .parameters
-            .into_iter()
-            .map(|p| latest_shell::Parameter {
-                name: p.name,
-                argument: match p.argument {
-                    powershell::Argument::Switch => latest_shell::Argument::Switch,
-                    powershell::Argument::Value(v) => latest_shell::Argument::Value(value(v)),
-                },
-            })
-            .collect(),
-    }
-}
-
-fn value(v: types::Value) -> latest_values::Value {
-    use latest_values::Value as L;
-    match v {
-        types::Value::Scalar(s) => L::Scalar(scalar(s)),
-        types::Value::List(l) => L::List(l.into_iter().map(scalar).collect()),
-        types::Value::Dictionary(d) => L::Dictionary(
-            d.into_iter()
-                .map(|(k, e)| {
-                    let e = match e {
-                        types::Element::Scalar(s) => latest_values::Element::Scalar(scalar(s)),
-                        types::Element::List(l) => {
-                            latest_values::Element::List(l.into_iter().map(scalar).collect())
-                        }
-                    };
-                    (k, e)
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn scalar(s: types::Scalar) -> latest_values::Scalar {
-    use latest_values::Scalar as L;
-    match s {
-        types::Scalar::Null => L::Null,
-        types::Scalar::Text(t) => L::Text(t),
-        types::Scalar::Boolean(b) => L::Boolean(b),
-        types::Scalar::Integer(i) => L::Integer(i),
-        types::Scalar::Number(n) => L::Number(n),
-        types::Scalar::DateTime(t) => L::DateTime(t),
-        types::Scalar::Guid(g) => L::Guid(g),
-        types::Scalar::Bytes(b) => L::Bytes(b),
-        types::Scalar::Object(o) => L::Object(latest_values::NestedObject {
-            type_names: o.type_names,
-            to_string: o.to_string,
-        }),
-    }
-}
-
-fn error_record(e: latest_shell::ErrorRecord) -> powershell::ErrorRecord {
-    powershell::ErrorRecord {
-        message: e.message,
-        fully_qualified_error_id: e.fully_qualified_error_id,
-        category: e.category,
-        target: e.target,
-    }
-}
-
 fn error(e: latest_shell::Error) -> powershell::Error {
     use powershell::Error as E;
     match e {
@@ -192,30 +118,6 @@ fn error(e: latest_shell::Error) -> powershell::Error {
         )),
         latest_shell::Error::Limit(m) => E::Limit(m),
         latest_shell::Error::Timeout => E::Timeout,
-    }
-}
-
-fn span(s: latest_values::Span) -> types::Span {
-    types::Span {
-        start: s.start,
-        len: s.len,
-    }
-}
-
-fn cell(c: LatestCell) -> types::Cell {
-    use LatestCell as L;
-    match c {
-        L::Null => types::Cell::Null,
-        L::Text(s) => types::Cell::Text(span(s)),
-        L::Boolean(b) => types::Cell::Boolean(b),
-        L::Integer(i) => types::Cell::Integer(i),
-        L::Number(n) => types::Cell::Number(n),
-        L::DateTime(s) => types::Cell::DateTime(span(s)),
-        L::Guid(s) => types::Cell::Guid(span(s)),
-        L::Bytes(s) => types::Cell::Bytes(span(s)),
-        L::Object(i) => types::Cell::Object(i),
-        L::List(s) => types::Cell::List(span(s)),
-        L::Dictionary(s) => types::Cell::Dictionary(span(s)),
     }
 }
 

@@ -2,8 +2,8 @@
 //! against it run unchanged. 0.3.0 differs from 0.4.0 in one type only:
 //! its batch carries values as a list of `cell` variants where 0.4.0 packs
 //! them (`record cells`). Everything else is the same shape under another
-//! package version, so the conversions below copy field for field; the
-//! batch is unpacked.
+//! package version, so the conversions (here, and those shared with 0.2.0 in
+//! bindings/convert.rs) copy field for field; the batch is unpacked.
 
 use wasmtime::component::Resource;
 
@@ -29,6 +29,8 @@ pub const OPERATIONS_EXPORT: &str = "idconn:connector/operations@0.3.0";
 use exports::idconn::connector::operations;
 use idconn::connector::report;
 use idconn::powershell::{shell, values};
+
+super::convert::same_shape_conversions!(values: values, shell: shell, report: report);
 
 impl values::Host for JobState {}
 
@@ -89,82 +91,6 @@ impl report::Host for JobState {
     }
 }
 
-fn level_of(level: report::Level) -> latest_report::Level {
-    use latest_report::Level as L;
-    match level {
-        report::Level::Trace => L::Trace,
-        report::Level::Debug => L::Debug,
-        report::Level::Info => L::Info,
-        report::Level::Warn => L::Warn,
-        report::Level::Error => L::Error,
-    }
-}
-
-fn command(c: shell::Command) -> latest_shell::Command {
-    latest_shell::Command {
-        name: c.name,
-        parameters: c
-            .parameters
-            .into_iter()
-            .map(|p| latest_shell::Parameter {
-                name: p.name,
-                argument: match p.argument {
-                    shell::Argument::Switch => latest_shell::Argument::Switch,
-                    shell::Argument::Value(v) => latest_shell::Argument::Value(value(v)),
-                },
-            })
-            .collect(),
-    }
-}
-
-fn value(v: values::Value) -> latest_values::Value {
-    use latest_values::Value as L;
-    match v {
-        values::Value::Scalar(s) => L::Scalar(scalar(s)),
-        values::Value::List(l) => L::List(l.into_iter().map(scalar).collect()),
-        values::Value::Dictionary(d) => L::Dictionary(
-            d.into_iter()
-                .map(|(k, e)| {
-                    let e = match e {
-                        values::Element::Scalar(s) => latest_values::Element::Scalar(scalar(s)),
-                        values::Element::List(l) => {
-                            latest_values::Element::List(l.into_iter().map(scalar).collect())
-                        }
-                    };
-                    (k, e)
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn scalar(s: values::Scalar) -> latest_values::Scalar {
-    use latest_values::Scalar as L;
-    match s {
-        values::Scalar::Null => L::Null,
-        values::Scalar::Text(t) => L::Text(t),
-        values::Scalar::Boolean(b) => L::Boolean(b),
-        values::Scalar::Integer(i) => L::Integer(i),
-        values::Scalar::Number(n) => L::Number(n),
-        values::Scalar::DateTime(t) => L::DateTime(t),
-        values::Scalar::Guid(g) => L::Guid(g),
-        values::Scalar::Bytes(b) => L::Bytes(b),
-        values::Scalar::Object(o) => L::Object(latest_values::NestedObject {
-            type_names: o.type_names,
-            to_string: o.to_string,
-        }),
-    }
-}
-
-fn error_record(e: latest_shell::ErrorRecord) -> shell::ErrorRecord {
-    shell::ErrorRecord {
-        message: e.message,
-        fully_qualified_error_id: e.fully_qualified_error_id,
-        category: e.category,
-        target: e.target,
-    }
-}
-
 fn error(e: latest_shell::Error) -> shell::Error {
     use shell::Error as E;
     match e {
@@ -177,30 +103,6 @@ fn error(e: latest_shell::Error) -> shell::Error {
         }),
         latest_shell::Error::Limit(m) => E::Limit(m),
         latest_shell::Error::Timeout => E::Timeout,
-    }
-}
-
-fn span(s: latest_values::Span) -> values::Span {
-    values::Span {
-        start: s.start,
-        len: s.len,
-    }
-}
-
-fn cell(c: LatestCell) -> values::Cell {
-    use values::Cell as C;
-    match c {
-        LatestCell::Null => C::Null,
-        LatestCell::Text(s) => C::Text(span(s)),
-        LatestCell::Boolean(b) => C::Boolean(b),
-        LatestCell::Integer(i) => C::Integer(i),
-        LatestCell::Number(n) => C::Number(n),
-        LatestCell::DateTime(s) => C::DateTime(span(s)),
-        LatestCell::Guid(s) => C::Guid(span(s)),
-        LatestCell::Bytes(s) => C::Bytes(span(s)),
-        LatestCell::Object(i) => C::Object(i),
-        LatestCell::List(s) => C::List(span(s)),
-        LatestCell::Dictionary(s) => C::Dictionary(span(s)),
     }
 }
 
