@@ -1,7 +1,8 @@
-//! Contract versions from outside: the 0.2.0 Exchange component committed
-//! at runtime/host/tests/fixtures/exchange-0.2.0.wasm (never rebuilt) runs
-//! unchanged against the simulator, and the approval rule holds for it:
-//! a write cmdlet it declares but the operator did not approve never runs.
+//! Contract versions from outside: the 0.2.0 and 0.3.0 Exchange components
+//! committed at runtime/host/tests/fixtures (never rebuilt) run unchanged
+//! against the simulator, the 0.3.0 one writing what today's writes, and
+//! the approval rule holds for them: a write cmdlet the 0.2.0 component
+//! declares but the operator did not approve never runs.
 
 // Helpers outside #[test] functions unwrap too: this is test code.
 #![allow(clippy::unwrap_used)]
