@@ -279,7 +279,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     if paired.is_some() {
         let _ = writeln!(
             s,
-            "The sealed / unsealed ratio compares each sealed run with an unsealed export of the same directory (a second simulator, `--auth basic`) run just before it, medians of those pairs: the first row's runs are minutes apart from the sealed ones.\n"
+            "The sealed / unsealed ratio compares each sealed run with an unsealed export of the same directory (a second simulator, `--auth basic`) run just before it, medians of those pairs (at least five, whatever `--runs`: one sealed run of three had moved the ratio by a fifth): the first row's runs are minutes apart from the sealed ones.\n"
         );
     }
 
