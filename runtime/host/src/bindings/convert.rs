@@ -3,12 +3,13 @@
 //! records, spans, cells): the bindings of each version are distinct Rust
 //! types, so each older version's module needs them, written once here.
 
-/// Defines `level_of`, `command`, `value`, `scalar`, `error_record`, `span`
-/// and `cell` in the invoking module, between the given modules of its
+/// Defines `level_of`, `command`, `value`, `scalar`, `error_record`, `span`,
+/// `cell` and `unpacked` (a batch; `text` is the type of its text) in the
+/// invoking module, between the given modules of its
 /// bindings and `latest_report`, `latest_shell`, `latest_values` and
 /// `LatestCell`, which it must have in scope.
 macro_rules! same_shape_conversions {
-    (values: $values:ident, shell: $shell:ident, report: $report:ident) => {
+    (values: $values:ident, shell: $shell:ident, report: $report:ident, text: $text:ty) => {
         fn level_of(level: $report::Level) -> latest_report::Level {
             use latest_report::Level as L;
             match level {
@@ -108,6 +109,54 @@ macro_rules! same_shape_conversions {
                 L::Object(i) => $values::Cell::Object(i),
                 L::List(s) => $values::Cell::List(span(s)),
                 L::Dictionary(s) => $values::Cell::Dictionary(span(s)),
+            }
+        }
+
+        /// The batch with its values unpacked into cell variants (the
+        /// per-value cost 0.4.0 removed), its text given in the older
+        /// contract's type.
+        fn unpacked(b: latest_values::Batch, text: $text) -> $values::Batch {
+            $values::Batch {
+                shapes: b
+                    .shapes
+                    .into_iter()
+                    .map(|s| $values::Shape {
+                        type_names: s.type_names,
+                        property_names: s.property_names,
+                    })
+                    .collect(),
+                objects: b
+                    .objects
+                    .into_iter()
+                    .map(|o| $values::BatchObject {
+                        shape: o.shape,
+                        to_string: o.to_string.map(span),
+                        values: span(o.values),
+                    })
+                    .collect(),
+                values: b.values.iter().map(cell).collect(),
+                items: b.items.iter().map(cell).collect(),
+                // Keys and values pair up; a value missing (never in a batch the
+                // host built) reads as null rather than shifting the others.
+                entries: b
+                    .entry_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| $values::Entry {
+                        key: span(*key),
+                        value: cell(b.entry_values.get(i).unwrap_or(LatestCell::Null)),
+                    })
+                    .collect(),
+                nested: b
+                    .nested
+                    .into_iter()
+                    .map(|n| $values::NestedObject {
+                        type_names: n.type_names,
+                        to_string: n.to_string,
+                    })
+                    .collect(),
+                text,
+                binary: b.binary,
             }
         }
     };

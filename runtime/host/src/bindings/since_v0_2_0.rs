@@ -41,7 +41,7 @@ pub const RETRYABLE_ERRORS: &[&str] = &["*OverBudget", "*Throttl"];
 use exports::idconn::connector::{exporter, fulfiller};
 use idconn::connector::{powershell, report, types};
 
-super::convert::same_shape_conversions!(values: types, shell: powershell, report: report);
+super::convert::same_shape_conversions!(values: types, shell: powershell, report: report, text: String);
 
 impl types::Host for JobState {}
 
@@ -124,50 +124,11 @@ fn error(e: latest_shell::Error) -> powershell::Error {
 /// 0.2.0 carries the batch's text as a string: the host built it from
 /// strings, so it is UTF-8; should it not be, the call fails rather than
 /// hand the component a mangled text.
-fn batch(b: latest_values::Batch) -> Result<types::Batch, powershell::Error> {
-    let text = String::from_utf8(b.text).map_err(|_| {
+fn batch(mut b: latest_values::Batch) -> Result<types::Batch, powershell::Error> {
+    let text = String::from_utf8(std::mem::take(&mut b.text)).map_err(|_| {
         powershell::Error::Transport("the server's output is not valid UTF-8".into())
     })?;
-    Ok(types::Batch {
-        shapes: b
-            .shapes
-            .into_iter()
-            .map(|s| types::Shape {
-                type_names: s.type_names,
-                property_names: s.property_names,
-            })
-            .collect(),
-        objects: b
-            .objects
-            .into_iter()
-            .map(|o| types::BatchObject {
-                shape: o.shape,
-                to_string: o.to_string.map(span),
-                values: span(o.values),
-            })
-            .collect(),
-        values: b.values.iter().map(cell).collect(),
-        items: b.items.iter().map(cell).collect(),
-        entries: b
-            .entry_keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| types::Entry {
-                key: span(*key),
-                value: cell(b.entry_values.get(i).unwrap_or(LatestCell::Null)),
-            })
-            .collect(),
-        nested: b
-            .nested
-            .into_iter()
-            .map(|n| types::NestedObject {
-                type_names: n.type_names,
-                to_string: n.to_string,
-            })
-            .collect(),
-        text,
-        binary: b.binary,
-    })
+    Ok(unpacked(b, text))
 }
 
 /// The 0.2.0 export request: the latest one less what 0.2.0 lacks

@@ -30,7 +30,7 @@ use exports::idconn::connector::operations;
 use idconn::connector::report;
 use idconn::powershell::{shell, values};
 
-super::convert::same_shape_conversions!(values: values, shell: shell, report: report);
+super::convert::same_shape_conversions!(values: values, shell: shell, report: report, text: Vec<u8>);
 
 impl values::Host for JobState {}
 
@@ -108,49 +108,9 @@ fn error(e: latest_shell::Error) -> shell::Error {
 
 /// The batch with its values unpacked into 0.3.0's cells: the cost 0.4.0
 /// saves, paid here for the components built before it.
-pub fn batch(b: latest_values::Batch) -> values::Batch {
-    values::Batch {
-        shapes: b
-            .shapes
-            .into_iter()
-            .map(|s| values::Shape {
-                type_names: s.type_names,
-                property_names: s.property_names,
-            })
-            .collect(),
-        objects: b
-            .objects
-            .into_iter()
-            .map(|o| values::BatchObject {
-                shape: o.shape,
-                to_string: o.to_string.map(span),
-                values: span(o.values),
-            })
-            .collect(),
-        values: b.values.iter().map(cell).collect(),
-        items: b.items.iter().map(cell).collect(),
-        // Keys and values pair up; a value missing (never in a batch the
-        // host built) reads as null rather than shifting the others.
-        entries: b
-            .entry_keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| values::Entry {
-                key: span(*key),
-                value: cell(b.entry_values.get(i).unwrap_or(LatestCell::Null)),
-            })
-            .collect(),
-        nested: b
-            .nested
-            .into_iter()
-            .map(|n| values::NestedObject {
-                type_names: n.type_names,
-                to_string: n.to_string,
-            })
-            .collect(),
-        text: b.text,
-        binary: b.binary,
-    }
+pub fn batch(mut b: latest_values::Batch) -> values::Batch {
+    let text = std::mem::take(&mut b.text);
+    unpacked(b, text)
 }
 
 pub fn export_request(r: &latest::ExportRequest) -> operations::ExportRequest {
