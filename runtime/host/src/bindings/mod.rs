@@ -2,8 +2,8 @@
 //! by side: one module per contract version (`since_v0_2_0`,
 //! `since_v0_3_0`, `since_v0_4_0`), each generated from its own frozen WIT
 //! directory and converting its types into the latest contract's, which the
-//! rest of the host uses. A component is linked against the world it was built for, so
-//! a component built years ago keeps running unchanged.
+//! rest of the host uses. A component is linked against the world it was
+//! built for, so a component built years ago keeps running unchanged.
 
 pub mod cells;
 mod convert;
