@@ -2,7 +2,7 @@
 //! which the host reads without running the component.
 //!
 //! ```json
-//! {"contract":"0.4.0","name":"exchange","version":"0.3.0",
+//! {"contract":"0.4.0","name":"exchange","version":"0.4.0",
 //!  "entities":[{"name":"mailbox"},{"name":"database"}],
 //!  "capabilities":{"powershell":{
 //!    "configuration-name":"Microsoft.Exchange",

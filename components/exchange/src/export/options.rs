@@ -38,7 +38,7 @@ const MAX_RECONCILIATION_HOURS: u64 = 24 * 366;
 const MAX_GUIDS_IN_MEMORY: u64 = 1 << 24;
 
 impl ExportOptions {
-    /// The options of a 0.3.0 export request: `max-parallel-pipelines` and
+    /// The options of an export request (since 0.3.0): `max-parallel-pipelines` and
     /// the connection's `Options.ReconciliationHours` (a whole number of
     /// hours, JSON text as the host passes it through).
     pub fn from_request(request: &idconn_sdk::ExportRequest) -> Result<Self, String> {
