@@ -2,6 +2,7 @@
 //! components. See ARCHITECTURE.md for the picture.
 
 pub mod agent;
+pub mod allocator;
 pub mod backend;
 pub mod bindings;
 pub mod cache;

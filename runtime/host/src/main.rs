@@ -13,28 +13,10 @@ use idconn_host::settings::Settings;
 // An export allocates and frees every CLIXML value, every WIT string and
 // every batch once. mimalloc takes a tenth off a 100,000-mailbox export's
 // CPU and wall time compared with glibc's malloc (4.3 -> 3.7 s CPU, 4.55 ->
-// 4.15 s; BENCHMARKS.md), for about 40 MiB more resident memory, which
-// stays flat from 10,000 mailboxes on.
+// 4.15 s; BENCHMARKS.md), for resident memory that stays flat from 10,000
+// mailboxes on. How it is tuned, and why: src/allocator.rs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, v3).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Freed memory goes back to the system after 100 ms instead of mimalloc's
-/// default second. An export frees megabytes a second (envelopes, batches),
-/// so a second's worth made peak RSS swing by 20 MiB from run to run with
-/// timing alone; at 100 ms it stays within a few MiB, for no measurable
-/// time unsealed and about 3% on sealed exports (at 0 ms the purging itself
-/// costs a third more time). An operator's own `MIMALLOC_PURGE_DELAY` wins.
-fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: mi_option_set only stores an option's value; mimalloc reads
-    // it on its next purge, from any thread.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
-}
 
 /// Identity connectors as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -224,7 +206,7 @@ impl Target {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    idconn_host::allocator::tune();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli.command) {
@@ -551,27 +533,4 @@ fn run_fulfill(target: &Target, orders: PathBuf, results: PathBuf) -> anyhow::Re
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_purge_delay_option_is_the_one_tuned() {
-        // The option's index is mimalloc's; its documented default (1000 ms
-        // in v3) shows the index still names the purge delay.
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return;
-        }
-        // SAFETY: reads an option's value.
-        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(default, 1000);
-        tune_allocator();
-        // SAFETY: reads an option's value.
-        assert_eq!(
-            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
-            100
-        );
-    }
 }

@@ -273,6 +273,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.mailboxes,
             args.databases,
             runs,
+            http.floor.response_bytes,
             &cache,
             scratch.path(),
         )
@@ -404,17 +405,21 @@ fn drain(url: &str) -> anyhow::Result<floor::Drained> {
     })
 }
 
-/// Sealed exports, each after its unsealed pair, at the least.
-const SEALED_PAIRS: usize = 5;
+/// Sealed exports, each paired with an unsealed one, at the least.
+const SEALED_PAIRS: usize = 7;
 
 /// The main export over Kerberos with sealing, `runs` times (at least
-/// [`SEALED_PAIRS`]).
+/// [`SEALED_PAIRS`]), each run paired with an unsealed export; and what
+/// unsealing `response_bytes` (the floor's, the bytes an export moves)
+/// costs in this process, when known.
+#[allow(clippy::too_many_arguments)]
 fn sealed_exports(
     tools: &Tools,
     realm_binary: &Path,
     mailboxes: u64,
     databases: u64,
     runs: usize,
+    response_bytes: u64,
     cache: &Path,
     scratch: &Path,
 ) -> anyhow::Result<SizeFigures> {
@@ -423,10 +428,10 @@ fn sealed_exports(
     let simulator = export::simulator(tools, mailboxes, databases, scratch, Some(&realm))?;
     let dir = scratch.join(format!("export-{mailboxes}-kerberos"));
     let settings = export::write_settings(&dir, &simulator.url, cache, true)?;
-    // The same directory unsealed, exported just before each sealed run:
-    // the CPU ratio then compares runs under the same machine load (other
-    // work on this machine moved a ratio of medians taken minutes apart by
-    // a tenth).
+    // The same directory unsealed, exported next to each sealed run: the
+    // CPU ratio then compares runs under the same machine load (other work
+    // on this machine moved a ratio of medians taken minutes apart by a
+    // tenth, and single runs by a fifth).
     let plain = export::simulator(tools, mailboxes, databases, scratch, None)?;
     let plain_dir = scratch.join(format!("export-{mailboxes}-paired"));
     let plain_settings = export::write_settings(&plain_dir, &plain.url, cache, false)?;
@@ -434,26 +439,48 @@ fn sealed_exports(
         mailboxes,
         ..SizeFigures::default()
     };
-    // At least five pairs whatever `--runs`: the ratio's margin (sealing
+    // At least seven pairs whatever `--runs`: the ratio's margin (sealing
     // adds a fixed ~0.4 s of AES and HMAC-SHA1 to ~2 s) is smaller than
-    // what one sealed run of three moved it by (2.38 to 2.97 s of CPU in
-    // one `just bench`).
+    // what one sealed run moved a single pair's ratio by (1.09x to 1.41x
+    // within one quarter of an hour).
     let runs = runs.max(SEALED_PAIRS);
     for run in 0..runs {
         progress(&format!(
-            "{mailboxes} mailboxes, Kerberos sealed: idconn export, run {}/{runs}",
+            "{mailboxes} mailboxes, Kerberos sealed: idconn export, pair {}/{runs}",
             run + 1
         ));
-        let plain_run = plain_dir.join(format!("run-{run}"));
-        let unsealed = export::idconn_export(tools, &plain_settings, &plain_run, mailboxes, &[])?;
-        figures.paired_unsealed_cpu.push(unsealed.measured.cpu);
-        std::fs::remove_dir_all(&plain_run)?;
+        // Every other pair runs the sealed export first, so neither side
+        // always follows the other (a run leaves the page cache, the
+        // simulator's heap and the CPU's frequency behind it).
+        let sealed_first = run % 2 == 1;
+        let unsealed = || -> anyhow::Result<Duration> {
+            let plain_run = plain_dir.join(format!("run-{run}"));
+            let exported =
+                export::idconn_export(tools, &plain_settings, &plain_run, mailboxes, &[])?;
+            std::fs::remove_dir_all(&plain_run)?;
+            Ok(exported.measured.cpu)
+        };
+        let before = if sealed_first {
+            None
+        } else {
+            Some(unsealed()?)
+        };
         let run_dir = dir.join(format!("run-{run}"));
         let exported = export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
+        std::fs::remove_dir_all(&run_dir)?;
+        let unsealed_cpu = match before {
+            Some(cpu) => cpu,
+            None => unsealed()?,
+        };
+        figures.paired_unsealed_cpu.push(unsealed_cpu);
         figures.walls.push(exported.measured.wall);
         figures.max_rss.push(exported.measured.max_rss);
         figures.cpu.push(exported.measured.cpu);
-        std::fs::remove_dir_all(&run_dir)?;
+    }
+    if response_bytes > 0 {
+        progress("Kerberos: unsealing the bytes of one export in this process");
+        figures.unseal_cpu = Some(kerberos::unseal_cpu(response_bytes)?);
+        figures.unsealed_bytes = response_bytes;
     }
     Ok(figures)
 }

@@ -53,7 +53,8 @@ struct NativeArgs {
 /// `idconn-bench __native-export --settings F --connection ID
 /// [--ignore-cookies] [--output-path D] [--cookie-path D]`.
 pub fn main(args: &[OsString]) -> anyhow::Result<()> {
-    tune_allocator();
+    // As the idconn binary does, so both processes allocate alike.
+    idconn_host::allocator::tune();
     let args = NativeArgs::try_parse_from(args)?;
     let settings = idconn_host::settings::Settings::load(&args.settings)?;
     let conn = for_exchange(settings.connection(&args.connection)?)?;
@@ -96,18 +97,6 @@ pub fn main(args: &[OsString]) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// mimalloc's `mi_option_purge_delay`, set as the idconn binary sets it
-/// (runtime/host/src/main.rs), so both processes allocate alike.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: mi_option_set only stores an option's value.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
 }
 
 /// The connection as a job of the Exchange component sees it

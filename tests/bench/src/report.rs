@@ -19,6 +19,10 @@ pub struct SizeFigures {
     /// The sealed runs only: the CPU time of an unsealed export of the same
     /// directory run just before each, so both see the same machine load.
     pub paired_unsealed_cpu: Vec<Duration>,
+    /// The sealed runs only: what unsealing `unsealed_bytes` (the bytes
+    /// one export moves) took this process's sealing code, alone.
+    pub unseal_cpu: Option<Duration>,
+    pub unsealed_bytes: u64,
 }
 
 /// pypsrp and idconn, run alternately on the same simulator.

@@ -26,6 +26,16 @@ pub fn median_u64(values: &[u64]) -> u64 {
         .unwrap_or(0)
 }
 
+/// The lower middle of `values` (NaNs last); zero for none.
+pub fn median_f64(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0.0)
+}
+
 pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -81,6 +91,13 @@ mod tests {
         assert_eq!(millis(Duration::from_nanos(300)), "0.3 µs");
         assert_eq!(millis(Duration::from_micros(250)), "0.250 ms");
         assert_eq!(millis(Duration::from_millis(25)), "25.0 ms");
+    }
+
+    #[test]
+    fn median_f64_takes_the_lower_middle() {
+        assert_eq!(median_f64(&[]), 0.0);
+        assert_eq!(median_f64(&[1.3, 1.1, 1.2]), 1.2);
+        assert_eq!(median_f64(&[1.4, 1.1, 1.3, 1.2]), 1.2);
     }
 
     #[test]
