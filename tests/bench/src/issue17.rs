@@ -437,7 +437,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
             big.2 as f64 / small.2.max(1) as f64,
             ratio(big.3, small.3)
         );
-        let _ = writeln!(s, "Run separately (about a minute of exports), its figures read from `target/bench-million.txt` by the next `just bench`.\n");
+        let _ = writeln!(s, "Run separately (about a minute of exports), its figures read from `target/bench-million.txt` by the next `just bench`. What grows with the organisation: the component's 32-bit fingerprint of every mailbox written (its linear memory, the host's `-v` log, was 7.2 MiB at 100,000 and 14.2 MiB at 1,000,000, the fingerprints' array doubling once more on the way), and the host's buffers in flight (response bodies, batches), which over a ten times longer run peak higher within their bounds (`MaxServerDataMiB`, the sessions' spare buffers): heaptrack on a build with glibc's allocator gave a peak heap of 15.4 MB at 100,000 mailboxes and 17.7 MB at 300,000, its largest items those buffers. With transparent huge pages the 2 MiB pages' slack hid most of this (a 1.08x ratio at 84.5 and 91.7 MiB); without them both sizes take 25 to 32 MiB less.\n");
     } else {
         let _ = writeln!(s, "not run in this `just bench` (it takes a minute more): `just bench-million` runs one export of 1,000,000 mailboxes and one of 100,000, and the next `just bench` shows them here.\n");
     }
