@@ -49,3 +49,35 @@ fn timed_out_opens_leave_no_shell_behind() {
     let out = agent.idconn("export", ["--ignore-cookies"]).unwrap();
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// A shell Delete lost on the way (the connection closed before any answer)
+/// is sent once more on a fresh connection, so the shell does not hold one
+/// of the account's shells until the server's idle timeout.
+#[test]
+fn a_lost_delete_is_sent_again() {
+    // One shell per user: the second export gets one only if the first
+    // export's shell was deleted after all.
+    let sim = Simulator::start([
+        "--mailboxes",
+        "3",
+        "--databases",
+        "1",
+        "--max-shells-per-user",
+        "1",
+        "--drop-deletes",
+        "1",
+    ])
+    .unwrap();
+    let mut connection = sim.connection("admin", "admin");
+    connection["MaxParallelPipelines"] = serde_json::json!(1);
+    let agent = Agent::new(connection).unwrap();
+    for export in 1..=2 {
+        let out = agent.idconn("export", ["--ignore-cookies"]).unwrap();
+        assert!(out.status.success(), "export {export}: {}", describe(&out));
+        let text = describe(&out);
+        assert!(
+            !text.contains("closing the session"),
+            "export {export}: {text}"
+        );
+    }
+}

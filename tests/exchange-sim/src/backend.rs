@@ -112,4 +112,8 @@ pub struct Faults {
     pub http_500_from: Option<u64>,
     /// Refuse every authentication with 401.
     pub reject_auth: bool,
+    /// Close the connection without an answer on the first this many
+    /// shell Deletes, before acting on them: a Delete lost on the way (a
+    /// proxy's or a network's cut), so the shell stays open.
+    pub drop_deletes: u64,
 }

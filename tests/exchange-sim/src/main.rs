@@ -74,6 +74,10 @@ struct Args {
     /// Fault: delay every response by this many milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
+    /// Fault: close the connection without an answer on the first N shell
+    /// Deletes, before acting on them (the shell stays open).
+    #[arg(long, default_value_t = 0)]
+    drop_deletes: u64,
     /// Fault: answer the Nth request (1-based) with a body that is not XML.
     #[arg(long)]
     malformed_response_at: Option<u64>,
@@ -236,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
             malformed_response_at: args.malformed_response_at,
             http_500_from: args.http_500_from,
             reject_auth: args.reject_auth,
+            drop_deletes: args.drop_deletes,
         },
         ..ServerConfig::default()
     };

@@ -35,6 +35,8 @@ pub(super) struct Server {
     pub(super) objects_sent: AtomicU64,
     /// The drop fault fired: it fires once, as a network outage does.
     pub(super) dropped: std::sync::atomic::AtomicBool,
+    /// Shell Deletes the `drop_deletes` fault has dropped so far.
+    pub(super) deletes_dropped: AtomicU64,
     /// Receives waiting for a pipeline's output (observed by tests).
     pub(super) waiting_receives: tokio::sync::watch::Sender<usize>,
     /// The keytab's credentials with `AuthMode::Kerberos`.
@@ -91,6 +93,7 @@ impl Server {
             requests: AtomicU64::new(0),
             objects_sent: AtomicU64::new(0),
             dropped: std::sync::atomic::AtomicBool::new(false),
+            deletes_dropped: AtomicU64::new(0),
             waiting_receives: tokio::sync::watch::Sender::new(0),
             acceptor: None,
         }

@@ -376,6 +376,17 @@ pub(super) async fn handle(
             Reply::Ok(ws::signal_response(&relates))
         }
         RequestBody::Delete => {
+            let limit = server.config.faults.drop_deletes;
+            if server
+                .deletes_dropped
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < limit).then_some(n + 1)
+                })
+                .is_ok()
+            {
+                tracing::debug!("a shell Delete dropped (fault --drop-deletes)");
+                return Reply::Drop;
+            }
             let id = shell.lock().await.id.clone();
             let runs: Vec<_> = shell
                 .lock()
