@@ -21,7 +21,7 @@ const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 ///   mode, `madvise`, grants), so each page it re-uses after a purge came
 ///   back as a fresh 2 MiB page the kernel zeroed whole: 8% of a
 ///   100,000-mailbox export's CPU in `clear_page_erms`, and a peak RSS of
-///   about 90 MiB where 4 KiB pages need 55 MiB (BENCHMARKS.md, "Memory").
+///   about 94 MB where 4 KiB pages need 60 MB (BENCHMARKS.md, "Memory").
 ///   mimalloc reads its own option when it starts, before `main`, so the
 ///   process is also marked with `prctl(PR_SET_THP_DISABLE)`, which the
 ///   kernel applies to every later fault, madvised arenas included.

@@ -155,14 +155,15 @@ impl Session {
 
     /// Deletes the shell. A Delete whose connection failed before any
     /// answer is sent once more, on a fresh connection: Exchange caps the
-    /// shells a user holds at once (PowerShellMaxConcurrency, 18 by
-    /// default) and keeps a shell nobody deletes until its idle timeout
-    /// (PowerShell session configurations' `IdleTimeoutSec`, "7200 (2
-    /// hours)" by default: New-PSTransportOption, MicrosoftDocs/
-    /// PowerShell-Docs; Exchange's endpoint may set its own), so a Delete
-    /// lost on the way would hold one of the account's shells that long. Sending it twice is safe: if the
-    /// first did reach the server, the second gets a fault for an unknown
-    /// shell, which is returned as the error it is.
+    /// shells a user holds at once (the throttling policy's
+    /// PowerShellMaxConcurrency) and keeps a shell nobody deletes until its
+    /// idle timeout (PowerShell session configurations' `IdleTimeoutSec`,
+    /// "7200 (2 hours)" by default: New-PSTransportOption,
+    /// MicrosoftDocs/PowerShell-Docs; Exchange's endpoint may set its own),
+    /// so a Delete lost on the way would hold one of the account's shells
+    /// that long. Sending it twice is safe: if the first did reach the
+    /// server, the second gets a fault for an unknown shell, which is
+    /// returned as the error it is.
     pub(crate) async fn delete(&self) -> Result<(), Error> {
         if self.deleted.swap(true, Ordering::SeqCst) {
             return Ok(());
