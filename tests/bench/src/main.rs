@@ -460,17 +460,19 @@ fn sealed_exports(
             std::fs::remove_dir_all(&plain_run)?;
             Ok(exported.measured.cpu)
         };
-        let before = if sealed_first {
-            None
-        } else {
-            Some(unsealed()?)
+        let sealed = || -> anyhow::Result<export::ExportRun> {
+            let run_dir = dir.join(format!("run-{run}"));
+            let exported =
+                export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
+            std::fs::remove_dir_all(&run_dir)?;
+            Ok(exported)
         };
-        let run_dir = dir.join(format!("run-{run}"));
-        let exported = export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
-        std::fs::remove_dir_all(&run_dir)?;
-        let unsealed_cpu = match before {
-            Some(cpu) => cpu,
-            None => unsealed()?,
+        let (exported, unsealed_cpu) = if sealed_first {
+            let exported = sealed()?;
+            (exported, unsealed()?)
+        } else {
+            let unsealed_cpu = unsealed()?;
+            (sealed()?, unsealed_cpu)
         };
         figures.paired_unsealed_cpu.push(unsealed_cpu);
         figures.walls.push(exported.measured.wall);

@@ -73,8 +73,8 @@ fn a_lost_delete_is_sent_again() {
     let agent = Agent::new(connection).unwrap();
     for export in 1..=2 {
         let out = agent.idconn("export", ["--ignore-cookies"]).unwrap();
-        assert!(out.status.success(), "export {export}: {}", describe(&out));
         let text = describe(&out);
+        assert!(out.status.success(), "export {export}: {text}");
         assert!(
             !text.contains("closing the session"),
             "export {export}: {text}"
