@@ -317,6 +317,9 @@ fn call_to_json(call: &RecordedCall) -> Json {
         "Output".into(),
         Json::Array(call.output.iter().map(object_to_json).collect()),
     );
+    if !call.batches.is_empty() {
+        entry.insert("Batches".into(), json!(call.batches));
+    }
     if !call.errors.is_empty() {
         entry.insert(
             "Errors".into(),

@@ -21,6 +21,10 @@ use crate::bindings::{
 pub struct RecordedCall {
     pub pipeline: Vec<Command>,
     pub output: Vec<OutputObject>,
+    /// How many objects each `next` handed out, in order: the replay hands
+    /// out the same batches, so a component that interleaves several
+    /// pipelines batch by batch writes its rows in the same order.
+    pub batches: Vec<usize>,
     pub errors: Vec<ErrorRecord>,
     pub warnings: Vec<String>,
     /// How the call ended when it failed.
@@ -152,6 +156,7 @@ impl PipelineOutput for RecordingOutput {
                     )));
                 }
                 if let Some(call) = recording.calls.get_mut(self.index) {
+                    call.batches.push(objects.len());
                     call.output.extend(objects);
                 }
             }

@@ -30,6 +30,9 @@ struct Call {
     warnings: Vec<String>,
     /// Fail after this many objects (all of `output` when absent).
     fail_after: Option<usize>,
+    /// The objects each `next` hands out, in order, as recorded (`Batches`);
+    /// past the list, or without one, as many as the component asks for.
+    batches: Vec<usize>,
     fail: Option<Failure>,
     /// The failure is the answer of `invoke` itself (the server refused the
     /// pipeline before any output), not of a later `next`.
@@ -141,13 +144,19 @@ impl PowerShell for Replay {
                 None => {}
             }
         }
-        Ok(Box::new(ReplayOutput { call, position: 0 }))
+        Ok(Box::new(ReplayOutput {
+            call,
+            position: 0,
+            handed: 0,
+        }))
     }
 }
 
 struct ReplayOutput {
     call: Call,
     position: usize,
+    /// Batches handed out so far.
+    handed: usize,
 }
 
 impl PipelineOutput for ReplayOutput {
@@ -164,7 +173,13 @@ impl PipelineOutput for ReplayOutput {
                 None => Ok(None),
             };
         }
-        let take = max.max(1).min(end - self.position);
+        let recorded = self.call.batches.get(self.handed).copied();
+        let take = recorded
+            .unwrap_or(max)
+            .min(max)
+            .max(1)
+            .min(end - self.position);
+        self.handed += 1;
         let mut builder = BatchBuilder::new();
         for object in &self.call.output[self.position..self.position + take] {
             builder.push_object(object);
@@ -309,6 +324,19 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
         (Some(_), Some(_)) => bail!("give \"Error\" or \"TransportError\", not both"),
         (None, None) => None,
     };
+    let batches = match obj.get("Batches") {
+        None => Vec::new(),
+        Some(Json::Array(sizes)) => sizes
+            .iter()
+            .map(|n| {
+                n.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .context("\"Batches\" must be an array of whole numbers above 0")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        Some(_) => bail!("\"Batches\" must be an array of whole numbers above 0"),
+    };
     if fail_after.is_some() && fail.is_none() {
         bail!("\"FailAfter\" needs an \"Error\" or a \"TransportError\"");
     }
@@ -327,6 +355,7 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
         errors,
         warnings,
         fail_after,
+        batches,
         fail,
         fail_on_invoke,
         once: flag("Once")?,
@@ -409,6 +438,36 @@ mod tests {
         // The catch-all entry answers every time.
         assert_eq!(names(&mut shell, &get_mailbox("a")), ["any"]);
         assert_eq!(names(&mut shell, &get_mailbox("a")), ["any"]);
+    }
+
+    /// Recorded batch boundaries are handed out again (a component that
+    /// takes one batch from each of several pipelines in turn writes the
+    /// same order); past them, or above what is asked, the request rules.
+    #[test]
+    fn recorded_batches_are_handed_out_as_recorded() {
+        let fixture = Fixture::parse(
+            r#"{"Calls": [{"Pipeline": [{"Command": "Get-Mailbox"}], "Batches": [2, 1, 9],
+               "Output": [{"Properties": {"Name": "a"}}, {"Properties": {"Name": "b"}},
+                          {"Properties": {"Name": "c"}}, {"Properties": {"Name": "d"}},
+                          {"Properties": {"Name": "e"}}, {"Properties": {"Name": "f"}}]}]}"#,
+        )
+        .unwrap();
+        let mut shell = Replay::new(fixture);
+        let mut out = shell.invoke(&get_mailbox("x")).unwrap();
+        let mut sizes = Vec::new();
+        while let Some(batch) = out.next_batch(2).unwrap() {
+            sizes.push(batch.objects.len());
+        }
+        // 2 and 1 as recorded, then 9 capped by the request's 2, then the
+        // last object.
+        assert_eq!(sizes, [2, 1, 2, 1]);
+        for bad in [r#"[0]"#, r#"[1.5]"#, r#""2""#] {
+            let text = format!(
+                r#"{{"Calls": [{{"Pipeline": [{{"Command": "A"}}], "Output": [], "Batches": {bad}}}]}}"#
+            );
+            let e = Fixture::parse(&text).unwrap_err();
+            assert!(format!("{e:#}").contains("Batches"), "{bad}: {e:#}");
+        }
     }
 
     #[test]
