@@ -201,13 +201,38 @@ fn run(args: Args) -> anyhow::Result<()> {
             mailboxes: size,
             ..SizeFigures::default()
         };
+        // The main size's export and floor pairs, whatever `--runs`: issue
+        // 17's end to end ratio is the median of the pairs' ratios.
+        let pairs = if main { runs.max(FLOOR_PAIRS) } else { runs };
         for run in 0..runs {
-            progress(&format!(
-                "{size} mailboxes: idconn export, run {}/{runs}",
-                run + 1
-            ));
             let run_dir = dir.join(format!("run-{run}"));
-            let exported = export::idconn_export(&tools, &settings, &run_dir, size, &[])?;
+            // The main size's export sits between the floor run and the
+            // native runner's export (issue 17's end to end and whole
+            // export figures): floor, export, native in even runs; native,
+            // export, floor in odd ones (see `floor_pair`).
+            let native_before = if main && run % 2 == 1 {
+                Some(native_run(&settings, &run_dir, size, run, runs)?)
+            } else {
+                None
+            };
+            let exported = if main {
+                floor_pair(
+                    &tools,
+                    &settings,
+                    &simulator,
+                    &run_dir,
+                    size,
+                    run,
+                    pairs,
+                    &mut http.floor,
+                )?
+            } else {
+                progress(&format!(
+                    "{size} mailboxes: idconn export, run {}/{runs}",
+                    run + 1
+                ));
+                export::idconn_export(&tools, &settings, &run_dir, size, &[])?
+            };
             figures.walls.push(exported.measured.wall);
             figures.max_rss.push(exported.measured.max_rss);
             figures.cpu.push(exported.measured.cpu);
@@ -228,13 +253,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             if main {
-                // Issue 17's whole export: the native runner right after
-                // each `idconn export` of the main size, same simulator.
-                progress(&format!(
-                    "{size} mailboxes: the native runner, run {}/{runs}",
-                    run + 1
-                ));
-                let native = whole::native_export(&settings, &run_dir.join("native"), size)?;
+                let native = match native_before {
+                    Some(native) => native,
+                    None => native_run(&settings, &run_dir, size, run, runs)?,
+                };
                 if run == 0 {
                     whole::check_same(&run_dir.join("out"), &run_dir.join("native/out"))?;
                 }
@@ -244,15 +266,21 @@ fn run(args: Args) -> anyhow::Result<()> {
                 });
                 pairs.component.push(exported.measured);
                 pairs.native.push(native);
-                progress(&format!(
-                    "{size} mailboxes: drain-only floor, run {}/{runs}",
-                    run + 1
-                ));
-                let drained = drain(&simulator.url)?;
-                http.floor.walls.push(drained.wall);
-                http.floor.response_bytes = drained.response_bytes;
-                http.floor.receives = drained.receives;
             }
+            std::fs::remove_dir_all(&run_dir)?;
+        }
+        for run in runs..pairs {
+            let run_dir = dir.join(format!("run-{run}"));
+            floor_pair(
+                &tools,
+                &settings,
+                &simulator,
+                &run_dir,
+                size,
+                run,
+                pairs,
+                &mut http.floor,
+            )?;
             std::fs::remove_dir_all(&run_dir)?;
         }
         http.sizes.push(figures);
@@ -403,6 +431,83 @@ fn drain(url: &str) -> anyhow::Result<floor::Drained> {
         .await
         .context("the drain-only client took more than 10 minutes")?
     })
+}
+
+/// The native runner's export (issue 17's whole-export figure) into
+/// `run_dir/native`, against the simulator `settings` names.
+fn native_run(
+    settings: &Path,
+    run_dir: &Path,
+    size: u64,
+    run: usize,
+    runs: usize,
+) -> anyhow::Result<procs::Measured> {
+    progress(&format!(
+        "{size} mailboxes: the native runner, run {}/{runs}",
+        run + 1
+    ));
+    whole::native_export(settings, &run_dir.join("native"), size)
+}
+
+/// Export and drain-only floor pairs of the main size, at the least.
+const FLOOR_PAIRS: usize = 7;
+
+/// One `idconn export` into `run_dir` and one drain-only run against the
+/// same simulator, next to each other: the floor first in every other
+/// pair, so neither side always follows the other. On this shared machine
+/// the floor's own runs moved from 2.0 to 2.8 s and back within minutes,
+/// so a ratio of medians taken over the whole bench moved with it (1.06x
+/// and 1.39x in two runs of one build); a ratio per adjacent pair sees
+/// both sides under the same load.
+#[allow(clippy::too_many_arguments)]
+fn floor_pair(
+    tools: &Tools,
+    settings: &Path,
+    simulator: &procs::Simulator,
+    run_dir: &Path,
+    size: u64,
+    run: usize,
+    pairs: usize,
+    floor: &mut report::FloorFigures,
+) -> anyhow::Result<export::ExportRun> {
+    // What the simulator spent serving each: the CPU both runs take from
+    // the two cores they share.
+    let server = |before: Option<Duration>| simulator.cpu_time()?.checked_sub(before?);
+    let drained = || -> anyhow::Result<(floor::Drained, Option<Duration>)> {
+        progress(&format!(
+            "{size} mailboxes: drain-only floor, pair {}/{pairs}",
+            run + 1
+        ));
+        let before = simulator.cpu_time();
+        let drained = drain(&simulator.url)?;
+        Ok((drained, server(before)))
+    };
+    let exported = || -> anyhow::Result<(export::ExportRun, Option<Duration>)> {
+        progress(&format!(
+            "{size} mailboxes: idconn export, pair {}/{pairs}",
+            run + 1
+        ));
+        let before = simulator.cpu_time();
+        let exported = export::idconn_export(tools, settings, run_dir, size, &[])?;
+        Ok((exported, server(before)))
+    };
+    // The floor first in even pairs: the main loop's odd runs put the
+    // native runner before the export, so the export then comes first here.
+    let ((exported, server_export), (drained, server_floor)) = if run.is_multiple_of(2) {
+        let drained = drained()?;
+        (exported()?, drained)
+    } else {
+        let exported = exported()?;
+        (exported, drained()?)
+    };
+    floor.walls.push(drained.wall);
+    floor.paired_exports.push(exported.measured.wall);
+    floor.paired_export_cpu.push(exported.measured.cpu);
+    floor.server_cpu_export.extend(server_export);
+    floor.server_cpu_floor.extend(server_floor);
+    floor.response_bytes = drained.response_bytes;
+    floor.receives = drained.receives;
+    Ok(exported)
 }
 
 /// Sealed exports, each paired with an unsealed one, at the least.

@@ -3,7 +3,7 @@
 //! against the connection's server through the host's own `Remote` backend,
 //! doing what `idconn export` does minus wasm. It is the other half of
 //! issue 17's "whole export with the component against the whole export
-//! with the same logic linked natively" (issue17.rs).
+//! with the same logic linked natively" (issue17/render.rs).
 //!
 //! What is the same as `idconn export`: the settings file and connection,
 //! the backend (`idconn_host::backend::remote::Remote`, its shells up to

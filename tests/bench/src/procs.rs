@@ -263,6 +263,13 @@ impl Simulator {
         Ok(simulator)
     }
 
+    /// The CPU time (user + system, all threads) the simulator has used
+    /// so far, from /proc; `None` where that cannot be read.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        cpu_of_stat(&stat)
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -273,6 +280,22 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// utime + stime of a /proc/<pid>/stat line. The command name (field 2)
+/// may hold spaces and parentheses, so fields are counted from the last
+/// `)`: utime and stime are then the 12th and 13th.
+fn cpu_of_stat(stat: &str) -> Option<Duration> {
+    let (_, after) = stat.rsplit_once(')')?;
+    let mut fields = after.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the C library.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_nanos(
+        (utime + stime).saturating_mul(1_000_000_000) / ticks,
+    ))
 }
 
 /// A required file, or an error that says how to get it.
@@ -289,6 +312,20 @@ pub fn require(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces() {
+        // SAFETY: as in cpu_of_stat.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let stat = format!(
+            "4242 (exchange sim) x) S 1 4242 4242 0 -1 4194560 1 0 0 0 {} {} 0 0 20 0 3 0",
+            3 * ticks,
+            ticks / 2
+        );
+        assert_eq!(cpu_of_stat(&stat), Some(Duration::from_millis(3500)));
+        assert_eq!(cpu_of_stat("4242 (x) S 1"), None);
+        assert_eq!(cpu_of_stat(""), None);
+    }
 
     #[test]
     fn run_measured_reports_the_childs_own_peak_rss_and_exit_status() {

@@ -1,185 +1,16 @@
-//! The figures of issue 17: idconn's own CPU time next to its wall time
-//! (sealed and unsealed), the whole export with the component against the
-//! same export with the logic linked natively, parallel pipelines against a
-//! server that pays for every object, and 1,000,000 mailboxes
-//! (`just bench-million`).
+//! Section 7 of BENCHMARKS.md: issue 17's figures and its targets table.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-
-use crate::export::{self, Tools};
-use crate::procs::Simulator;
+use super::{
+    read_million, ParallelFigures, OBJECT_COST_US, PARALLEL, PARALLEL_DATABASES, PARALLEL_MAILBOXES,
+};
 use crate::report::SizeFigures;
 use crate::stats::{all_secs, median, median_f64, median_u64, mib, secs};
 
 /// What the native runner is, for the report's reader.
 const NATIVE_RUNNER: &str = "The whole export is measured both ways against the main simulator of section 1 with its settings (so `MaxParallelPipelines` at its default, 4), runs alternating: `idconn export --ignore-cookies` (the Exchange component in wasmtime) and the native runner, `idconn-bench __native-export` (tests/bench/src/native.rs) with the same arguments. The native runner links the same connector logic (components/exchange, `exchange::export::run`) into a host binary and runs it over the host's own backend (`idconn_host::backend::remote::Remote`: the same PSRP client, shells, batch decoding, `MaxParallelPipelines`, batch size cap and allocator), through an adapter that moves each batch from the host's types to the SDK's; it builds the same export request (`started-at`, `max-parallel-pipelines`, `Options`, the manifest's configuration name). What it leaves out is exactly what the component adds: loading the component from the compiled-code cache, instantiating it, copying each batch into the guest and running the logic as Cranelift's code. Both are release builds (the native logic with the host's release profile). Wall and CPU time are each process's own (`wait4`); the first run's files must match (databases CSV byte for byte, mailbox CSV lines byte for byte once sorted) or the benchmark fails.";
-
-/// What the simulator charges per object in the parallel figure.
-pub const OBJECT_COST_US: u64 = 200;
-pub const PARALLEL_MAILBOXES: u64 = 100_000;
-pub const PARALLEL_DATABASES: u64 = 20;
-pub const PARALLEL: u32 = 4;
-
-/// One pipeline against `PARALLEL`, same simulator and object cost.
-pub struct ParallelFigures {
-    pub one: Vec<Duration>,
-    pub many: Vec<Duration>,
-    /// The two mailbox CSVs hold the same lines once sorted.
-    pub identical_sorted: bool,
-}
-
-/// Where `just bench-million` leaves its figures for the next `just bench`.
-pub fn million_file(repo: &Path) -> PathBuf {
-    repo.join("target/bench-million.txt")
-}
-
-fn settings_with(dir: &Path, url: &str, cache: &Path, extra: &str) -> anyhow::Result<PathBuf> {
-    let settings = export::write_settings(dir, url, cache, false)?;
-    let text = std::fs::read_to_string(&settings)?;
-    // The connection object written by `write_settings` ends with
-    // `"AllowUnencrypted": true }`.
-    let text = text.replacen(
-        "\"AllowUnencrypted\": true }",
-        &format!("\"AllowUnencrypted\": true{extra} }}"),
-        1,
-    );
-    std::fs::write(&settings, text)?;
-    Ok(settings)
-}
-
-fn sorted_lines(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
-    lines.sort_unstable();
-    Ok(lines)
-}
-
-/// 100,000 mailboxes over 20 databases, each object costing the simulator
-/// `OBJECT_COST_US`: `MaxParallelPipelines` 1, then `PARALLEL`.
-pub fn parallel(
-    tools: &Tools,
-    cache: &Path,
-    scratch: &Path,
-    runs: usize,
-) -> anyhow::Result<ParallelFigures> {
-    let args: Vec<String> = [
-        "--mailboxes",
-        &PARALLEL_MAILBOXES.to_string(),
-        "--databases",
-        &PARALLEL_DATABASES.to_string(),
-        "--seed",
-        "1",
-        "--auth",
-        "basic",
-        "--object-cost-us",
-        &OBJECT_COST_US.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let simulator = Simulator::start(
-        &tools.simulator,
-        &args,
-        &[],
-        &scratch.join("exchange-sim-parallel.log"),
-    )
-    .context("the simulator does not take --object-cost-us yet (issue 17's simulator part)")?;
-    let mut figures = ParallelFigures {
-        one: Vec::new(),
-        many: Vec::new(),
-        identical_sorted: false,
-    };
-    let mut first_csvs = Vec::new();
-    for pipelines in [1, PARALLEL] {
-        let dir = scratch.join(format!("parallel-{pipelines}"));
-        let settings = settings_with(
-            &dir,
-            &simulator.url,
-            cache,
-            &format!(", \"MaxParallelPipelines\": {pipelines}"),
-        )?;
-        // At most 2 runs each: a run at one pipeline waits 20 s on the server.
-        for run in 0..runs.min(2) {
-            crate::progress(&format!(
-                "parallel: {PARALLEL_MAILBOXES} mailboxes at {OBJECT_COST_US} µs each, {pipelines} pipeline(s), run {}/{runs}",
-                run + 1
-            ));
-            let run_dir = dir.join(format!("run-{run}"));
-            let exported =
-                export::idconn_export(tools, &settings, &run_dir, PARALLEL_MAILBOXES, &[])?;
-            if pipelines == 1 {
-                figures.one.push(exported.measured.wall);
-            } else {
-                figures.many.push(exported.measured.wall);
-            }
-            if run == 0 {
-                first_csvs.push(sorted_lines(&exported.mailboxes_csv)?);
-            }
-            std::fs::remove_dir_all(&run_dir)?;
-        }
-    }
-    figures.identical_sorted = first_csvs.len() == 2 && first_csvs[0] == first_csvs[1];
-    Ok(figures)
-}
-
-/// `just bench-million`: one export of 1,000,000 mailboxes and one of
-/// 100,000 on the same terms; the figures go to [`million_file`].
-pub fn million(tools: &Tools, repo: &Path, databases: u64) -> anyhow::Result<String> {
-    let scratch = tempfile::Builder::new()
-        .prefix("idconn-bench-million-")
-        .tempdir()?;
-    let cache = scratch.path().join("component-cache");
-    let mut lines = Vec::new();
-    for mailboxes in [100_000u64, 1_000_000] {
-        let simulator = export::simulator(tools, mailboxes, databases, scratch.path(), None)?;
-        let dir = scratch.path().join(format!("export-{mailboxes}"));
-        let settings = export::write_settings(&dir, &simulator.url, &cache, false)?;
-        if mailboxes == 100_000 {
-            crate::progress("million: warm-up export (fills the component cache)");
-            export::idconn_export(tools, &settings, &dir.join("warm-up"), mailboxes, &[])?;
-        }
-        crate::progress(&format!("million: {mailboxes} mailboxes"));
-        let run = export::idconn_export(tools, &settings, &dir.join("run"), mailboxes, &[])?;
-        lines.push(format!(
-            "{mailboxes} {} {} {}",
-            run.measured.wall.as_nanos(),
-            run.measured.max_rss,
-            run.measured.cpu.as_nanos()
-        ));
-    }
-    let text = lines.join("\n") + "\n";
-    let file = million_file(repo);
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&file, &text)?;
-    Ok(text)
-}
-
-/// `(mailboxes, wall, peak RSS, CPU)` per line of [`million_file`].
-fn read_million(text: &str) -> Vec<(u64, Duration, u64, Duration)> {
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<u64> = line
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            match f[..] {
-                [n, wall, rss, cpu] => Some((
-                    n,
-                    Duration::from_nanos(wall),
-                    rss,
-                    Duration::from_nanos(cpu),
-                )),
-                _ => None,
-            }
-        })
-        .collect()
-}
 
 fn ratio(a: Duration, b: Duration) -> f64 {
     if b.is_zero() {
@@ -207,7 +38,8 @@ fn met(ok: bool) -> &'static str {
 pub struct Issue17<'a> {
     pub unsealed: Option<&'a SizeFigures>,
     pub sealed: Option<&'a SizeFigures>,
-    pub floor: Duration,
+    /// The drain-only floor's runs, each next to an export.
+    pub floor: &'a crate::report::FloorFigures,
     /// The replay figure (section 5): native and wasm export times.
     pub native: Duration,
     pub in_wasm: Duration,
@@ -218,6 +50,61 @@ pub struct Issue17<'a> {
     pub incremental: &'a Result<crate::incremental::IncrementalFigures, String>,
     /// The contents of [`million_file`], if `just bench-million` ran.
     pub million: Option<String>,
+}
+
+/// What the shared-cores ratio can be, from the pairs' CPU times: the
+/// simulator and idconn share two cores, so an export takes at least
+/// (server CPU + idconn's CPU) / 2 whatever idconn does with its time.
+/// With `unseal` (the sealing code's own cost), what that leaves against
+/// the sealed / unsealed target.
+fn shared_cores_bound(
+    s: &mut String,
+    floor: &crate::report::FloorFigures,
+    unseal: Option<Duration>,
+) {
+    if floor.server_cpu_export.is_empty() || floor.paired_export_cpu.is_empty() {
+        return;
+    }
+    let server = median(&floor.server_cpu_export);
+    let client = median(&floor.paired_export_cpu);
+    let floor_wall = median(&floor.walls);
+    let bound = (server + client) / 2;
+    // 1.3x the floor on two cores holds at most 2.6 floors of CPU.
+    let room = (floor_wall.mul_f64(2.6)).saturating_sub(server);
+    let _ = write!(
+        s,
+        "On shared cores the simulator spent {} of CPU per export (runs {}) and {} per floor run (runs {}), idconn {} (runs {}). Two cores cannot do {} of work in less than {}, {:.2}x the floor's {}, whatever idconn does with its time; 1.3x would need idconn's CPU under {}.",
+        secs(server),
+        all_secs(&floor.server_cpu_export),
+        secs(median(&floor.server_cpu_floor)),
+        all_secs(&floor.server_cpu_floor),
+        secs(client),
+        all_secs(&floor.paired_export_cpu),
+        secs(server + client),
+        secs(bound),
+        ratio(bound, floor_wall),
+        secs(floor_wall),
+        secs(room),
+    );
+    if let Some(unseal) = unseal {
+        // sealed / unsealed = (C + K) / C <= 1.25 needs C >= 4K.
+        let needed = unseal * 4;
+        let _ = write!(
+            s,
+            " The sealed / unsealed target asks the opposite: sealing's own {} (measured above) is at most a quarter of the unsealed CPU only if that is at least {}{}.",
+            secs(unseal),
+            secs(needed),
+            if needed > room {
+                ", so on this machine no unsealed CPU meets both targets"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        " Against a real Exchange server, which runs on machines of its own, the figure that applies is the one with the simulator and the client on CPUs of their own.\n"
+    );
 }
 
 pub fn render(s: &mut String, f: &Issue17<'_>) {
@@ -307,25 +194,67 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
         }
     }
 
-    let export_wall = f.unsealed.map(|x| median(&x.walls)).unwrap_or_default();
-    let to_floor = ratio(export_wall, f.floor);
+    let floor = f.floor;
+    let paired = floor.paired_exports.len() == floor.walls.len() && !floor.walls.is_empty();
+    let (export_wall, floor_wall) = if paired {
+        (median(&floor.paired_exports), median(&floor.walls))
+    } else {
+        (
+            f.unsealed.map(|x| median(&x.walls)).unwrap_or_default(),
+            median(&floor.walls),
+        )
+    };
+    // Each export against the floor run next to it: the median of those
+    // ratios (see `floor_pair` in main.rs).
+    let pair_ratios: Vec<f64> = floor
+        .paired_exports
+        .iter()
+        .zip(&floor.walls)
+        .map(|(e, fl)| ratio(*e, *fl))
+        .collect();
+    let to_floor = if paired {
+        median_f64(&pair_ratios)
+    } else {
+        ratio(export_wall, floor_wall)
+    };
     let component_only = ratio(f.in_wasm, f.native);
     let _ = writeln!(s, "### End to end\n");
     let _ = writeln!(s, "{NATIVE_RUNNER}\n");
     let _ = writeln!(s, "| figure | value |\n|---|---|");
-    let _ = writeln!(
-        s,
-        "| export / drain-only floor | {} / {} = {to_floor:.2}x |",
-        secs(export_wall),
-        secs(f.floor)
-    );
+    if paired {
+        let listed: Vec<String> = pair_ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let _ = writeln!(
+            s,
+            "| export / drain-only floor, simulator and client sharing both cores: the median of {} adjacent pairs' ratios ({}; exports {}, floors {}) | {to_floor:.2}x (medians {} / {}) |",
+            pair_ratios.len(),
+            listed.join(", "),
+            all_secs(&floor.paired_exports),
+            all_secs(&floor.walls),
+            secs(export_wall),
+            secs(floor_wall)
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "| export / drain-only floor | {} / {} = {to_floor:.2}x |",
+            secs(export_wall),
+            secs(floor_wall)
+        );
+    }
     let pinned_to_floor = match f.pinned {
         Ok(p) => {
             let (export, floor) = (median(&p.export), median(&p.floor));
-            let r = ratio(export, floor);
+            // Each run's export against the floor run after it, as above.
+            let ratios: Vec<f64> = p
+                .export
+                .iter()
+                .zip(&p.floor)
+                .map(|(e, fl)| ratio(*e, *fl))
+                .collect();
+            let r = median_f64(&ratios);
             let _ = writeln!(
                 s,
-                "| export / drain-only floor, {} mailboxes, the simulator on CPU 0 and the client on CPU 1 (runs alternating; export {}, floor {}; idconn's CPU {}) | {} / {} = {r:.2}x |",
+                "| export / drain-only floor, {} mailboxes, the simulator on CPU 0 and the client on CPU 1 (runs alternating; export {}, floor {}; idconn's CPU {}): the median of the runs' ratios | {r:.2}x (medians {} / {}) |",
                 p.mailboxes,
                 all_secs(&p.export),
                 all_secs(&p.floor),
@@ -357,6 +286,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
         s,
         "| component only, replayed from memory (section 5) | {component_only:.2}x |\n"
     );
+    shared_cores_bound(s, floor, f.sealed.and_then(|x| x.unseal_cpu));
 
     let _ = writeln!(
         s,
@@ -516,14 +446,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn million_figures_are_read_back() {
-        let rows = read_million("100000 3000000000 57671680 2500000000\n1000000 30000000000 60000000 25000000000\nbad line\n");
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].0, 1_000_000);
-        assert_eq!(rows[0].1, Duration::from_secs(3));
-    }
-
-    #[test]
     fn the_whole_export_ratio_is_measured_not_estimated() {
         let run = |wall_ms: u64| crate::procs::Measured {
             wall: Duration::from_millis(wall_ms),
@@ -543,10 +465,20 @@ mod tests {
             cpu: vec![Duration::from_millis(2500)],
             floor: vec![Duration::from_millis(2000)],
         });
+        let ms = Duration::from_millis;
+        let floor = crate::report::FloorFigures {
+            walls: vec![ms(2000), ms(2400), ms(1800)],
+            paired_exports: vec![ms(2500), ms(2500), ms(2700)],
+            paired_export_cpu: vec![ms(1900), ms(2000), ms(2100)],
+            server_cpu_export: vec![ms(3000), ms(3100), ms(2900)],
+            server_cpu_floor: vec![ms(2800)],
+            response_bytes: 1,
+            receives: 1,
+        };
         let mut figures = Issue17 {
             unsealed: None,
             sealed: None,
-            floor: Duration::from_secs(2),
+            floor: &floor,
             native: Duration::from_millis(250),
             in_wasm: Duration::from_millis(600),
             parallel: &parallel,
@@ -571,6 +503,21 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("native runner"), "{s}");
+        // Pairs 1.25, 1.04 and 1.50: their median, not the medians' ratio
+        // (2.5 / 2.0).
+        assert!(
+            s.contains("| end to end / drain-only floor <= 1.3x (simulator and client sharing both cores) | 1.25x | yes |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("the median of 3 adjacent pairs' ratios (1.25, 1.04, 1.50;"),
+            "{s}"
+        );
+        // (3.0 + 2.0) / 2 = 2.5 s against the floor's 2.0 s; 2.6 x 2.0 - 3.0.
+        assert!(
+            s.contains("Two cores cannot do 5.00 s of work in less than 2.50 s, 1.25x the floor's 2.00 s, whatever idconn does with its time; 1.3x would need idconn's CPU under 2.20 s."),
+            "{s}"
+        );
 
         figures.whole = None;
         let mut s = String::new();
@@ -579,6 +526,40 @@ mod tests {
             s.contains("| whole export, component / native <= 1.1x | not measured | |"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_shared_cores_bound_says_when_the_two_targets_cannot_both_hold() {
+        let ms = Duration::from_millis;
+        let floor = crate::report::FloorFigures {
+            walls: vec![ms(1800)],
+            paired_exports: vec![ms(2500)],
+            paired_export_cpu: vec![ms(1900)],
+            server_cpu_export: vec![ms(3000)],
+            server_cpu_floor: vec![ms(2800)],
+            response_bytes: 1,
+            receives: 1,
+        };
+        // Room: 2.6 x 1.8 - 3.0 = 1.68 s; sealing 0.45 s needs 1.80 s.
+        let mut s = String::new();
+        shared_cores_bound(&mut s, &floor, Some(ms(450)));
+        assert!(
+            s.contains("1.3x would need idconn's CPU under 1.68 s"),
+            "{s}"
+        );
+        assert!(s.contains("only if that is at least 1.80 s, so on this machine no unsealed CPU meets both targets"), "{s}");
+        let mut s = String::new();
+        shared_cores_bound(&mut s, &floor, Some(ms(400)));
+        assert!(s.contains("at least 1.60 s."), "{s}");
+        assert!(!s.contains("no unsealed CPU"), "{s}");
+        // Without the simulator's CPU there is nothing to say.
+        let mut s = String::new();
+        let unknown = crate::report::FloorFigures {
+            server_cpu_export: Vec::new(),
+            ..floor
+        };
+        shared_cores_bound(&mut s, &unknown, None);
+        assert!(s.is_empty(), "{s}");
     }
 
     #[test]
