@@ -204,6 +204,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         // The main size's export and floor pairs, whatever `--runs`: issue
         // 17's end to end ratio is the median of the pairs' ratios.
         let pairs = if main { runs.max(FLOOR_PAIRS) } else { runs };
+        let pair = |run_dir: &Path, run: usize, floor: &mut report::FloorFigures| {
+            floor_pair(
+                &tools, &settings, &simulator, run_dir, size, run, pairs, floor,
+            )
+        };
         for run in 0..runs {
             let run_dir = dir.join(format!("run-{run}"));
             // The main size's export sits between the floor run and the
@@ -216,16 +221,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 None
             };
             let exported = if main {
-                floor_pair(
-                    &tools,
-                    &settings,
-                    &simulator,
-                    &run_dir,
-                    size,
-                    run,
-                    pairs,
-                    &mut http.floor,
-                )?
+                pair(&run_dir, run, &mut http.floor)?
             } else {
                 progress(&format!(
                     "{size} mailboxes: idconn export, run {}/{runs}",
@@ -271,16 +267,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         for run in runs..pairs {
             let run_dir = dir.join(format!("run-{run}"));
-            floor_pair(
-                &tools,
-                &settings,
-                &simulator,
-                &run_dir,
-                size,
-                run,
-                pairs,
-                &mut http.floor,
-            )?;
+            pair(&run_dir, run, &mut http.floor)?;
             std::fs::remove_dir_all(&run_dir)?;
         }
         http.sizes.push(figures);
