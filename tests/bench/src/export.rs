@@ -50,17 +50,7 @@ pub fn simulator_on(
     kerberos: Option<&Realm>,
     cpu: Option<usize>,
 ) -> anyhow::Result<Simulator> {
-    let mut args: Vec<String> = [
-        "--mailboxes",
-        &mailboxes.to_string(),
-        "--databases",
-        &databases.to_string(),
-        "--seed",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = seeded(mailboxes, databases);
     let mut env = match kerberos {
         None => {
             args.extend(["--auth".to_string(), "basic".to_string()]);
@@ -90,6 +80,36 @@ pub fn simulator_on(
         &env,
         &scratch.join(format!("exchange-sim-{mailboxes}-{auth}.log")),
     )
+}
+
+/// The simulator's directory: `mailboxes` and `databases`, seed 1.
+fn seeded(mailboxes: u64, databases: u64) -> Vec<String> {
+    [
+        "--mailboxes",
+        &mailboxes.to_string(),
+        "--databases",
+        &databases.to_string(),
+        "--seed",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A simulator with HTTP Basic (admin/admin) and the seeded directory,
+/// plus `extra` arguments; its log in `log`.
+pub fn basic_simulator(
+    tools: &Tools,
+    mailboxes: u64,
+    databases: u64,
+    extra: &[String],
+    log: &Path,
+) -> anyhow::Result<Simulator> {
+    let mut args = seeded(mailboxes, databases);
+    args.extend(["--auth".to_string(), "basic".to_string()]);
+    args.extend_from_slice(extra);
+    Simulator::start(&tools.simulator, &args, &[], log)
 }
 
 /// Writes the agent settings for `url`; the component cache is shared by

@@ -12,7 +12,6 @@ use idconn_psrp::clixml::Value;
 use idconn_psrp::Command;
 
 use crate::export::{self, Tools, PASSWORD, USER};
-use crate::procs::Simulator;
 
 pub const MAILBOXES: u64 = 100_000;
 pub const CHANGES: usize = 100;
@@ -86,25 +85,11 @@ async fn change(url: &str, aliases: &[String]) -> anyhow::Result<()> {
 
 pub fn measure(tools: &Tools, cache: &Path, scratch: &Path) -> anyhow::Result<IncrementalFigures> {
     let stats = scratch.join("incremental-stats.json");
-    let args: Vec<String> = [
-        "--mailboxes",
-        &MAILBOXES.to_string(),
-        "--databases",
-        "20",
-        "--seed",
-        "1",
-        "--auth",
-        "basic",
-        "--stats-file",
-        &stats.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let simulator = Simulator::start(
-        &tools.simulator,
-        &args,
-        &[],
+    let simulator = export::basic_simulator(
+        tools,
+        MAILBOXES,
+        20,
+        &["--stats-file".to_string(), stats.display().to_string()],
         &scratch.join("exchange-sim-incremental.log"),
     )
     .context("the simulator does not take --stats-file yet")?;

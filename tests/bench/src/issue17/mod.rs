@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::export::{self, Tools};
-use crate::procs::Simulator;
 
 mod render;
 
@@ -64,25 +63,11 @@ pub fn parallel(
     scratch: &Path,
     runs: usize,
 ) -> anyhow::Result<ParallelFigures> {
-    let args: Vec<String> = [
-        "--mailboxes",
-        &PARALLEL_MAILBOXES.to_string(),
-        "--databases",
-        &PARALLEL_DATABASES.to_string(),
-        "--seed",
-        "1",
-        "--auth",
-        "basic",
-        "--object-cost-us",
-        &OBJECT_COST_US.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let simulator = Simulator::start(
-        &tools.simulator,
-        &args,
-        &[],
+    let simulator = export::basic_simulator(
+        tools,
+        PARALLEL_MAILBOXES,
+        PARALLEL_DATABASES,
+        &["--object-cost-us".to_string(), OBJECT_COST_US.to_string()],
         &scratch.join("exchange-sim-parallel.log"),
     )
     .context("the simulator does not take --object-cost-us yet (issue 17's simulator part)")?;
