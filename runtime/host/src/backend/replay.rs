@@ -288,27 +288,14 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
         (None, None, Some(_)) => bail!("\"ClixmlFile\" must be a path (text)"),
         _ => bail!("give one of \"Output\", \"Clixml\" or \"ClixmlFile\", not several"),
     };
-    let errors = match obj.get("Errors") {
-        None => Vec::new(),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(parse_error_record)
-            .collect::<anyhow::Result<Vec<_>>>()
-            .context("Errors")?,
-        Some(_) => bail!("\"Errors\" must be an array of error records"),
-    };
-    let warnings = match obj.get("Warnings") {
-        None => Vec::new(),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(|w| {
-                w.as_str()
-                    .map(str::to_string)
-                    .context("a warning must be a string")
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        Some(_) => bail!("\"Warnings\" must be an array of strings"),
-    };
+    let errors = optional_array(obj, "Errors", "an array of error records", |e| {
+        parse_error_record(e).context("Errors")
+    })?;
+    let warnings = optional_array(obj, "Warnings", "an array of strings", |w| {
+        w.as_str()
+            .map(str::to_string)
+            .context("a warning must be a string")
+    })?;
     let fail_after = match obj.get("FailAfter") {
         None => None,
         Some(v) => Some(
@@ -324,19 +311,12 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
         (Some(_), Some(_)) => bail!("give \"Error\" or \"TransportError\", not both"),
         (None, None) => None,
     };
-    let batches = match obj.get("Batches") {
-        None => Vec::new(),
-        Some(Json::Array(sizes)) => sizes
-            .iter()
-            .map(|n| {
-                n.as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .filter(|n| *n > 0)
-                    .context("\"Batches\" must be an array of whole numbers above 0")
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        Some(_) => bail!("\"Batches\" must be an array of whole numbers above 0"),
-    };
+    let batches = optional_array(obj, "Batches", "an array of whole numbers above 0", |n| {
+        n.as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .context("\"Batches\" must be an array of whole numbers above 0")
+    })?;
     if fail_after.is_some() && fail.is_none() {
         bail!("\"FailAfter\" needs an \"Error\" or a \"TransportError\"");
     }
@@ -366,6 +346,21 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
 /// (`<Obj>...</Obj>`, as in a PIPELINE_OUTPUT message) or an Export-Clixml
 /// document (`<Objs>` of any number). Mapped by the same rules as a live
 /// server's output.
+/// `obj[key]` read item by item with `item`: empty when absent, an error
+/// naming `key` and `expected` when it is not an array.
+fn optional_array<T>(
+    obj: &serde_json::Map<String, Json>,
+    key: &str,
+    expected: &str,
+    item: impl Fn(&Json) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    match obj.get(key) {
+        None => Ok(Vec::new()),
+        Some(Json::Array(items)) => items.iter().map(item).collect(),
+        Some(_) => bail!("\"{key}\" must be {expected}"),
+    }
+}
+
 fn clixml_output(xml: &str) -> anyhow::Result<Vec<OutputObject>> {
     let values = idconn_psrp::clixml::from_document(xml)
         .map_err(|e| anyhow::anyhow!("not valid CLIXML: {e}"))?;
@@ -467,6 +462,35 @@ mod tests {
             );
             let e = Fixture::parse(&text).unwrap_err();
             assert!(format!("{e:#}").contains("Batches"), "{bad}: {e:#}");
+        }
+    }
+
+    /// Errors, Warnings and Batches are optional arrays: absent is empty,
+    /// anything else names the key and what it must hold.
+    #[test]
+    fn optional_arrays_say_what_they_must_hold() {
+        let call = |extra: &str| {
+            format!(r#"{{"Calls": [{{"Pipeline": [{{"Command": "A"}}], "Output": []{extra}}}]}}"#)
+        };
+        Fixture::parse(&call("")).unwrap();
+        for (extra, expected) in [
+            (
+                r#", "Errors": {}"#,
+                r#""Errors" must be an array of error records"#,
+            ),
+            (
+                r#", "Warnings": "w""#,
+                r#""Warnings" must be an array of strings"#,
+            ),
+            (r#", "Warnings": [1]"#, "a warning must be a string"),
+            (
+                r#", "Batches": 3"#,
+                r#""Batches" must be an array of whole numbers above 0"#,
+            ),
+            (r#", "Errors": [1]"#, "Errors"),
+        ] {
+            let e = Fixture::parse(&call(extra)).unwrap_err();
+            assert!(format!("{e:#}").contains(expected), "{extra}: {e:#}");
         }
     }
 
