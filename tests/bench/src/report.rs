@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::stats::{all_secs, median, median_u64, mib, millis, percentile, secs};
+use crate::stats::{all_secs, median, median_u64, mib, millis, percentile, ratio, secs};
 use crate::swap::SwapFigures;
 use crate::wasm::Startup;
 
@@ -150,13 +150,6 @@ impl Machine {
             commit,
         }
     }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    if b.is_zero() {
-        return f64::NAN;
-    }
-    a.as_secs_f64() / b.as_secs_f64()
 }
 
 /// The installed pypsrp's version, for the record.

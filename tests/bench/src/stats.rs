@@ -36,6 +36,21 @@ pub fn median_f64(values: &[f64]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// `a / b`; NaN when `b` is zero.
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    if b.is_zero() {
+        return f64::NAN;
+    }
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// Each `a[i] / b[i]`, for runs measured in pairs (the median of these is
+/// what a paired figure reports: a run slowed by the machine's other work
+/// moves one pair, not both sides' medians).
+pub fn pair_ratios(a: &[Duration], b: &[Duration]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| ratio(*x, *y)).collect()
+}
+
 pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -91,6 +106,16 @@ mod tests {
         assert_eq!(millis(Duration::from_nanos(300)), "0.3 µs");
         assert_eq!(millis(Duration::from_micros(250)), "0.250 ms");
         assert_eq!(millis(Duration::from_millis(25)), "25.0 ms");
+    }
+
+    #[test]
+    fn pairs_are_divided_in_order() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            pair_ratios(&[ms(400), ms(100)], &[ms(200), ms(400)]),
+            [2.0, 0.25]
+        );
+        assert!(ratio(ms(1), Duration::ZERO).is_nan());
     }
 
     #[test]

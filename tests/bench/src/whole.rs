@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 
 use crate::export::{self, Tools, CONNECTION};
 use crate::procs::{self, Measured};
-use crate::stats::{all_secs, median, secs};
+use crate::stats::{all_secs, median, pair_ratios, secs};
 
 /// Both sides' runs, in the order they ran (component first in each pair).
 #[derive(Default)]
@@ -43,23 +43,12 @@ impl WholeFigures {
     }
 
     fn paired(component: &[Duration], native: &[Duration]) -> f64 {
-        let ratios: Vec<f64> = component
-            .iter()
-            .zip(native)
-            .map(|(c, n)| ratio(*c, *n))
-            .collect();
+        let ratios = pair_ratios(component, native);
         if ratios.is_empty() {
             return f64::NAN;
         }
         crate::stats::median_f64(&ratios)
     }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    if b.is_zero() {
-        return f64::NAN;
-    }
-    a.as_secs_f64() / b.as_secs_f64()
 }
 
 /// One native export into `dir/out` (cookies in `dir/cookies`), as

@@ -7,17 +7,10 @@ use super::{
     read_million, ParallelFigures, OBJECT_COST_US, PARALLEL, PARALLEL_DATABASES, PARALLEL_MAILBOXES,
 };
 use crate::report::SizeFigures;
-use crate::stats::{all_secs, median, median_f64, median_u64, mib, secs};
+use crate::stats::{all_secs, median, median_f64, median_u64, mib, pair_ratios, ratio, secs};
 
 /// What the native runner is, for the report's reader.
 const NATIVE_RUNNER: &str = "The whole export is measured both ways against the main simulator of section 1 with its settings (so `MaxParallelPipelines` at its default, 4), runs alternating: `idconn export --ignore-cookies` (the Exchange component in wasmtime) and the native runner, `idconn-bench __native-export` (tests/bench/src/native.rs) with the same arguments. The native runner links the same connector logic (components/exchange, `exchange::export::run`) into a host binary and runs it over the host's own backend (`idconn_host::backend::remote::Remote`: the same PSRP client, shells, batch decoding, `MaxParallelPipelines`, batch size cap and allocator), through an adapter that moves each batch from the host's types to the SDK's; it builds the same export request (`started-at`, `max-parallel-pipelines`, `Options`, the manifest's configuration name). What it leaves out is exactly what the component adds: loading the component from the compiled-code cache, instantiating it, copying each batch into the guest and running the logic as Cranelift's code. Both are release builds (the native logic with the host's release profile). Wall and CPU time are each process's own (`wait4`); the first run's files must match (databases CSV byte for byte, mailbox CSV lines byte for byte once sorted) or the benchmark fails.";
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    if b.is_zero() {
-        return f64::NAN;
-    }
-    a.as_secs_f64() / b.as_secs_f64()
-}
 
 /// CPU seconds per 100,000 mailboxes.
 fn per_100k(cpu: Duration, mailboxes: u64) -> String {
@@ -144,18 +137,11 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     // Each sealed run against its own unsealed pair: the median of those
     // ratios, so a run slowed by the machine's other work moves one pair,
     // not both sides' medians.
-    let pair_ratios: Vec<f64> = paired
-        .map(|sealed| {
-            sealed
-                .cpu
-                .iter()
-                .zip(&sealed.paired_unsealed_cpu)
-                .map(|(s, u)| ratio(*s, *u))
-                .collect()
-        })
+    let sealed_ratios: Vec<f64> = paired
+        .map(|sealed| pair_ratios(&sealed.cpu, &sealed.paired_unsealed_cpu))
         .unwrap_or_default();
     let kerberos_cpu = match (paired, &cpus[..]) {
-        (Some(_), _) => Some(median_f64(&pair_ratios)),
+        (Some(_), _) => Some(median_f64(&sealed_ratios)),
         (None, [unsealed, sealed]) => Some(ratio(*sealed, *unsealed)),
         _ => None,
     };
@@ -174,7 +160,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     }
     let _ = writeln!(s);
     if let Some(sealed) = paired {
-        let listed: Vec<String> = pair_ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let listed: Vec<String> = sealed_ratios.iter().map(|r| format!("{r:.2}")).collect();
         let _ = writeln!(
             s,
             "The sealed / unsealed ratio is the median of each sealed run's CPU over its pair's: an unsealed export of the same directory (a second simulator, `--auth basic`) run just before it, or just after it every other pair, so neither always follows the other (at least seven pairs, whatever `--runs`). The pairs gave {}; the ratio of the two medians is {:.2}x. The first row's runs are minutes apart from the sealed ones.\n",
@@ -206,14 +192,9 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     };
     // Each export against the floor run next to it: the median of those
     // ratios (see `floor_pair` in main.rs).
-    let pair_ratios: Vec<f64> = floor
-        .paired_exports
-        .iter()
-        .zip(&floor.walls)
-        .map(|(e, fl)| ratio(*e, *fl))
-        .collect();
+    let floor_ratios = pair_ratios(&floor.paired_exports, &floor.walls);
     let to_floor = if paired {
-        median_f64(&pair_ratios)
+        median_f64(&floor_ratios)
     } else {
         ratio(export_wall, floor_wall)
     };
@@ -222,11 +203,11 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     let _ = writeln!(s, "{NATIVE_RUNNER}\n");
     let _ = writeln!(s, "| figure | value |\n|---|---|");
     if paired {
-        let listed: Vec<String> = pair_ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let listed: Vec<String> = floor_ratios.iter().map(|r| format!("{r:.2}")).collect();
         let _ = writeln!(
             s,
             "| export / drain-only floor, simulator and client sharing both cores: the median of {} adjacent pairs' ratios ({}; exports {}, floors {}) | {to_floor:.2}x (medians {} / {}) |",
-            pair_ratios.len(),
+            floor_ratios.len(),
             listed.join(", "),
             all_secs(&floor.paired_exports),
             all_secs(&floor.walls),
@@ -245,13 +226,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
         Ok(p) => {
             let (export, floor) = (median(&p.export), median(&p.floor));
             // Each run's export against the floor run after it, as above.
-            let ratios: Vec<f64> = p
-                .export
-                .iter()
-                .zip(&p.floor)
-                .map(|(e, fl)| ratio(*e, *fl))
-                .collect();
-            let r = median_f64(&ratios);
+            let r = median_f64(&pair_ratios(&p.export, &p.floor));
             let _ = writeln!(
                 s,
                 "| export / drain-only floor, {} mailboxes, the simulator on CPU 0 and the client on CPU 1 (runs alternating; export {}, floor {}; idconn's CPU {}): the median of the runs' ratios | {r:.2}x (medians {} / {}) |",
