@@ -115,6 +115,14 @@ struct Args {
     /// mailbox for benchmarks.
     #[arg(long, default_value_t = 0)]
     object_cost_us: u64,
+    /// Benchmark control, not a model of Exchange: with --auth basic or
+    /// none, also seal every answer as a Kerberos server would (AES-256
+    /// with HMAC-SHA1, RFC 4121) and discard the result, so this server
+    /// spends what a sealing one spends. On a machine the client shares,
+    /// that makes an unsealed export's baseline see the same server load as
+    /// a sealed one (`just bench`, section 7).
+    #[arg(long)]
+    sealing_work: bool,
     /// Writes the objects materialized so far, by cmdlet, to this JSON file
     /// (`{"objects_materialized": {"Get-Mailbox": N, ...}, "pipelines":
     /// {"Get-Mailbox": P, ...}}`) each time a pipeline ends, before the
@@ -183,6 +191,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.sealing_work && args.auth == Auth::Kerberos {
+        bail!("--sealing-work is for an unsealed server (--auth basic or none): --auth kerberos seals its answers already");
+    }
     if args.auth == Auth::Kerberos && args.keytab.is_none() {
         bail!("--auth kerberos needs --keytab FILE holding the HTTP/<host> service key (e.g. from `krb5-realm`)");
     }
@@ -232,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
         },
         kerberos_keytab: args.keytab.clone(),
         offer_negotiate: !args.no_negotiate,
+        sealing_work: args.sealing_work,
         max_shells_per_user: args.max_shells_per_user,
         server_name,
         faults: Faults {

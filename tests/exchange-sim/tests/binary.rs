@@ -68,6 +68,28 @@ fn kerberos_without_a_keytab_is_refused_clearly() {
 }
 
 #[test]
+fn sealing_work_is_refused_on_a_sealing_server() {
+    let out = Command::new(BIN)
+        .args([
+            "--auth",
+            "kerberos",
+            "--keytab",
+            "/nonexistent",
+            "--sealing-work",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no URL printed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--sealing-work is for an unsealed server"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_users_file_is_refused_before_listening() {
     let temp = tempfile::tempdir().unwrap();
     let users = temp.path().join("users.json");

@@ -31,7 +31,7 @@ pub(super) struct Server {
     pub(super) config: ServerConfig,
     pub(super) backend: Arc<dyn ExchangeBackend>,
     pub(super) shells: Shells,
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
     pub(super) objects_sent: AtomicU64,
     /// The drop fault fired: it fires once, as a network outage does.
     pub(super) dropped: std::sync::atomic::AtomicBool,
@@ -41,6 +41,8 @@ pub(super) struct Server {
     pub(super) waiting_receives: tokio::sync::watch::Sender<usize>,
     /// The keytab's credentials with `AuthMode::Kerberos`.
     pub(super) acceptor: Option<super::kerberos::Acceptor>,
+    /// Answers sealed and discarded by `ServerConfig::sealing_work`.
+    pub(super) work_sealed: AtomicU64,
 }
 
 /// Closing the connection without an answer (the drop fault): the service
@@ -96,6 +98,7 @@ impl Server {
             deletes_dropped: AtomicU64::new(0),
             waiting_receives: tokio::sync::watch::Sender::new(0),
             acceptor: None,
+            work_sealed: AtomicU64::new(0),
         }
     }
 
@@ -165,7 +168,11 @@ impl Server {
             Ok(body) => body,
             Err(response) => return Ok(response),
         };
-        self.process(&user, &query, &body, number).await
+        let response = self.process(&user, &query, &body, number).await?;
+        if self.config.sealing_work {
+            return Ok(super::kerberos::sealing_work(&self, response, &connection).await);
+        }
+        Ok(response)
     }
 
     /// Answers an authenticated request's SOAP body.

@@ -53,6 +53,10 @@ pub struct ServerConfig {
     /// `AuthMode::Kerberos` offers (and accepts) `Negotiate`; false leaves
     /// only the raw `Kerberos` scheme, as an endpoint with Negotiate off.
     pub offer_negotiate: bool,
+    /// Benchmark control: an unsealed server also seals each answer and
+    /// discards it, spending what a sealing server spends (see
+    /// `http::Server::sealing_work`).
+    pub sealing_work: bool,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +71,7 @@ impl Default for ServerConfig {
             shell_idle_timeout: Duration::from_secs(7200),
             kerberos_keytab: None,
             offer_negotiate: true,
+            sealing_work: false,
         }
     }
 }

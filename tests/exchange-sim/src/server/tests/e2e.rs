@@ -331,3 +331,36 @@ async fn idle_shells_of_a_vanished_client_expire() {
         .unwrap();
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn sealing_work_seals_every_answer_and_sends_it_unsealed() {
+    // The benchmark control: the same answers as without it, each also
+    // sealed (and the result dropped) as a Kerberos server seals it.
+    let server = start(ServerConfig {
+        sealing_work: true,
+        ..ServerConfig::default()
+    })
+    .await;
+    let pool = RunspacePool::open(client_config(&server.url))
+        .await
+        .unwrap();
+    let mut pipeline = pool
+        .invoke(vec![
+            Command::new("Get-Wide").param("Count", Value::I32(200))
+        ])
+        .await
+        .unwrap();
+    let (values, _) = collect(&mut pipeline, 50).await.unwrap();
+    assert_eq!(values.len(), 200);
+    pool.close().await.unwrap();
+    let sealed = server
+        .server
+        .work_sealed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let answered = server
+        .server
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(answered > 3, "{answered} requests");
+    assert_eq!(sealed, answered, "every answer sealed once");
+}
