@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::export::{self, Tools};
 use crate::procs;
+use crate::progress;
+use crate::report::SizeFigures;
 
 /// A running realm; dropping it closes its stdin, which stops the KDC and
 /// removes its directory.
@@ -77,6 +80,125 @@ impl Drop for Realm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sealed exports, each paired with unsealed ones, at the least.
+const SEALED_PAIRS: usize = 7;
+
+/// The main export over Kerberos with sealing, `runs` times (at least
+/// [`SEALED_PAIRS`]), each run next to two unsealed exports of the same
+/// directory: one against an idle-of-sealing simulator, one against a
+/// simulator doing a sealing server's work (`--sealing-work`); and what
+/// unsealing `response_bytes` (the floor's, the bytes an export moves)
+/// costs in this process, when known.
+#[allow(clippy::too_many_arguments)]
+pub fn sealed_exports(
+    tools: &Tools,
+    realm_binary: &Path,
+    mailboxes: u64,
+    databases: u64,
+    runs: usize,
+    response_bytes: u64,
+    cache: &Path,
+    scratch: &Path,
+) -> anyhow::Result<SizeFigures> {
+    progress("Kerberos: starting a throwaway realm");
+    let realm = Realm::start(realm_binary, &scratch.join("krb5-realm.log"))?;
+    let simulator = export::simulator(tools, mailboxes, databases, scratch, Some(&realm))?;
+    let dir = scratch.join(format!("export-{mailboxes}-kerberos"));
+    let settings = export::write_settings(&dir, &simulator.url, cache, true)?;
+    // The same directory unsealed, exported next to each sealed run: the
+    // CPU ratio then compares runs under the same machine load (other work
+    // on this machine moved a ratio of medians taken minutes apart by a
+    // tenth, and single runs by a fifth).
+    let plain = export::simulator(tools, mailboxes, databases, scratch, None)?;
+    let plain_dir = scratch.join(format!("export-{mailboxes}-paired"));
+    let plain_settings = export::write_settings(&plain_dir, &plain.url, cache, false)?;
+    // And against a simulator that seals every answer and sends it unsealed:
+    // the sealing server's extra CPU (about 0.9 s per export) competes with
+    // idconn on the two cores they share, and measurably raises idconn's
+    // own CPU; with the same server load on both sides, the ratio is
+    // idconn's sealing alone.
+    let loaded = export::basic_simulator(
+        tools,
+        mailboxes,
+        databases,
+        &["--sealing-work".to_string()],
+        &scratch.join("simulator-sealing-work.log"),
+    )?;
+    let loaded_dir = scratch.join(format!("export-{mailboxes}-sealing-work"));
+    let loaded_settings = export::write_settings(&loaded_dir, &loaded.url, cache, false)?;
+    let mut figures = SizeFigures {
+        mailboxes,
+        ..SizeFigures::default()
+    };
+    // At least seven pairs whatever `--runs`: the ratio's margin (sealing
+    // adds a fixed ~0.4 s of AES and HMAC-SHA1 to ~2 s) is smaller than
+    // what one sealed run moved a single pair's ratio by (1.09x to 1.41x
+    // within one quarter of an hour).
+    let runs = runs.max(SEALED_PAIRS);
+    for run in 0..runs {
+        progress(&format!(
+            "{mailboxes} mailboxes, Kerberos sealed: idconn export, pair {}/{runs}",
+            run + 1
+        ));
+        // One unsealed export of `settings` against `server`: idconn's CPU
+        // and the server's.
+        let unsealed = |server: &procs::Simulator, settings: &Path, dir: &Path| {
+            let before = server.cpu_time();
+            let run_dir = dir.join(format!("run-{run}"));
+            let exported = export::idconn_export(tools, settings, &run_dir, mailboxes, &[])?;
+            std::fs::remove_dir_all(&run_dir)?;
+            anyhow::Ok((exported.measured.cpu, spent(server, before)))
+        };
+        let sealed = || {
+            let before = simulator.cpu_time();
+            let run_dir = dir.join(format!("run-{run}"));
+            let exported =
+                export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
+            std::fs::remove_dir_all(&run_dir)?;
+            anyhow::Ok((exported, spent(&simulator, before)))
+        };
+        // Every other triple runs the sealed export first, so neither end
+        // always follows the other (a run leaves the page cache, the
+        // simulator's heap and the CPU's frequency behind it); the loaded
+        // one is always in the middle, next to the sealed one.
+        let (exported, idle, busy) = if run % 2 == 1 {
+            let exported = sealed()?;
+            let busy = unsealed(&loaded, &loaded_settings, &loaded_dir)?;
+            (
+                exported,
+                unsealed(&plain, &plain_settings, &plain_dir)?,
+                busy,
+            )
+        } else {
+            let idle = unsealed(&plain, &plain_settings, &plain_dir)?;
+            let busy = unsealed(&loaded, &loaded_settings, &loaded_dir)?;
+            (sealed()?, idle, busy)
+        };
+        let (exported, server_sealed) = exported;
+        figures.paired_unsealed_cpu.push(idle.0);
+        figures.paired_loaded_cpu.push(busy.0);
+        figures.server_cpu.push([server_sealed, idle.1, busy.1]);
+        figures.walls.push(exported.measured.wall);
+        figures.max_rss.push(exported.measured.max_rss);
+        figures.cpu.push(exported.measured.cpu);
+    }
+    if response_bytes > 0 {
+        progress("Kerberos: unsealing the bytes of one export in this process");
+        figures.unseal_cpu = Some(unseal_cpu(response_bytes)?);
+        figures.unsealed_bytes = response_bytes;
+    }
+    Ok(figures)
+}
+
+/// The CPU `server` spent since `before`; zero where /proc cannot say.
+fn spent(server: &procs::Simulator, before: Option<Duration>) -> Duration {
+    server
+        .cpu_time()
+        .zip(before)
+        .and_then(|(now, before)| now.checked_sub(before))
+        .unwrap_or_default()
 }
 
 /// What unsealing `bytes` of responses costs idconn's own code, measured

@@ -132,7 +132,7 @@ fn tools(repo: &Path) -> anyhow::Result<Tools> {
     })
 }
 
-fn progress(message: &str) {
+pub(crate) fn progress(message: &str) {
     eprintln!("[idconn-bench] {message}");
 }
 
@@ -282,7 +282,7 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     http.kerberos = match &tools.krb5_realm {
         None => Err("the krb5-realm binary is not built".into()),
-        Some(realm) => sealed_exports(
+        Some(realm) => kerberos::sealed_exports(
             &tools,
             realm,
             args.mailboxes,
@@ -495,86 +495,4 @@ fn floor_pair(
     floor.response_bytes = drained.response_bytes;
     floor.receives = drained.receives;
     Ok(exported)
-}
-
-/// Sealed exports, each paired with an unsealed one, at the least.
-const SEALED_PAIRS: usize = 7;
-
-/// The main export over Kerberos with sealing, `runs` times (at least
-/// [`SEALED_PAIRS`]), each run paired with an unsealed export; and what
-/// unsealing `response_bytes` (the floor's, the bytes an export moves)
-/// costs in this process, when known.
-#[allow(clippy::too_many_arguments)]
-fn sealed_exports(
-    tools: &Tools,
-    realm_binary: &Path,
-    mailboxes: u64,
-    databases: u64,
-    runs: usize,
-    response_bytes: u64,
-    cache: &Path,
-    scratch: &Path,
-) -> anyhow::Result<SizeFigures> {
-    progress("Kerberos: starting a throwaway realm");
-    let realm = kerberos::Realm::start(realm_binary, &scratch.join("krb5-realm.log"))?;
-    let simulator = export::simulator(tools, mailboxes, databases, scratch, Some(&realm))?;
-    let dir = scratch.join(format!("export-{mailboxes}-kerberos"));
-    let settings = export::write_settings(&dir, &simulator.url, cache, true)?;
-    // The same directory unsealed, exported next to each sealed run: the
-    // CPU ratio then compares runs under the same machine load (other work
-    // on this machine moved a ratio of medians taken minutes apart by a
-    // tenth, and single runs by a fifth).
-    let plain = export::simulator(tools, mailboxes, databases, scratch, None)?;
-    let plain_dir = scratch.join(format!("export-{mailboxes}-paired"));
-    let plain_settings = export::write_settings(&plain_dir, &plain.url, cache, false)?;
-    let mut figures = SizeFigures {
-        mailboxes,
-        ..SizeFigures::default()
-    };
-    // At least seven pairs whatever `--runs`: the ratio's margin (sealing
-    // adds a fixed ~0.4 s of AES and HMAC-SHA1 to ~2 s) is smaller than
-    // what one sealed run moved a single pair's ratio by (1.09x to 1.41x
-    // within one quarter of an hour).
-    let runs = runs.max(SEALED_PAIRS);
-    for run in 0..runs {
-        progress(&format!(
-            "{mailboxes} mailboxes, Kerberos sealed: idconn export, pair {}/{runs}",
-            run + 1
-        ));
-        // Every other pair runs the sealed export first, so neither side
-        // always follows the other (a run leaves the page cache, the
-        // simulator's heap and the CPU's frequency behind it).
-        let sealed_first = run % 2 == 1;
-        let unsealed = || -> anyhow::Result<Duration> {
-            let plain_run = plain_dir.join(format!("run-{run}"));
-            let exported =
-                export::idconn_export(tools, &plain_settings, &plain_run, mailboxes, &[])?;
-            std::fs::remove_dir_all(&plain_run)?;
-            Ok(exported.measured.cpu)
-        };
-        let sealed = || -> anyhow::Result<export::ExportRun> {
-            let run_dir = dir.join(format!("run-{run}"));
-            let exported =
-                export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
-            std::fs::remove_dir_all(&run_dir)?;
-            Ok(exported)
-        };
-        let (exported, unsealed_cpu) = if sealed_first {
-            let exported = sealed()?;
-            (exported, unsealed()?)
-        } else {
-            let unsealed_cpu = unsealed()?;
-            (sealed()?, unsealed_cpu)
-        };
-        figures.paired_unsealed_cpu.push(unsealed_cpu);
-        figures.walls.push(exported.measured.wall);
-        figures.max_rss.push(exported.measured.max_rss);
-        figures.cpu.push(exported.measured.cpu);
-    }
-    if response_bytes > 0 {
-        progress("Kerberos: unsealing the bytes of one export in this process");
-        figures.unseal_cpu = Some(kerberos::unseal_cpu(response_bytes)?);
-        figures.unsealed_bytes = response_bytes;
-    }
-    Ok(figures)
 }

@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::export::{self, Tools};
 
 mod render;
+mod sealed;
 
 pub use render::{render, Issue17};
 

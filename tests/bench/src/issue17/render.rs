@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::sealed::{kerberos_notes, kerberos_rows};
 use super::{
     read_million, ParallelFigures, OBJECT_COST_US, PARALLEL, PARALLEL_DATABASES, PARALLEL_MAILBOXES,
 };
@@ -13,7 +14,7 @@ use crate::stats::{all_secs, median, median_f64, median_u64, mib, pair_ratios, r
 const NATIVE_RUNNER: &str = "The whole export is measured both ways against the main simulator of section 1 with its settings (so `MaxParallelPipelines` at its default, 4), runs alternating: `idconn export --ignore-cookies` (the Exchange component in wasmtime) and the native runner, `idconn-bench __native-export` (tests/bench/src/native.rs) with the same arguments. The native runner links the same connector logic (components/exchange, `exchange::export::run`) into a host binary and runs it over the host's own backend (`idconn_host::backend::remote::Remote`: the same PSRP client, shells, batch decoding, `MaxParallelPipelines`, batch size cap and allocator), through an adapter that moves each batch from the host's types to the SDK's; it builds the same export request (`started-at`, `max-parallel-pipelines`, `Options`, the manifest's configuration name). What it leaves out is exactly what the component adds: loading the component from the compiled-code cache, instantiating it, copying each batch into the guest and running the logic as Cranelift's code. Both are release builds (the native logic with the host's release profile). Wall and CPU time are each process's own (`wait4`); the first run's files must match (databases CSV byte for byte, mailbox CSV lines byte for byte once sorted) or the benchmark fails.";
 
 /// CPU seconds per 100,000 mailboxes.
-fn per_100k(cpu: Duration, mailboxes: u64) -> String {
+pub(super) fn per_100k(cpu: Duration, mailboxes: u64) -> String {
     format!(
         "{:.2} s",
         cpu.as_secs_f64() * 100_000.0 / mailboxes.max(1) as f64
@@ -134,50 +135,10 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
     let paired = f
         .sealed
         .filter(|sealed| !sealed.paired_unsealed_cpu.is_empty());
-    // Each sealed run against its own unsealed pair: the median of those
-    // ratios, so a run slowed by the machine's other work moves one pair,
-    // not both sides' medians.
-    let sealed_ratios: Vec<f64> = paired
-        .map(|sealed| pair_ratios(&sealed.cpu, &sealed.paired_unsealed_cpu))
-        .unwrap_or_default();
-    let kerberos_cpu = match (paired, &cpus[..]) {
-        (Some(_), _) => Some(median_f64(&sealed_ratios)),
-        (None, [unsealed, sealed]) => Some(ratio(*sealed, *unsealed)),
-        _ => None,
-    };
-    if let Some(sealed) = paired {
-        let _ = writeln!(
-            s,
-            "| HttpBasic (unsealed), each paired with a sealed run | {} | | {} | {} | {} |",
-            sealed.mailboxes,
-            secs(median(&sealed.paired_unsealed_cpu)),
-            all_secs(&sealed.paired_unsealed_cpu),
-            per_100k(median(&sealed.paired_unsealed_cpu), sealed.mailboxes)
-        );
-    }
-    if let Some(r) = kerberos_cpu {
-        let _ = writeln!(s, "| **sealed / unsealed CPU** | | | {r:.2}x | | |");
-    }
+    let kerberos_cpu = kerberos_rows(s, paired, &cpus);
     let _ = writeln!(s);
     if let Some(sealed) = paired {
-        let listed: Vec<String> = sealed_ratios.iter().map(|r| format!("{r:.2}")).collect();
-        let _ = writeln!(
-            s,
-            "The sealed / unsealed ratio is the median of each sealed run's CPU over its pair's: an unsealed export of the same directory (a second simulator, `--auth basic`) run just before it, or just after it every other pair, so neither always follows the other (at least seven pairs, whatever `--runs`). The pairs gave {}; the ratio of the two medians is {:.2}x. The first row's runs are minutes apart from the sealed ones.\n",
-            listed.join(", "),
-            ratio(median(&sealed.cpu), median(&sealed.paired_unsealed_cpu)),
-        );
-        if let Some(unseal) = sealed.unseal_cpu {
-            let unsealed = median(&sealed.paired_unsealed_cpu);
-            let _ = writeln!(
-                s,
-                "Cross-check that the machine's other work does not move: idconn's sealing code alone (`CfxContext::unwrap_in_place`, tests/bench/src/kerberos.rs) unsealed the {:.1} MB one export moves, as 512,000-byte tokens, in {} of this process's CPU ({:.2} GB/s). Added to the paired unsealed median, it predicts {:.2}x; what the exports measure beyond it is everything else that differs between the two runs (the Kerberos handshakes, the sealed requests, a slower server's longer waits).\n",
-                sealed.unsealed_bytes as f64 / 1e6,
-                secs(unseal),
-                sealed.unsealed_bytes as f64 / unseal.as_secs_f64().max(1e-9) / 1e9,
-                ratio(unsealed + unseal, unsealed),
-            );
-        }
+        kerberos_notes(s, sealed);
     }
 
     let floor = f.floor;
