@@ -54,35 +54,38 @@ fn prints_its_url_first_and_stops_on_sigterm() {
     assert!(status.success(), "stops cleanly on SIGTERM: {status:?}");
 }
 
-#[test]
-fn kerberos_without_a_keytab_is_refused_clearly() {
+/// The simulator's stderr when it refuses `args` before printing a URL.
+#[allow(clippy::unwrap_used)] // a test helper: a failure is the test's
+fn refused<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let out = Command::new(BIN)
-        .args(["--auth", "kerberos"])
+        .args(args)
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no URL printed");
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn kerberos_without_a_keytab_is_refused_clearly() {
+    let err = refused(["--auth", "kerberos"]);
     assert!(err.contains("--auth kerberos needs --keytab"), "{err}");
 }
 
 #[test]
 fn sealing_work_is_refused_on_a_sealing_server() {
-    let out = Command::new(BIN)
-        .args([
-            "--auth",
-            "kerberos",
-            "--keytab",
-            "/nonexistent",
-            "--sealing-work",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty(), "no URL printed");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused([
+        "--auth",
+        "kerberos",
+        "--keytab",
+        "/nonexistent",
+        "--sealing-work",
+    ]);
     assert!(
         err.contains("--sealing-work is for an unsealed server"),
         "{err}"
@@ -98,15 +101,12 @@ fn a_bad_users_file_is_refused_before_listening() {
         r#"[{"name": "ops", "password": "s3cret", "roles": ["Wizards"]}]"#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["--auth", "basic", "--users"])
-        .arg(&users)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused([
+        std::ffi::OsStr::new("--auth"),
+        "basic".as_ref(),
+        "--users".as_ref(),
+        users.as_os_str(),
+    ]);
     assert!(err.contains("unknown role 'Wizards'"), "{err}");
     assert!(!err.contains("s3cret"), "no secret in errors");
 }

@@ -28,6 +28,18 @@ async fn collect(
     Ok((values, batches))
 }
 
+/// A pool on `server` and one pipeline of `command` on it.
+async fn pool_running(
+    server: &super::TestServer,
+    command: Command,
+) -> (RunspacePool, idconn_psrp::client::Pipeline) {
+    let pool = RunspacePool::open(client_config(&server.url))
+        .await
+        .unwrap();
+    let pipeline = pool.invoke(vec![command]).await.unwrap();
+    (pool, pipeline)
+}
+
 #[tokio::test]
 async fn opens_runs_and_deletes_the_shell() {
     let server = start(ServerConfig::default()).await;
@@ -67,15 +79,11 @@ async fn opens_runs_and_deletes_the_shell() {
 #[tokio::test]
 async fn streams_ten_thousand_objects_in_bounded_batches() {
     let server = start(ServerConfig::default()).await;
-    let pool = RunspacePool::open(client_config(&server.url))
-        .await
-        .unwrap();
-    let mut pipeline = pool
-        .invoke(vec![
-            Command::new("Get-Numbers").param("Count", Value::I32(10_000))
-        ])
-        .await
-        .unwrap();
+    let (pool, mut pipeline) = pool_running(
+        &server,
+        Command::new("Get-Numbers").param("Count", Value::I32(10_000)),
+    )
+    .await;
     let (values, batches) = collect(&mut pipeline, 100).await.unwrap();
     assert_eq!(values.len(), 10_000);
     assert!(batches >= 100);
@@ -110,10 +118,7 @@ async fn several_pipelines_run_one_after_another_on_one_pool() {
 #[tokio::test]
 async fn failed_pipeline_yields_its_output_then_the_error_record() {
     let server = start(ServerConfig::default()).await;
-    let pool = RunspacePool::open(client_config(&server.url))
-        .await
-        .unwrap();
-    let mut pipeline = pool.invoke(vec![Command::new("Fail")]).await.unwrap();
+    let (pool, mut pipeline) = pool_running(&server, Command::new("Fail")).await;
     let first = pipeline.next_batch(10).await.unwrap().unwrap();
     assert_eq!(first, vec![Value::String("before".into())]);
     match pipeline.next_batch(10).await {
@@ -136,10 +141,7 @@ async fn failed_pipeline_yields_its_output_then_the_error_record() {
 #[tokio::test]
 async fn non_terminating_errors_and_warnings_are_collected() {
     let server = start(ServerConfig::default()).await;
-    let pool = RunspacePool::open(client_config(&server.url))
-        .await
-        .unwrap();
-    let mut pipeline = pool.invoke(vec![Command::new("Mixed")]).await.unwrap();
+    let (pool, mut pipeline) = pool_running(&server, Command::new("Mixed")).await;
     let (values, _) = collect(&mut pipeline, 10).await.unwrap();
     assert_eq!(values, vec![Value::String("after".into())]);
     assert_eq!(pipeline.errors().len(), 1);
@@ -281,13 +283,11 @@ async fn large_objects_span_fragments_and_envelopes() {
         ..ServerConfig::default()
     })
     .await;
-    let pool = RunspacePool::open(client_config(&server.url))
-        .await
-        .unwrap();
-    let mut pipeline = pool
-        .invoke(vec![Command::new("Get-Wide").param("Count", Value::I32(20))])
-        .await
-        .unwrap();
+    let (pool, mut pipeline) = pool_running(
+        &server,
+        Command::new("Get-Wide").param("Count", Value::I32(20)),
+    )
+    .await;
     let (values, _) = collect(&mut pipeline, 7).await.unwrap();
     assert_eq!(values, (0..20).map(super::wide_object).collect::<Vec<_>>());
     // A parameter too large for one envelope travels with Send.
@@ -341,15 +341,11 @@ async fn sealing_work_seals_every_answer_and_sends_it_unsealed() {
         ..ServerConfig::default()
     })
     .await;
-    let pool = RunspacePool::open(client_config(&server.url))
-        .await
-        .unwrap();
-    let mut pipeline = pool
-        .invoke(vec![
-            Command::new("Get-Wide").param("Count", Value::I32(200))
-        ])
-        .await
-        .unwrap();
+    let (pool, mut pipeline) = pool_running(
+        &server,
+        Command::new("Get-Wide").param("Count", Value::I32(200)),
+    )
+    .await;
     let (values, _) = collect(&mut pipeline, 50).await.unwrap();
     assert_eq!(values.len(), 200);
     pool.close().await.unwrap();
