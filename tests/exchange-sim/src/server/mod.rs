@@ -55,7 +55,7 @@ pub struct ServerConfig {
     pub offer_negotiate: bool,
     /// Benchmark control: an unsealed server also seals each answer and
     /// discards it, spending what a sealing server spends (see
-    /// `http::Server::sealing_work`).
+    /// `kerberos::sealing_work`).
     pub sealing_work: bool,
 }
 
