@@ -342,10 +342,6 @@ fn parse_call(c: &Json, base: Option<&Path>) -> anyhow::Result<Call> {
     })
 }
 
-/// Output given as CLIXML, exactly as a server sent it: one value
-/// (`<Obj>...</Obj>`, as in a PIPELINE_OUTPUT message) or an Export-Clixml
-/// document (`<Objs>` of any number). Mapped by the same rules as a live
-/// server's output.
 /// `obj[key]` read item by item with `item`: empty when absent, an error
 /// naming `key` and `expected` when it is not an array.
 fn optional_array<T>(
@@ -361,6 +357,10 @@ fn optional_array<T>(
     }
 }
 
+/// Output given as CLIXML, exactly as a server sent it: one value
+/// (`<Obj>...</Obj>`, as in a PIPELINE_OUTPUT message) or an Export-Clixml
+/// document (`<Objs>` of any number). Mapped by the same rules as a live
+/// server's output.
 fn clixml_output(xml: &str) -> anyhow::Result<Vec<OutputObject>> {
     let values = idconn_psrp::clixml::from_document(xml)
         .map_err(|e| anyhow::anyhow!("not valid CLIXML: {e}"))?;
