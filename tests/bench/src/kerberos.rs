@@ -150,7 +150,9 @@ pub fn sealed_exports(
             let run_dir = dir.join(format!("run-{run}"));
             let exported = export::idconn_export(tools, settings, &run_dir, mailboxes, &[])?;
             std::fs::remove_dir_all(&run_dir)?;
-            anyhow::Ok((exported.measured.cpu, spent(server, before)))
+            // Zero where /proc cannot say.
+            let spent = server.cpu_since(before).unwrap_or_default();
+            anyhow::Ok((exported.measured.cpu, spent))
         };
         let sealed = || {
             let before = simulator.cpu_time();
@@ -158,7 +160,7 @@ pub fn sealed_exports(
             let exported =
                 export::idconn_export(tools, &settings, &run_dir, mailboxes, &realm.env)?;
             std::fs::remove_dir_all(&run_dir)?;
-            anyhow::Ok((exported, spent(&simulator, before)))
+            anyhow::Ok((exported, simulator.cpu_since(before).unwrap_or_default()))
         };
         // Every other triple runs the sealed export first, so neither end
         // always follows the other (a run leaves the page cache, the
@@ -191,15 +193,6 @@ pub fn sealed_exports(
         figures.unsealed_bytes = response_bytes;
     }
     Ok(figures)
-}
-
-/// The CPU `server` spent since `before`; zero where /proc cannot say.
-fn spent(server: &procs::Simulator, before: Option<Duration>) -> Duration {
-    server
-        .cpu_time()
-        .zip(before)
-        .and_then(|(now, before)| now.checked_sub(before))
-        .unwrap_or_default()
 }
 
 /// What unsealing `bytes` of responses costs idconn's own code, measured

@@ -457,9 +457,8 @@ fn floor_pair(
     pairs: usize,
     floor: &mut report::FloorFigures,
 ) -> anyhow::Result<export::ExportRun> {
-    // What the simulator spent serving each: the CPU both runs take from
-    // the two cores they share.
-    let server = |before: Option<Duration>| simulator.cpu_time()?.checked_sub(before?);
+    // What the simulator spent serving each (`cpu_since`): the CPU both
+    // runs take from the two cores they share.
     let drained = || -> anyhow::Result<(floor::Drained, Option<Duration>)> {
         progress(&format!(
             "{size} mailboxes: drain-only floor, pair {}/{pairs}",
@@ -467,7 +466,7 @@ fn floor_pair(
         ));
         let before = simulator.cpu_time();
         let drained = drain(&simulator.url)?;
-        Ok((drained, server(before)))
+        Ok((drained, simulator.cpu_since(before)))
     };
     let exported = || -> anyhow::Result<(export::ExportRun, Option<Duration>)> {
         progress(&format!(
@@ -476,7 +475,7 @@ fn floor_pair(
         ));
         let before = simulator.cpu_time();
         let exported = export::idconn_export(tools, settings, run_dir, size, &[])?;
-        Ok((exported, server(before)))
+        Ok((exported, simulator.cpu_since(before)))
     };
     // The floor first in even pairs: the main loop's odd runs put the
     // native runner before the export, so the export then comes first here.

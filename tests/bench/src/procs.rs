@@ -270,6 +270,12 @@ impl Simulator {
         cpu_of_stat(&stat)
     }
 
+    /// The CPU the simulator spent since `before` (an earlier
+    /// [`Simulator::cpu_time`]); `None` where either reading failed.
+    pub fn cpu_since(&self, before: Option<Duration>) -> Option<Duration> {
+        self.cpu_time()?.checked_sub(before?)
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
