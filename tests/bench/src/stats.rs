@@ -51,6 +51,16 @@ pub fn pair_ratios(a: &[Duration], b: &[Duration]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| ratio(*x, *y)).collect()
 }
 
+/// The median of [`pair_ratios`]: what a paired figure reports; NaN when
+/// there are no pairs.
+pub fn paired_median(a: &[Duration], b: &[Duration]) -> f64 {
+    let ratios = pair_ratios(a, b);
+    if ratios.is_empty() {
+        return f64::NAN;
+    }
+    median_f64(&ratios)
+}
+
 pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -116,6 +126,11 @@ mod tests {
             [2.0, 0.25]
         );
         assert!(ratio(ms(1), Duration::ZERO).is_nan());
+        assert_eq!(
+            paired_median(&[ms(400), ms(100), ms(300)], &[ms(200), ms(400), ms(100)]),
+            2.0
+        );
+        assert!(paired_median(&[], &[]).is_nan());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 
 use crate::export::{self, Tools, CONNECTION};
 use crate::procs::{self, Measured};
-use crate::stats::{all_secs, median, pair_ratios, secs};
+use crate::stats::{all_secs, median, paired_median, secs};
 
 /// Both sides' runs, in the order they ran (component first in each pair).
 #[derive(Default)]
@@ -35,19 +35,11 @@ impl WholeFigures {
     /// run's ratio to the native run next to it (the machine's speed drifts
     /// between runs more than the margin this figure is judged by).
     pub fn wall_ratio(&self) -> f64 {
-        Self::paired(&Self::walls(&self.component), &Self::walls(&self.native))
+        paired_median(&Self::walls(&self.component), &Self::walls(&self.native))
     }
 
     pub fn cpu_ratio(&self) -> f64 {
-        Self::paired(&Self::cpus(&self.component), &Self::cpus(&self.native))
-    }
-
-    fn paired(component: &[Duration], native: &[Duration]) -> f64 {
-        let ratios = pair_ratios(component, native);
-        if ratios.is_empty() {
-            return f64::NAN;
-        }
-        crate::stats::median_f64(&ratios)
+        paired_median(&Self::cpus(&self.component), &Self::cpus(&self.native))
     }
 }
 

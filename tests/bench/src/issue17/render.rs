@@ -8,7 +8,9 @@ use super::{
     read_million, ParallelFigures, OBJECT_COST_US, PARALLEL, PARALLEL_DATABASES, PARALLEL_MAILBOXES,
 };
 use crate::report::SizeFigures;
-use crate::stats::{all_secs, median, median_f64, median_u64, mib, pair_ratios, ratio, secs};
+use crate::stats::{
+    all_secs, median, median_f64, median_u64, mib, pair_ratios, paired_median, ratio, secs,
+};
 
 /// What the native runner is, for the report's reader.
 const NATIVE_RUNNER: &str = "The whole export is measured both ways against the main simulator of section 1 with its settings (so `MaxParallelPipelines` at its default, 4), runs alternating: `idconn export --ignore-cookies` (the Exchange component in wasmtime) and the native runner, `idconn-bench __native-export` (tests/bench/src/native.rs) with the same arguments. The native runner links the same connector logic (components/exchange, `exchange::export::run`) into a host binary and runs it over the host's own backend (`idconn_host::backend::remote::Remote`: the same PSRP client, shells, batch decoding, `MaxParallelPipelines`, batch size cap and allocator), through an adapter that moves each batch from the host's types to the SDK's; it builds the same export request (`started-at`, `max-parallel-pipelines`, `Options`, the manifest's configuration name). What it leaves out is exactly what the component adds: loading the component from the compiled-code cache, instantiating it, copying each batch into the guest and running the logic as Cranelift's code. Both are release builds (the native logic with the host's release profile). Wall and CPU time are each process's own (`wait4`); the first run's files must match (databases CSV byte for byte, mailbox CSV lines byte for byte once sorted) or the benchmark fails.";
@@ -187,7 +189,7 @@ pub fn render(s: &mut String, f: &Issue17<'_>) {
         Ok(p) => {
             let (export, floor) = (median(&p.export), median(&p.floor));
             // Each run's export against the floor run after it, as above.
-            let r = median_f64(&pair_ratios(&p.export, &p.floor));
+            let r = paired_median(&p.export, &p.floor);
             let _ = writeln!(
                 s,
                 "| export / drain-only floor, {} mailboxes, the simulator on CPU 0 and the client on CPU 1 (runs alternating; export {}, floor {}; idconn's CPU {}): the median of the runs' ratios | {r:.2}x (medians {} / {}) |",

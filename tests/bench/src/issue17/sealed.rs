@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::report::SizeFigures;
-use crate::stats::{all_secs, median, median_f64, pair_ratios, ratio, secs};
+use crate::stats::{all_secs, median, pair_ratios, paired_median, ratio, secs};
 
 /// The CPU table's paired rows and ratio rows; `cpus` are the unsealed
 /// and sealed rows' medians above them, for a report without pairs.
@@ -37,14 +37,14 @@ pub fn kerberos_rows(
         "each paired with a sealed run",
         &sealed.paired_unsealed_cpu,
     );
-    let figure = median_f64(&pair_ratios(&sealed.cpu, &sealed.paired_unsealed_cpu));
+    let figure = paired_median(&sealed.cpu, &sealed.paired_unsealed_cpu);
     let loaded = (!sealed.paired_loaded_cpu.is_empty()).then(|| {
         row(
             s,
             "next to each sealed run, against a simulator doing a sealing server's work (`--sealing-work`, a control)",
             &sealed.paired_loaded_cpu,
         );
-        median_f64(&pair_ratios(&sealed.cpu, &sealed.paired_loaded_cpu))
+        paired_median(&sealed.cpu, &sealed.paired_loaded_cpu)
     });
     let _ = writeln!(s, "| **sealed / unsealed CPU** | | | {figure:.2}x | | |");
     if let Some(l) = loaded {
